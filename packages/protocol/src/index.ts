@@ -1,0 +1,358 @@
+/**
+ * Dari signaling protocol, version {@link PROTOCOL_VERSION}.
+ *
+ * JSON text frames over one WebSocket. Every frame is one object with a `type` discriminator.
+ * Both the server and the browser SDK validate with these schemas, so a message that one side
+ * accepts the other side can produce. The normative description is `docs/protocol.md`.
+ *
+ * Offer/answer follows JSEP (RFC 9429); candidates are trickled (RFC 8838); application signals
+ * keep OpenVidu's `{type, data, to}` shape, where an empty `to` means everyone in the room.
+ */
+import { z } from 'zod';
+
+export { SignalingError, ErrorCode, isErrorCode, type ErrorCodeName } from './errors.js';
+import { ErrorCode } from './errors.js';
+
+/** Version spoken by this package. A `join` with another major version is refused (UNSUPPORTED_VERSION). */
+export const PROTOCOL_VERSION = 1;
+
+/** Default limits; the server may configure others and announces them in `joined.limits`. */
+export const DEFAULT_LIMITS = {
+  /** Largest accepted frame, in bytes (UTF-8). Larger frames get MESSAGE_TOO_LARGE. */
+  maxMessageBytes: 64 * 1024,
+  /** Longest application signal `data`, in UTF-16 code units. */
+  maxSignalDataLength: 32 * 1024,
+  /** Longest participant metadata, in UTF-16 code units. */
+  maxMetadataLength: 4 * 1024,
+  /** Most targets in one signal's `to`. */
+  maxSignalTargets: 256,
+  /** Longest SDP, in UTF-16 code units. */
+  maxSdpLength: 60 * 1024,
+} as const;
+
+const identity = z.string().min(1).max(256);
+const sid = z.string().min(1).max(64);
+const ref = z.union([z.string().max(64), z.number().int()]).optional();
+
+/** Where a published track comes from; mirrors LiveKit's `Track.Source`. */
+export const TrackSource = z.enum(['camera', 'microphone', 'screen_share', 'screen_share_audio']);
+export type TrackSource = z.infer<typeof TrackSource>;
+
+/**
+ * A track a participant publishes. `streamId` is the `MediaStream.id` the publisher passes to
+ * `addTrack()`, which reaches the receiver as `RTCTrackEvent.streams[0].id` (the a=msid stream id,
+ * RFC 8830), so receivers can tell a camera from a screen share.
+ */
+export const TrackInfo = z.object({
+  sid: z.string().min(1).max(64),
+  source: TrackSource,
+  kind: z.enum(['audio', 'video']),
+  streamId: z.string().min(1).max(128),
+  muted: z.boolean(),
+});
+export type TrackInfo = z.infer<typeof TrackInfo>;
+
+/** What a token lets its holder do (LiveKit's VideoGrant subset). All default to true. */
+export const Grants = z.object({
+  canPublish: z.boolean(),
+  canSubscribe: z.boolean(),
+  canPublishData: z.boolean(),
+});
+export type Grants = z.infer<typeof Grants>;
+
+/** Presence information about one participant, as every other participant sees it. */
+export const ParticipantInfo = z.object({
+  sid,
+  identity,
+  name: z.string().max(256),
+  metadata: z.string().max(DEFAULT_LIMITS.maxMetadataLength),
+  /** Join time, ms since the Unix epoch. */
+  joinedAt: z.number(),
+  grants: Grants,
+  tracks: z.array(TrackInfo).max(16),
+  /** `reconnecting` while the signaling connection is lost but inside the grace period. */
+  state: z.enum(['active', 'reconnecting']),
+});
+export type ParticipantInfo = z.infer<typeof ParticipantInfo>;
+
+/** RTCSessionDescriptionInit (W3C webrtc-pc §4.8.1); rollback is never sent over the wire. */
+export const SessionDescription = z.object({
+  type: z.enum(['offer', 'answer', 'pranswer']),
+  sdp: z.string().min(1).max(DEFAULT_LIMITS.maxSdpLength),
+});
+export type SessionDescription = z.infer<typeof SessionDescription>;
+
+/** RTCIceCandidateInit (W3C webrtc-pc §4.8.2); `null` is the end-of-candidates indication. */
+export const IceCandidate = z
+  .object({
+    candidate: z.string().max(1024),
+    sdpMid: z.string().max(64).nullable().optional(),
+    sdpMLineIndex: z.number().int().min(0).max(1024).nullable().optional(),
+    usernameFragment: z.string().max(256).nullable().optional(),
+  })
+  .nullable();
+export type IceCandidate = z.infer<typeof IceCandidate>;
+
+/** An application signal as sent: OpenVidu's `{type, data, to}`. Empty or absent `to` = everyone. */
+export const SignalOut = z.object({
+  type: z.string().min(1).max(64),
+  data: z.string().max(DEFAULT_LIMITS.maxSignalDataLength).default(''),
+  to: z.array(identity).max(DEFAULT_LIMITS.maxSignalTargets).default([]),
+});
+export type SignalOut = z.input<typeof SignalOut>;
+
+/** An application signal as received: adds the sender. */
+export const SignalIn = z.object({
+  type: z.string(),
+  data: z.string(),
+  to: z.array(z.string()),
+  from: z.string(),
+  fromSid: z.string(),
+});
+export type SignalIn = z.infer<typeof SignalIn>;
+
+/** RTCIceServer (W3C webrtc-pc §4.2.2). */
+export const IceServer = z.object({
+  urls: z.union([z.string(), z.array(z.string())]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+export type IceServer = z.infer<typeof IceServer>;
+
+// ---------------------------------------------------------------- client → server
+
+export const JoinRequest = z.object({
+  type: z.literal('join'),
+  id: ref,
+  /** Protocol version the client speaks. */
+  v: z.number().int().positive(),
+  /** Access token (JWT), see docs/protocol.md#tokens. */
+  token: z.string().min(1).max(8192),
+  /** Optional: the room the client expects; must equal the token's room. */
+  room: z.string().min(1).max(256).optional(),
+  metadata: z.string().max(DEFAULT_LIMITS.maxMetadataLength).optional(),
+  /** Resume the session with this participant sid (after a dropped connection). */
+  resume: z.object({ sid }).optional(),
+});
+export const LeaveRequest = z.object({ type: z.literal('leave'), id: ref });
+export const SdpRequest = z.object({
+  type: z.literal('sdp'),
+  id: ref,
+  to: identity,
+  description: SessionDescription,
+});
+export const CandidateRequest = z.object({
+  type: z.literal('candidate'),
+  id: ref,
+  to: identity,
+  candidate: IceCandidate,
+});
+export const SignalRequest = z.object({ type: z.literal('signal'), id: ref, signal: SignalOut });
+export const UpdateRequest = z.object({
+  type: z.literal('update'),
+  id: ref,
+  metadata: z.string().max(DEFAULT_LIMITS.maxMetadataLength).optional(),
+  tracks: z.array(TrackInfo).max(16).optional(),
+});
+export const PingRequest = z.object({ type: z.literal('ping'), id: ref, ts: z.number() });
+
+export const ClientMessage = z.discriminatedUnion('type', [
+  JoinRequest,
+  LeaveRequest,
+  SdpRequest,
+  CandidateRequest,
+  SignalRequest,
+  UpdateRequest,
+  PingRequest,
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+export type ClientMessageInput = z.input<typeof ClientMessage>;
+export const CLIENT_MESSAGE_TYPES = ['join', 'leave', 'sdp', 'candidate', 'signal', 'update', 'ping'] as const;
+
+// ---------------------------------------------------------------- server → client
+
+export const JoinedEvent = z.object({
+  type: z.literal('joined'),
+  v: z.number(),
+  room: z.string(),
+  participant: ParticipantInfo,
+  participants: z.array(ParticipantInfo),
+  iceServers: z.array(IceServer),
+  /** True when this join resumed an existing session (same sid, peers untouched). */
+  resumed: z.boolean(),
+  limits: z.object({
+    maxMessageBytes: z.number(),
+    /** How long the server keeps a dropped participant, in ms. */
+    reconnectGraceMs: z.number(),
+  }),
+});
+export const ParticipantJoinedEvent = z.object({ type: z.literal('participant-joined'), participant: ParticipantInfo });
+export const ParticipantUpdatedEvent = z.object({ type: z.literal('participant-updated'), participant: ParticipantInfo });
+export const LeaveReason = z.enum(['left', 'disconnected', 'replaced', 'server-shutdown']);
+export type LeaveReason = z.infer<typeof LeaveReason>;
+export const ParticipantLeftEvent = z.object({
+  type: z.literal('participant-left'),
+  sid,
+  identity,
+  reason: LeaveReason,
+});
+export const SdpEvent = z.object({
+  type: z.literal('sdp'),
+  from: identity,
+  fromSid: sid,
+  description: SessionDescription,
+});
+export const CandidateEvent = z.object({
+  type: z.literal('candidate'),
+  from: identity,
+  fromSid: sid,
+  candidate: IceCandidate,
+});
+export const SignalEvent = z.object({ type: z.literal('signal'), signal: SignalIn });
+export const ErrorEvent = z.object({
+  type: z.literal('error'),
+  code: z.enum(Object.values(ErrorCode) as [string, ...string[]]),
+  message: z.string(),
+  /** The `id` of the client message that caused it, if it had one. */
+  ref: z.union([z.string(), z.number()]).optional(),
+  /** Extra machine-readable detail, e.g. the unknown identities of a signal. */
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export const PongEvent = z.object({ type: z.literal('pong'), ts: z.number() });
+/** Sent right before the server closes the connection on purpose; the SDK then does not reconnect. */
+export const ClosingEvent = z.object({
+  type: z.literal('closing'),
+  reason: z.enum(['left', 'replaced', 'server-shutdown', 'policy-violation', 'auth-failed']),
+});
+
+export const ServerMessage = z.discriminatedUnion('type', [
+  JoinedEvent,
+  ParticipantJoinedEvent,
+  ParticipantUpdatedEvent,
+  ParticipantLeftEvent,
+  SdpEvent,
+  CandidateEvent,
+  SignalEvent,
+  ErrorEvent,
+  PongEvent,
+  ClosingEvent,
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
+export type ClientMessageOf<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
+
+/** Result of {@link parseClientMessage}. */
+export type ParseResult<T> =
+  | { ok: true; message: T }
+  | { ok: false; code: ErrorCode; message: string; ref?: string | number };
+
+function utf8Length(text: string): number {
+  // Counting without allocating; surrogate pairs give 4 bytes, as UTF-8 does.
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+function parseWith<T>(
+  schema: z.ZodType<T>,
+  knownTypes: readonly string[],
+  text: string,
+  maxBytes: number,
+): ParseResult<T> {
+  if (utf8Length(text) > maxBytes) {
+    return { ok: false, code: ErrorCode.MESSAGE_TOO_LARGE, message: `message exceeds ${maxBytes} bytes` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, code: ErrorCode.BAD_JSON, message: `malformed JSON: ${(err as Error).message}` };
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: 'a message must be a JSON object' };
+  }
+  const obj = json as Record<string, unknown>;
+  const id = obj['id'];
+  const refField = typeof id === 'string' || typeof id === 'number' ? { ref: id } : {};
+  const type = obj['type'];
+  if (typeof type !== 'string' || !knownTypes.includes(type)) {
+    return {
+      ok: false,
+      code: ErrorCode.UNKNOWN_TYPE,
+      message: `unknown message type ${JSON.stringify(type)}; expected one of ${knownTypes.join(', ')}`,
+      ...refField,
+    };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(message)';
+    return {
+      ok: false,
+      code: ErrorCode.INVALID_MESSAGE,
+      message: `invalid ${type} message at ${where}: ${issue?.message ?? 'schema violation'}`,
+      ...refField,
+    };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+/**
+ * Parses and validates one client→server frame.
+ * @param text the frame's text
+ * @param maxBytes size limit in bytes (UTF-8); default {@link DEFAULT_LIMITS.maxMessageBytes}
+ * @returns the message, or a typed error (MESSAGE_TOO_LARGE, BAD_JSON, UNKNOWN_TYPE, INVALID_MESSAGE). Never throws.
+ */
+export function parseClientMessage(text: string, maxBytes: number = DEFAULT_LIMITS.maxMessageBytes): ParseResult<ClientMessage> {
+  return parseWith(ClientMessage, CLIENT_MESSAGE_TYPES, text, maxBytes);
+}
+
+export const SERVER_MESSAGE_TYPES = [
+  'joined',
+  'participant-joined',
+  'participant-updated',
+  'participant-left',
+  'sdp',
+  'candidate',
+  'signal',
+  'error',
+  'pong',
+  'closing',
+] as const;
+
+/**
+ * Parses and validates one server→client frame (used by the SDK).
+ * @param maxBytes size limit in bytes; default 1 MiB (the server's `joined` can list many participants)
+ * @returns the message or a typed error. Never throws.
+ */
+export function parseServerMessage(text: string, maxBytes = 1024 * 1024): ParseResult<ServerMessage> {
+  return parseWith(ServerMessage, SERVER_MESSAGE_TYPES, text, maxBytes);
+}
+
+// ---------------------------------------------------------------- access tokens
+
+/**
+ * Claims of a Dari access token (a JWT, HS256, RFC 7519), shaped after LiveKit's:
+ * `iss` is the API key whose secret signed it, `sub` the participant identity.
+ */
+export const TokenClaims = z.object({
+  iss: z.string().min(1),
+  sub: identity,
+  /** Expiry, s since the Unix epoch (RFC 7519 §4.1.4). Required. */
+  exp: z.number().int(),
+  nbf: z.number().int().optional(),
+  iat: z.number().int().optional(),
+  name: z.string().max(256).optional(),
+  metadata: z.string().max(DEFAULT_LIMITS.maxMetadataLength).optional(),
+  room: z.string().min(1).max(256),
+  grants: Grants.partial().optional(),
+});
+export type TokenClaims = z.infer<typeof TokenClaims>;

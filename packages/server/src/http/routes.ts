@@ -1,0 +1,164 @@
+/**
+ * The HTTP plane: health, metrics, the REST API (tokens, rooms), the SDK bundle and the meeting
+ * app. All handlers answer JSON errors `{error: {code, message}}` with a fitting status.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import sirv from 'sirv';
+import { z } from 'zod';
+import { Grants } from '@dari/protocol';
+import { mintToken, parseDurationS } from '../tokens.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { SignalingCore } from '../signaling/core.js';
+
+/** Where the built browser assets live (built by `npm run build`). */
+export const MEET_DIST = fileURLToPath(new URL('../../../../meet/dist/', import.meta.url));
+export const SDK_DIST = fileURLToPath(new URL('../../../../client/dist/', import.meta.url));
+
+/** Largest accepted REST request body, bytes. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+const TokenRequest = z.strictObject({
+  room: z.string().min(1).max(256),
+  identity: z.string().min(1).max(256),
+  name: z.string().max(256).optional(),
+  metadata: z.string().max(4096).optional(),
+  /** Lifetime: seconds, or a duration such as "1h". Default 6 h. */
+  ttl: z.union([z.number().positive(), z.string()]).optional(),
+  grants: Grants.partial().optional(),
+});
+
+export interface RouteContext {
+  keys: ReadonlyMap<string, string>;
+  devMode: boolean;
+  core: SignalingCore;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'BODY_TOO_LARGE', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'BAD_JSON', 'request body is not valid JSON');
+  }
+}
+
+/** Checks `Authorization: Basic base64(apiKey:apiSecret)`; returns the key and its secret. */
+function authenticate(req: IncomingMessage, keys: ReadonlyMap<string, string>): { apiKey: string; apiSecret: string } {
+  const header = req.headers.authorization ?? '';
+  const m = /^Basic\s+(.+)$/i.exec(header);
+  if (!m) throw new HttpError(401, 'UNAUTHORIZED', 'use HTTP Basic authentication with API key and secret');
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  const apiKey = decoded.slice(0, i);
+  const secret = keys.get(apiKey);
+  if (i <= 0 || secret === undefined || secret !== decoded.slice(i + 1)) throw new HttpError(401, 'UNAUTHORIZED', 'unknown API key or wrong secret');
+  return { apiKey, apiSecret: secret };
+}
+
+function parseTokenRequest(body: unknown): z.infer<typeof TokenRequest> & { ttlS: number | undefined } {
+  const parsed = TokenRequest.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new HttpError(400, 'INVALID_REQUEST', `${issue?.path.join('.') || '(body)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  let ttlS: number | undefined;
+  try {
+    const ttl = parsed.data.ttl;
+    ttlS = ttl === undefined ? undefined : typeof ttl === 'number' ? ttl : parseDurationS(ttl);
+  } catch (err) {
+    throw new HttpError(400, 'INVALID_REQUEST', `ttl: ${(err as Error).message}`);
+  }
+  return { ...parsed.data, ttlS };
+}
+
+/** Builds the request handler for the HTTP server. */
+export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const log = ctx.logger.child({ plane: 'http' });
+  const noBuild = (what: string) => (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    res.end(`${what} is not built; run npm run build\n`);
+  };
+  const meet = existsSync(MEET_DIST) ? sirv(MEET_DIST, { single: true, etag: true }) : noBuild('the meeting app');
+  const sdk = existsSync(SDK_DIST) ? sirv(SDK_DIST, { etag: true }) : noBuild('the SDK');
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
+    if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/metrics') {
+      const text = await ctx.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (path === '/api/token') {
+      if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'use POST');
+      const { apiKey, apiSecret } = authenticate(req, ctx.keys);
+      const body = parseTokenRequest(await readJson(req));
+      const token = await mintToken({ apiKey, apiSecret, ...body });
+      return json(res, 200, { token });
+    }
+    if (path === '/api/dev/token') {
+      // Dev mode only: lets the meeting app get a token without a backend of its own.
+      if (!ctx.devMode) throw new HttpError(404, 'NOT_FOUND', 'the dev token endpoint is off when API keys are configured');
+      const body = req.method === 'POST' ? await readJson(req) : Object.fromEntries(url.searchParams);
+      const { ttlS, ...rest } = parseTokenRequest(body);
+      const [apiKey, apiSecret] = [...ctx.keys][0]!;
+      const token = await mintToken({ apiKey, apiSecret, ...rest, ttlS });
+      return json(res, 200, { token });
+    }
+    if (path === '/api/rooms') {
+      authenticate(req, ctx.keys);
+      const room = url.searchParams.get('room');
+      if (room !== null) {
+        const participants = ctx.core.roomInfo(room);
+        if (!participants) throw new HttpError(404, 'NOT_FOUND', `no room ${JSON.stringify(room)}`);
+        return json(res, 200, { room, participants });
+      }
+      return json(res, 200, { rooms: ctx.core.listRooms() });
+    }
+    if (path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${path}`);
+    if (path.startsWith('/sdk/')) {
+      req.url = path.slice(4) + url.search;
+      return sdk(req, res, () => json(res, 404, { error: { code: 'NOT_FOUND', message: path } }));
+    }
+    meet(req, res, () => json(res, 404, { error: { code: 'NOT_FOUND', message: path } }));
+  }
+
+  return (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) return json(res, err.status, { error: { code: err.code, message: err.message } });
+      log.error({ err, url: req.url }, 'request failed');
+      if (!res.headersSent) json(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+      else res.destroy();
+    });
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * `dari serve`: one process with HTTP(S), WebSocket signaling, metrics and (later) STUN/TURN
+ * and the SFU. {@link startServer} binds every listener and resolves once all are bound.
+ */
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, type Resolved } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { createRoutes } from './http/routes.js';
+import { SignalingAdapter } from './signaling/ws-adapter.js';
+
+/** Path of the signaling WebSocket endpoint. */
+export const SIGNALING_PATH = '/rtc';
+
+export interface RunningServer {
+  /** Base URL of the HTTP plane, e.g. http://127.0.0.1:7880 */
+  url: string;
+  /** Signaling WebSocket URL, e.g. ws://127.0.0.1:7880/rtc */
+  wsUrl: string;
+  port: number;
+  signaling: SignalingAdapter;
+  logger: Logger;
+  /** Tells clients, closes every socket; resolves when all listeners are closed. */
+  close(): Promise<void>;
+}
+
+function readPem(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(key, `cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Starts every listener of `dari serve`.
+ * @throws ConfigError when TLS files cannot be read; Error (EADDRINUSE …) when binding fails
+ */
+export async function startServer(resolved: Resolved, logger: Logger = createLogger(resolved.config.log.level)): Promise<RunningServer> {
+  const { config } = resolved;
+  const tls = config.tls ? { cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key') } : undefined;
+  if (resolved.devMode) {
+    const warn = !resolved.loopbackOnly;
+    logger[warn ? 'warn' : 'info'](
+      { apiKey: 'devkey' },
+      warn
+        ? `DEV MODE ON A NON-LOOPBACK ADDRESS (${config.host}): anyone who can reach it can mint tokens with the public dev key. Configure keys for real use.`
+        : 'dev mode: no API keys configured; using the documented dev key (devkey)',
+    );
+  }
+  let signaling: SignalingAdapter | undefined;
+  const metrics = createMetrics(() => signaling?.core.stats() ?? { connections: 0, rooms: 0, participants: 0 });
+  signaling = new SignalingAdapter({
+    keys: resolved.keys,
+    logger,
+    metrics,
+    core: { ...config.signaling, iceServers: () => config.rtc.iceServers },
+  });
+  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, metrics, logger });
+  const server: Server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
+  const sig = signaling;
+  server.on('upgrade', (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === SIGNALING_PATH) sig.handleUpgrade(req, socket, head);
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
+  const wsUrl = `${tls ? 'wss' : 'ws'}://${hostForUrl}:${port}${SIGNALING_PATH}`;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    wsUrl,
+    port,
+    signaling: sig,
+    logger,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        sig.shutdown();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

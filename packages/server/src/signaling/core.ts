@@ -1,0 +1,519 @@
+/**
+ * The signaling room server as a sans-I/O state machine.
+ *
+ * It owns rooms, participants and per-connection policy (rate limit, abuse counting, join
+ * deadline, reconnect grace). It never touches a socket or a timer: the adapter feeds it
+ * connection events with the current time in ms and carries out the {@link Action}s it returns.
+ * Token verification is asynchronous (WebCrypto), so a `join` is handed back to the adapter as a
+ * {@link JoinIntent}, verified there, and completed with {@link SignalingCore.completeJoin}.
+ *
+ * Semantics are those of docs/protocol.md.
+ */
+import {
+  ErrorCode,
+  PROTOCOL_VERSION,
+  SignalingError,
+  parseClientMessage,
+  type ClientMessageOf,
+  type Grants,
+  type IceServer,
+  type LeaveReason,
+  type ParticipantInfo,
+  type ServerMessage,
+  type TokenClaims,
+  type TrackInfo,
+} from '@dari/protocol';
+
+/** Opaque connection handle chosen by the adapter. */
+export type ConnId = number;
+
+/** What the adapter must do. */
+export type Action =
+  | { kind: 'send'; conn: ConnId; message: ServerMessage }
+  | { kind: 'close'; conn: ConnId; code: number; reason: string }
+  | { kind: 'event'; event: CoreEvent };
+
+/** Lifecycle facts for logs and metrics. */
+export type CoreEvent =
+  | { type: 'participant-joined'; room: string; identity: string; sid: string; resumed: boolean }
+  | { type: 'participant-left'; room: string; identity: string; sid: string; reason: LeaveReason }
+  | { type: 'participant-reconnecting'; room: string; identity: string; sid: string }
+  | { type: 'room-created'; room: string }
+  | { type: 'room-closed'; room: string }
+  | { type: 'protocol-error'; conn: ConnId; code: ErrorCode; message: string }
+  | { type: 'message'; conn: ConnId; messageType: string };
+
+/** A join that needs its token verified by the adapter. */
+export interface JoinIntent {
+  conn: ConnId;
+  request: ClientMessageOf<'join'>;
+}
+
+/** WebSocket close codes used by the server (RFC 6455 §7.4). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  POLICY_VIOLATION: 1008,
+  /** Application range: replaced by a newer connection with the same identity. */
+  REPLACED: 4000,
+  /** Application range: authentication failed. */
+  AUTH_FAILED: 4001,
+  /** Application range: no join before the join deadline. */
+  JOIN_TIMEOUT: 4002,
+} as const;
+
+/** Options of {@link SignalingCore}; every duration in ms. */
+export interface CoreOptions {
+  /** Largest frame in bytes; default 65536. */
+  maxMessageBytes: number;
+  /** Sustained messages per second per connection (token bucket rate); default 50. */
+  rateLimitPerS: number;
+  /** Token bucket size, in messages; default 200. */
+  rateLimitBurst: number;
+  /** Protocol violations tolerated within {@link violationWindowMs} before closing with 1008; default 10. */
+  maxViolations: number;
+  /** Window for counting violations, ms; default 10000. */
+  violationWindowMs: number;
+  /** How long a dropped participant stays in its room, ms; default 10000. */
+  reconnectGraceMs: number;
+  /** Time allowed between connect and join, ms; default 10000. */
+  joinTimeoutMs: number;
+  /** Participants per room; default 100. */
+  maxParticipantsPerRoom: number;
+  /** Messages kept for a participant while reconnecting; older ones are dropped; default 512. */
+  maxQueuedMessages: number;
+  /** ICE servers handed to a participant at join (may mint fresh TURN credentials). */
+  iceServers: (identity: string) => IceServer[];
+  /** Participant sid generator; default crypto.randomUUID based. */
+  newSid: () => string;
+}
+
+export const DEFAULT_CORE_OPTIONS: Omit<CoreOptions, 'iceServers' | 'newSid'> = {
+  maxMessageBytes: 64 * 1024,
+  rateLimitPerS: 50,
+  rateLimitBurst: 200,
+  maxViolations: 10,
+  violationWindowMs: 10_000,
+  reconnectGraceMs: 10_000,
+  joinTimeoutMs: 10_000,
+  maxParticipantsPerRoom: 100,
+  maxQueuedMessages: 512,
+};
+
+interface Conn {
+  id: ConnId;
+  state: 'new' | 'joining' | 'joined' | 'closed';
+  openedAt: number;
+  tokens: number;
+  refilledAt: number;
+  violations: number[];
+  participant: Participant | null;
+}
+
+interface Participant {
+  sid: string;
+  identity: string;
+  name: string;
+  metadata: string;
+  joinedAt: number;
+  grants: Grants;
+  tracks: TrackInfo[];
+  room: Room;
+  conn: ConnId | null;
+  disconnectedAt: number | null;
+  queue: ServerMessage[];
+}
+
+interface Room {
+  name: string;
+  participants: Map<string, Participant>;
+}
+
+const DEFAULT_GRANTS: Grants = { canPublish: true, canSubscribe: true, canPublishData: true };
+
+export class SignalingCore {
+  readonly options: CoreOptions;
+  private readonly conns = new Map<ConnId, Conn>();
+  private readonly rooms = new Map<string, Room>();
+
+  constructor(options: Partial<CoreOptions> & Pick<CoreOptions, 'iceServers'>) {
+    this.options = {
+      ...DEFAULT_CORE_OPTIONS,
+      newSid: () => `PA_${globalThis.crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`,
+      ...options,
+    };
+  }
+
+  /** Counts for metrics. */
+  stats(): { connections: number; rooms: number; participants: number } {
+    let participants = 0;
+    for (const room of this.rooms.values()) participants += room.participants.size;
+    return { connections: this.conns.size, rooms: this.rooms.size, participants };
+  }
+
+  /** Participants of a room as presence info, or undefined when the room does not exist. */
+  roomInfo(name: string): ParticipantInfo[] | undefined {
+    const room = this.rooms.get(name);
+    return room ? [...room.participants.values()].map(info) : undefined;
+  }
+
+  /** List of room names with their participant counts. */
+  listRooms(): { room: string; participants: number }[] {
+    return [...this.rooms.values()].map((r) => ({ room: r.name, participants: r.participants.size }));
+  }
+
+  /** A transport connection opened. */
+  open(conn: ConnId, now: number): Action[] {
+    this.conns.set(conn, {
+      id: conn,
+      state: 'new',
+      openedAt: now,
+      tokens: this.options.rateLimitBurst,
+      refilledAt: now,
+      violations: [],
+      participant: null,
+    });
+    return [];
+  }
+
+  /**
+   * A text frame arrived. Returns actions, plus a join intent when the frame was a valid `join`.
+   * Never throws; bad input yields an `error` frame (and, on repeated abuse, a 1008 close).
+   */
+  receive(connId: ConnId, text: string, now: number): { actions: Action[]; join?: JoinIntent } {
+    const conn = this.conns.get(connId);
+    if (!conn || conn.state === 'closed') return { actions: [] };
+    const out: Action[] = [];
+    if (!this.takeToken(conn, now)) {
+      this.violation(conn, now, out, ErrorCode.RATE_LIMITED, 'rate limit exceeded; message dropped');
+      return { actions: out };
+    }
+    const parsed = parseClientMessage(text, this.options.maxMessageBytes);
+    if (!parsed.ok) {
+      this.violation(conn, now, out, parsed.code, parsed.message, parsed.ref);
+      return { actions: out };
+    }
+    const msg = parsed.message;
+    out.push({ kind: 'event', event: { type: 'message', conn: connId, messageType: msg.type } });
+    if (msg.type === 'ping') {
+      out.push(send(connId, { type: 'pong', ts: msg.ts }));
+      return { actions: out };
+    }
+    if (msg.type === 'join') {
+      if (conn.state !== 'new') {
+        this.violation(conn, now, out, ErrorCode.ALREADY_JOINED, 'this connection has already joined', msg.id);
+        return { actions: out };
+      }
+      if (msg.v !== PROTOCOL_VERSION) {
+        this.fail(conn, out, ErrorCode.UNSUPPORTED_VERSION, `protocol version ${msg.v} is not supported; this server speaks ${PROTOCOL_VERSION}`, CloseCode.POLICY_VIOLATION, msg.id);
+        return { actions: out };
+      }
+      conn.state = 'joining';
+      return { actions: out, join: { conn: connId, request: msg } };
+    }
+    const p = conn.participant;
+    if (conn.state !== 'joined' || !p) {
+      this.violation(conn, now, out, ErrorCode.NOT_JOINED, `${msg.type} before join`, msg.id);
+      return { actions: out };
+    }
+    switch (msg.type) {
+      case 'leave':
+        this.removeParticipant(p, 'left', out);
+        out.push(send(connId, { type: 'closing', reason: 'left' }), close(connId, CloseCode.NORMAL, 'left'));
+        conn.state = 'closed';
+        conn.participant = null;
+        break;
+      case 'sdp':
+      case 'candidate': {
+        const target = p.room.participants.get(msg.to);
+        if (!target || target === p) {
+          this.violation(conn, now, out, ErrorCode.TARGET_NOT_FOUND, `no participant ${JSON.stringify(msg.to)} in room`, msg.id, { missing: [msg.to] });
+          break;
+        }
+        const forwarded: ServerMessage =
+          msg.type === 'sdp'
+            ? { type: 'sdp', from: p.identity, fromSid: p.sid, description: msg.description }
+            : { type: 'candidate', from: p.identity, fromSid: p.sid, candidate: msg.candidate };
+        this.deliver(target, forwarded, out);
+        break;
+      }
+      case 'signal': {
+        if (!p.grants.canPublishData) {
+          this.violation(conn, now, out, ErrorCode.PERMISSION_DENIED, 'token lacks canPublishData', msg.id);
+          break;
+        }
+        const to = msg.signal.to;
+        const targets: Participant[] = [];
+        if (to.length === 0) {
+          targets.push(...p.room.participants.values());
+        } else {
+          const missing: string[] = [];
+          for (const identity of new Set(to)) {
+            const t = p.room.participants.get(identity);
+            if (t) targets.push(t);
+            else missing.push(identity);
+          }
+          if (missing.length > 0) {
+            this.violation(conn, now, out, ErrorCode.TARGET_NOT_FOUND, `not in room: ${missing.join(', ')}; signal not sent`, msg.id, { missing });
+            break;
+          }
+        }
+        const event: ServerMessage = {
+          type: 'signal',
+          signal: { type: msg.signal.type, data: msg.signal.data, to, from: p.identity, fromSid: p.sid },
+        };
+        for (const t of targets) this.deliver(t, event, out);
+        break;
+      }
+      case 'update': {
+        if (msg.tracks && msg.tracks.length > 0 && !p.grants.canPublish) {
+          this.violation(conn, now, out, ErrorCode.PERMISSION_DENIED, 'token lacks canPublish', msg.id);
+          break;
+        }
+        if (msg.metadata !== undefined) p.metadata = msg.metadata;
+        if (msg.tracks !== undefined) p.tracks = msg.tracks;
+        this.broadcast(p.room, { type: 'participant-updated', participant: info(p) }, out);
+        break;
+      }
+    }
+    return { actions: out };
+  }
+
+  /**
+   * Finishes a join after the adapter verified the token.
+   * @param result verified claims, or the SignalingError the verification produced
+   */
+  completeJoin(intent: JoinIntent, result: TokenClaims | SignalingError, now: number): Action[] {
+    const conn = this.conns.get(intent.conn);
+    if (!conn || conn.state !== 'joining') return [];
+    const out: Action[] = [];
+    const req = intent.request;
+    if (result instanceof SignalingError) {
+      this.fail(conn, out, result.code, result.message, CloseCode.AUTH_FAILED, req.id);
+      return out;
+    }
+    if (req.room !== undefined && req.room !== result.room) {
+      this.fail(conn, out, ErrorCode.ROOM_MISMATCH, `token is for room ${JSON.stringify(result.room)}, not ${JSON.stringify(req.room)}`, CloseCode.AUTH_FAILED, req.id);
+      return out;
+    }
+    let room = this.rooms.get(result.room);
+    const existing = room?.participants.get(result.sub);
+    if (room && existing && req.resume && req.resume.sid === existing.sid) {
+      // Resume: same session, peers keep their peer connections.
+      if (existing.conn !== null && existing.conn !== conn.id) this.detach(existing.conn, 'replaced', out);
+      const wasReconnecting = existing.disconnectedAt !== null;
+      existing.conn = conn.id;
+      existing.disconnectedAt = null;
+      conn.state = 'joined';
+      conn.participant = existing;
+      out.push(send(conn.id, this.joinedMessage(existing, true)));
+      for (const queued of existing.queue.splice(0)) out.push(send(conn.id, queued));
+      if (wasReconnecting) this.broadcast(room, { type: 'participant-updated', participant: info(existing) }, out, existing);
+      out.push({ kind: 'event', event: { type: 'participant-joined', room: room.name, identity: existing.identity, sid: existing.sid, resumed: true } });
+      return out;
+    }
+    if (room && existing) {
+      // A second tab (or a client that lost its session) replaces the first.
+      if (existing.conn !== null) this.detach(existing.conn, 'replaced', out);
+      this.removeParticipant(existing, 'replaced', out);
+      room = this.rooms.get(result.room);
+    }
+    if (room && room.participants.size >= this.options.maxParticipantsPerRoom) {
+      this.fail(conn, out, ErrorCode.ROOM_FULL, `room ${JSON.stringify(result.room)} is full (${this.options.maxParticipantsPerRoom})`, CloseCode.POLICY_VIOLATION, req.id);
+      return out;
+    }
+    if (!room) {
+      room = { name: result.room, participants: new Map() };
+      this.rooms.set(room.name, room);
+      out.push({ kind: 'event', event: { type: 'room-created', room: room.name } });
+    }
+    const p: Participant = {
+      sid: this.options.newSid(),
+      identity: result.sub,
+      name: result.name ?? result.sub,
+      metadata: req.metadata ?? result.metadata ?? '',
+      joinedAt: now,
+      grants: {
+        canPublish: result.grants?.canPublish ?? DEFAULT_GRANTS.canPublish,
+        canSubscribe: result.grants?.canSubscribe ?? DEFAULT_GRANTS.canSubscribe,
+        canPublishData: result.grants?.canPublishData ?? DEFAULT_GRANTS.canPublishData,
+      },
+      tracks: [],
+      room,
+      conn: conn.id,
+      disconnectedAt: null,
+      queue: [],
+    };
+    this.broadcast(room, { type: 'participant-joined', participant: info(p) }, out);
+    room.participants.set(p.identity, p);
+    conn.state = 'joined';
+    conn.participant = p;
+    out.push(send(conn.id, this.joinedMessage(p, false)));
+    out.push({ kind: 'event', event: { type: 'participant-joined', room: room.name, identity: p.identity, sid: p.sid, resumed: false } });
+    return out;
+  }
+
+  /** The transport connection closed (by either side). */
+  disconnect(connId: ConnId, now: number): Action[] {
+    const conn = this.conns.get(connId);
+    if (!conn) return [];
+    this.conns.delete(connId);
+    const p = conn.participant;
+    const out: Action[] = [];
+    if (p && p.conn === connId) {
+      p.conn = null;
+      p.disconnectedAt = now;
+      this.broadcast(p.room, { type: 'participant-updated', participant: info(p) }, out, p);
+      out.push({ kind: 'event', event: { type: 'participant-reconnecting', room: p.room.name, identity: p.identity, sid: p.sid } });
+    }
+    return out;
+  }
+
+  /** Advances time: join deadlines and reconnect grace periods. Call about once a second. */
+  tick(now: number): Action[] {
+    const out: Action[] = [];
+    for (const conn of this.conns.values()) {
+      if (conn.state === 'new' && now - conn.openedAt >= this.options.joinTimeoutMs) {
+        this.fail(conn, out, ErrorCode.JOIN_TIMEOUT, `no join within ${this.options.joinTimeoutMs} ms`, CloseCode.JOIN_TIMEOUT);
+      }
+    }
+    for (const room of [...this.rooms.values()]) {
+      for (const p of [...room.participants.values()]) {
+        if (p.disconnectedAt !== null && now - p.disconnectedAt >= this.options.reconnectGraceMs) {
+          this.removeParticipant(p, 'disconnected', out);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Server shutdown: tells every client and closes every connection with 1001. */
+  shutdown(): Action[] {
+    const out: Action[] = [];
+    for (const conn of this.conns.values()) {
+      if (conn.state === 'closed') continue;
+      out.push(send(conn.id, { type: 'closing', reason: 'server-shutdown' }), close(conn.id, CloseCode.GOING_AWAY, 'server shutdown'));
+      conn.state = 'closed';
+    }
+    return out;
+  }
+
+  private joinedMessage(p: Participant, resumed: boolean): ServerMessage {
+    return {
+      type: 'joined',
+      v: PROTOCOL_VERSION,
+      room: p.room.name,
+      participant: info(p),
+      participants: [...p.room.participants.values()].filter((o) => o !== p).map(info),
+      iceServers: this.options.iceServers(p.identity),
+      resumed,
+      limits: { maxMessageBytes: this.options.maxMessageBytes, reconnectGraceMs: this.options.reconnectGraceMs },
+    };
+  }
+
+  /** Closes a superseded connection without removing its participant. */
+  private detach(connId: ConnId, reason: 'replaced', out: Action[]): void {
+    const old = this.conns.get(connId);
+    if (old) {
+      old.state = 'closed';
+      old.participant = null;
+    }
+    out.push(send(connId, { type: 'closing', reason }), close(connId, CloseCode.REPLACED, reason));
+  }
+
+  private removeParticipant(p: Participant, reason: LeaveReason, out: Action[]): void {
+    const room = p.room;
+    if (room.participants.get(p.identity) !== p) return;
+    room.participants.delete(p.identity);
+    this.broadcast(room, { type: 'participant-left', sid: p.sid, identity: p.identity, reason }, out);
+    out.push({ kind: 'event', event: { type: 'participant-left', room: room.name, identity: p.identity, sid: p.sid, reason } });
+    if (room.participants.size === 0) {
+      this.rooms.delete(room.name);
+      out.push({ kind: 'event', event: { type: 'room-closed', room: room.name } });
+    }
+  }
+
+  private deliver(p: Participant, message: ServerMessage, out: Action[]): void {
+    if (p.conn !== null) {
+      out.push(send(p.conn, message));
+    } else {
+      p.queue.push(message);
+      if (p.queue.length > this.options.maxQueuedMessages) p.queue.shift();
+    }
+  }
+
+  private broadcast(room: Room, message: ServerMessage, out: Action[], except?: Participant): void {
+    for (const p of room.participants.values()) if (p !== except) this.deliver(p, message, out);
+  }
+
+  private takeToken(conn: Conn, now: number): boolean {
+    const elapsedS = Math.max(0, now - conn.refilledAt) / 1000;
+    conn.tokens = Math.min(this.options.rateLimitBurst, conn.tokens + elapsedS * this.options.rateLimitPerS);
+    conn.refilledAt = now;
+    if (conn.tokens < 1) return false;
+    conn.tokens -= 1;
+    return true;
+  }
+
+  /** Sends a typed error; closes with 1008 once violations exceed the limit within the window. */
+  private violation(
+    conn: Conn,
+    now: number,
+    out: Action[],
+    code: ErrorCode,
+    message: string,
+    ref?: string | number,
+    details?: Record<string, unknown>,
+  ): void {
+    out.push(send(conn.id, errorMessage(code, message, ref, details)));
+    out.push({ kind: 'event', event: { type: 'protocol-error', conn: conn.id, code, message } });
+    conn.violations.push(now);
+    const since = now - this.options.violationWindowMs;
+    while (conn.violations.length > 0 && (conn.violations[0] ?? 0) <= since) conn.violations.shift();
+    if (conn.violations.length > this.options.maxViolations) {
+      out.push(send(conn.id, { type: 'closing', reason: 'policy-violation' }));
+      out.push(close(conn.id, CloseCode.POLICY_VIOLATION, `too many protocol errors (last: ${code})`));
+      conn.state = 'closed';
+    }
+  }
+
+  /** Sends a typed error and closes the connection (auth failures, version, room full, join timeout). */
+  private fail(conn: Conn, out: Action[], code: ErrorCode, message: string, closeCode: number, ref?: string | number): void {
+    out.push(send(conn.id, errorMessage(code, message, ref)));
+    out.push({ kind: 'event', event: { type: 'protocol-error', conn: conn.id, code, message } });
+    out.push(send(conn.id, { type: 'closing', reason: closeCode === CloseCode.AUTH_FAILED ? 'auth-failed' : 'policy-violation' }));
+    out.push(close(conn.id, closeCode, code));
+    conn.state = 'closed';
+  }
+}
+
+function info(p: Participant): ParticipantInfo {
+  return {
+    sid: p.sid,
+    identity: p.identity,
+    name: p.name,
+    metadata: p.metadata,
+    joinedAt: p.joinedAt,
+    grants: p.grants,
+    tracks: p.tracks,
+    state: p.disconnectedAt === null ? 'active' : 'reconnecting',
+  };
+}
+
+function send(conn: ConnId, message: ServerMessage): Action {
+  return { kind: 'send', conn, message };
+}
+
+function close(conn: ConnId, code: number, reason: string): Action {
+  return { kind: 'close', conn, code, reason };
+}
+
+function errorMessage(code: ErrorCode, message: string, ref?: string | number, details?: Record<string, unknown>): ServerMessage {
+  return {
+    type: 'error',
+    code,
+    message,
+    ...(ref !== undefined ? { ref } : {}),
+    ...(details !== undefined ? { details } : {}),
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * Thin I/O adapter between `ws` WebSocket connections and the sans-I/O {@link SignalingCore}:
+ * it numbers connections, feeds frames and closes to the core with the wall clock, runs the
+ * core's tick once a second, verifies join tokens, and carries out the returned actions.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { ErrorCode, SignalingError } from '@dari/protocol';
+import { SignalingCore, type Action, type CoreOptions, type JoinIntent } from './core.js';
+import { verifyToken } from '../tokens.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+
+export interface SignalingAdapterOptions {
+  core: Partial<CoreOptions> & Pick<CoreOptions, 'iceServers'>;
+  keys: ReadonlyMap<string, string>;
+  logger: Logger;
+  metrics?: Metrics | undefined;
+  /** Interval of WebSocket pings, ms; a peer that misses two is dropped. Default 15000. */
+  pingIntervalMs?: number;
+  /** Clock, ms since the epoch; default Date.now. */
+  now?: () => number;
+}
+
+export class SignalingAdapter {
+  readonly core: SignalingCore;
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Map<number, WebSocket>();
+  private readonly alive = new Map<number, boolean>();
+  private nextId = 1;
+  private readonly tickTimer: NodeJS.Timeout;
+  private readonly pingTimer: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: SignalingAdapterOptions) {
+    this.core = new SignalingCore(opts.core);
+    this.now = opts.now ?? Date.now;
+    this.log = opts.logger.child({ plane: 'signaling' });
+    // ws enforces a hard cap far above the protocol limit, so oversized-but-sane frames get a
+    // typed MESSAGE_TOO_LARGE from the core instead of a bare 1009 close.
+    const maxPayload = Math.max(1024 * 1024, 4 * this.core.options.maxMessageBytes);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
+    this.wss.on('connection', (ws) => this.onConnection(ws));
+    this.tickTimer = setInterval(() => this.apply(this.core.tick(this.now())), 1000);
+    this.tickTimer.unref();
+    this.pingTimer = setInterval(() => this.heartbeat(), opts.pingIntervalMs ?? 15_000);
+    this.pingTimer.unref();
+  }
+
+  /** Hands an HTTP upgrade on the signaling path to the WebSocket server. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  /** Tells every client the server is going away and closes them (1001). */
+  shutdown(): void {
+    this.apply(this.core.shutdown());
+    clearInterval(this.tickTimer);
+    clearInterval(this.pingTimer);
+    for (const ws of this.sockets.values()) ws.terminate();
+    this.wss.close();
+  }
+
+  private onConnection(ws: WebSocket): void {
+    const id = this.nextId++;
+    this.sockets.set(id, ws);
+    this.alive.set(id, true);
+    this.apply(this.core.open(id, this.now()));
+    ws.on('pong', () => this.alive.set(id, true));
+    ws.on('message', (data: RawData) => this.onMessage(id, data));
+    ws.on('error', (err) => this.log.debug({ conn: id, err: err.message }, 'websocket error'));
+    ws.on('close', () => {
+      this.sockets.delete(id);
+      this.alive.delete(id);
+      this.apply(this.core.disconnect(id, this.now()));
+    });
+  }
+
+  private onMessage(id: number, data: RawData): void {
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const { actions, join } = this.core.receive(id, text, this.now());
+    this.apply(actions);
+    if (join) this.verify(join);
+  }
+
+  private verify(intent: JoinIntent): void {
+    verifyToken(intent.request.token, this.opts.keys, this.now())
+      .then(
+        (claims) => this.core.completeJoin(intent, claims, this.now()),
+        (err: unknown) => {
+          const e = err instanceof SignalingError ? err : new SignalingError(ErrorCode.INTERNAL, 'token verification failed');
+          if (!(err instanceof SignalingError)) this.log.error({ err }, 'token verification crashed');
+          return this.core.completeJoin(intent, e, this.now());
+        },
+      )
+      .then((actions) => this.apply(actions))
+      .catch((err: unknown) => this.log.error({ err }, 'join failed'));
+  }
+
+  private heartbeat(): void {
+    for (const [id, ws] of this.sockets) {
+      if (this.alive.get(id) === false) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.set(id, false);
+      ws.ping();
+    }
+  }
+
+  private apply(actions: Action[]): void {
+    const m = this.opts.metrics;
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'send': {
+          const ws = this.sockets.get(a.conn);
+          if (ws && ws.readyState === ws.OPEN) ws.send(JSON.stringify(a.message));
+          break;
+        }
+        case 'close': {
+          const ws = this.sockets.get(a.conn);
+          ws?.close(a.code, a.reason.slice(0, 120));
+          break;
+        }
+        case 'event': {
+          const e = a.event;
+          switch (e.type) {
+            case 'message':
+              m?.signalingMessages.inc({ type: e.messageType });
+              break;
+            case 'protocol-error':
+              m?.signalingErrors.inc({ code: e.code });
+              this.log.debug({ conn: e.conn, code: e.code }, e.message);
+              break;
+            case 'participant-joined':
+              m?.participantsJoined.inc({ resumed: String(e.resumed) });
+              this.log.info({ room: e.room, identity: e.identity, sid: e.sid, resumed: e.resumed }, 'participant joined');
+              break;
+            case 'participant-left':
+              m?.participantsLeft.inc({ reason: e.reason });
+              this.log.info({ room: e.room, identity: e.identity, sid: e.sid, reason: e.reason }, 'participant left');
+              break;
+            case 'participant-reconnecting':
+              this.log.info({ room: e.room, identity: e.identity, sid: e.sid }, 'participant reconnecting');
+              break;
+            case 'room-created':
+            case 'room-closed':
+              this.log.info({ room: e.room }, e.type.replace('-', ' '));
+              break;
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Dari browser SDK. Served by `dari serve` as an ES module at /sdk/dari.mjs.
+ *
+ * ```js
+ * import { Room } from '/sdk/dari.mjs';
+ * const room = new Room();
+ * room.on('trackSubscribed', (track, pub, participant) => attach(track));
+ * room.on('signal:chat', (s) => show(s.from, s.data));
+ * await room.localParticipant.setCameraEnabled(true);
+ * await room.connect(location.origin, token);
+ * room.sendSignal('chat', 'hello');          // to everyone
+ * await room.sendFile(file, 'bob');           // P2P, with fileProgress events
+ * ```
+ */
+export { Room, type RoomEvents, type RoomOptions, type ConnectOptions, type ConnectionState } from './room.js';
+export { LocalParticipant, LocalTrack, RemoteParticipant, RemoteTrackPublication, type CaptureOptions } from './participant.js';
+export type { FileProgress, ReceivedFile } from './file-transfer.js';
+export { CHUNK_BYTES } from './file-transfer.js';
+export type { ConnectionInfo, CandidateInfo } from './stats.js';
+export { signalingUrl } from './signal-client.js';
+export { SignalingError, ErrorCode, PROTOCOL_VERSION } from '@dari/protocol';
+export type { SignalIn, ParticipantInfo, TrackInfo, TrackSource, IceServer } from '@dari/protocol';

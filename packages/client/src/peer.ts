@@ -1,0 +1,141 @@
+/**
+ * One RTCPeerConnection to one remote participant (full mesh), negotiated with the W3C
+ * "perfect negotiation" pattern (webrtc-pc §10.7 example): the polite peer rolls back on glare,
+ * the impolite one ignores the colliding offer. ICE restarts when the connection fails.
+ */
+import type { IceCandidate, SessionDescription, IceServer } from '@dari/protocol';
+
+/** A track this participant publishes, with the stream that carries its id to receivers. */
+export interface LocalTrackHandle {
+  sid: string;
+  /** Null while a camera is off (the sender keeps its m-line and sends nothing). */
+  track: MediaStreamTrack | null;
+  stream: MediaStream;
+}
+
+export interface PeerCallbacks {
+  sendDescription(description: SessionDescription): void;
+  sendCandidate(candidate: IceCandidate): void;
+  onTrack(event: RTCTrackEvent): void;
+  onDataChannel(channel: RTCDataChannel): void;
+  onConnectionState(state: RTCPeerConnectionState): void;
+}
+
+/** Label of the negotiated data channel that keeps SCTP in every offer (RFC 8831). */
+export const CONTROL_CHANNEL_LABEL = 'dari';
+
+export class PeerLink {
+  readonly pc: RTCPeerConnection;
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private localAttached = false;
+  private readonly senders = new Map<string, RTCRtpSender>();
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  /**
+   * @param polite whether this side yields on offer collision
+   * @param initiator true: attach local tracks now (this side offers first); false: after the first remote offer
+   */
+  constructor(
+    readonly remoteIdentity: string,
+    readonly polite: boolean,
+    iceServers: IceServer[],
+    private readonly localTracks: () => LocalTrackHandle[],
+    private readonly cb: PeerCallbacks,
+    initiator: boolean,
+  ) {
+    this.pc = new RTCPeerConnection({ iceServers: iceServers as RTCIceServer[] });
+    this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: 0 });
+    this.pc.onnegotiationneeded = () => void this.negotiate();
+    this.pc.onicecandidate = ({ candidate }) => this.cb.sendCandidate(candidate ? candidate.toJSON() as IceCandidate : null);
+    this.pc.ontrack = (ev) => this.cb.onTrack(ev);
+    this.pc.ondatachannel = (ev) => this.cb.onDataChannel(ev.channel);
+    this.pc.oniceconnectionstatechange = () => {
+      if (this.pc.iceConnectionState === 'failed') this.pc.restartIce();
+    };
+    this.pc.onconnectionstatechange = () => this.cb.onConnectionState(this.pc.connectionState);
+    if (initiator) this.attachLocal();
+  }
+
+  /** Starts sending a newly published track (renegotiates). */
+  addTrack(handle: LocalTrackHandle): void {
+    if (!this.localAttached || this.senders.has(handle.sid) || !handle.track) return;
+    this.senders.set(handle.sid, this.pc.addTrack(handle.track, handle.stream));
+  }
+
+  /** Swaps the media of a published track without renegotiation (camera off/on, device switch). */
+  async replaceTrack(handle: LocalTrackHandle): Promise<void> {
+    const sender = this.senders.get(handle.sid);
+    if (sender) await sender.replaceTrack(handle.track);
+    else this.addTrack(handle);
+  }
+
+  /** Stops sending an unpublished track (renegotiates). */
+  removeTrack(sid: string): void {
+    const sender = this.senders.get(sid);
+    if (!sender) return;
+    this.senders.delete(sid);
+    if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
+  }
+
+  /** Handles a remote description, in order with every other signaling input. */
+  handleDescription(description: SessionDescription): Promise<void> {
+    return this.serialize(async () => {
+      const offerCollision = description.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
+      this.ignoreOffer = !this.polite && offerCollision;
+      if (this.ignoreOffer) return;
+      await this.pc.setRemoteDescription(description as RTCSessionDescriptionInit);
+      if (description.type === 'offer') {
+        // The answerer's tracks go into the transceivers the offer created, so no second round.
+        this.attachLocal();
+        await this.pc.setLocalDescription();
+        const local = this.pc.localDescription;
+        if (local) this.cb.sendDescription({ type: local.type as SessionDescription['type'], sdp: local.sdp });
+      }
+    });
+  }
+
+  /** Adds a trickled remote candidate (null = end of candidates). */
+  handleCandidate(candidate: IceCandidate): Promise<void> {
+    return this.serialize(async () => {
+      try {
+        await this.pc.addIceCandidate((candidate ?? undefined) as RTCIceCandidateInit | undefined);
+      } catch (err) {
+        if (!this.ignoreOffer) throw err;
+      }
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pc.close();
+  }
+
+  private attachLocal(): void {
+    if (this.localAttached) return;
+    this.localAttached = true;
+    for (const handle of this.localTracks()) this.addTrack(handle);
+  }
+
+  private async negotiate(): Promise<void> {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      const local = this.pc.localDescription;
+      if (local && !this.closed) this.cb.sendDescription({ type: local.type as SessionDescription['type'], sdp: local.sdp });
+    } catch (err) {
+      if (!this.closed) console.warn(`[dari] negotiation with ${this.remoteIdentity} failed`, err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  private serialize(task: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(() => (this.closed ? undefined : task()));
+    this.queue = next.catch((err: unknown) => {
+      if (!this.closed) console.warn(`[dari] signaling with ${this.remoteIdentity} failed`, err);
+    });
+    return this.queue;
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * `Room`: the SDK's entry point, shaped like LiveKit's (`new Room()`, `room.connect(url, token)`,
+ * `room.localParticipant`, `room.remoteParticipants`, typed events) with OpenVidu's signals
+ * (`room.sendSignal(type, data, to)`, events `signal:<type>`). Media is a full mesh: one
+ * {@link PeerLink} per remote participant.
+ */
+import {
+  ErrorCode,
+  SignalingError,
+  type IceServer,
+  type ParticipantInfo,
+  type ServerMessage,
+  type ServerMessageOf,
+  type SignalIn,
+} from '@dari/protocol';
+import { TypedEmitter } from './events.js';
+import { SignalClient, type SignalState } from './signal-client.js';
+import { PeerLink } from './peer.js';
+import { LocalParticipant, RemoteParticipant, RemoteTrackPublication, type LocalTrack } from './participant.js';
+import { FILE_CHANNEL_PREFIX, receiveFileOn, sendFileOver, type FileProgress, type ReceivedFile } from './file-transfer.js';
+import { StatsSampler, type ConnectionInfo } from './stats.js';
+
+export type ConnectionState = SignalState;
+
+export interface RoomEvents {
+  connectionStateChanged: (state: ConnectionState) => void;
+  /** The room connection ended for good; `reason` is e.g. `left`, `replaced`, `server-shutdown`. */
+  disconnected: (reason: string) => void;
+  participantConnected: (participant: RemoteParticipant) => void;
+  participantDisconnected: (participant: RemoteParticipant) => void;
+  participantUpdated: (participant: RemoteParticipant) => void;
+  trackSubscribed: (track: MediaStreamTrack, publication: RemoteTrackPublication, participant: RemoteParticipant) => void;
+  trackUnsubscribed: (track: MediaStreamTrack, publication: RemoteTrackPublication, participant: RemoteParticipant) => void;
+  trackMuted: (publication: RemoteTrackPublication, participant: RemoteParticipant) => void;
+  trackUnmuted: (publication: RemoteTrackPublication, participant: RemoteParticipant) => void;
+  localTrackPublished: (track: LocalTrack) => void;
+  localTrackUnpublished: (track: LocalTrack) => void;
+  /** Every application signal; `signal:<type>` fires too. */
+  signal: (signal: SignalIn) => void;
+  [type: `signal:${string}`]: (signal: SignalIn) => void;
+  fileProgress: (progress: FileProgress) => void;
+  fileReceived: (file: ReceivedFile) => void;
+  fileFailed: (error: Error, from: string) => void;
+  peerConnectionStateChanged: (identity: string, state: RTCPeerConnectionState) => void;
+  /** A typed error the server sent for one of our messages. */
+  error: (error: SignalingError) => void;
+}
+
+export interface RoomOptions {
+  /** ICE servers to use instead of the server's list. */
+  iceServers?: IceServer[];
+}
+
+export interface ConnectOptions {
+  /** Participant metadata (≤ 4 KiB), visible to everyone in the room. */
+  metadata?: string;
+}
+
+export class Room extends TypedEmitter<RoomEvents> {
+  /** Room name, known once connected. */
+  name = '';
+  readonly localParticipant: LocalParticipant;
+  /** Remote participants by identity. */
+  readonly remoteParticipants = new Map<string, RemoteParticipant>();
+  private readonly signal = new SignalClient();
+  private readonly peers = new Map<string, PeerLink>();
+  private readonly samplers = new Map<string, StatsSampler>();
+  private readonly pendingTracks = new Map<string, RTCTrackEvent[]>();
+  private iceServers: IceServer[] = [];
+
+  constructor(private readonly options: RoomOptions = {}) {
+    super();
+    this.localParticipant = new LocalParticipant({
+      published: (t) => {
+        for (const peer of this.peers.values()) peer.addTrack(t);
+        this.emit('localTrackPublished', t);
+      },
+      replaced: (t) => {
+        for (const peer of this.peers.values()) void peer.replaceTrack(t);
+      },
+      unpublished: (t) => {
+        for (const peer of this.peers.values()) peer.removeTrack(t.sid);
+        this.emit('localTrackUnpublished', t);
+      },
+      changed: () => this.sendUpdate(),
+    });
+    this.signal.on('state', (s) => this.emit('connectionStateChanged', s));
+    this.signal.on('joined', (m) => this.onJoined(m));
+    this.signal.on('message', (m) => this.onMessage(m));
+    this.signal.on('closed', (reason) => {
+      this.teardown();
+      this.emit('disconnected', reason);
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.signal.state;
+  }
+
+  /**
+   * Connects to `dari serve` and joins the token's room. Tracks enabled before connecting are
+   * published on join.
+   * @param url the server's base URL (http(s):// or ws(s)://); `/rtc` is appended
+   * @param token an access token from `dari token`, `POST /api/token` or the dev endpoint
+   * @throws SignalingError with the server's code (TOKEN_EXPIRED, TOKEN_INVALID, ROOM_FULL, …)
+   */
+  async connect(url: string, token: string, options: ConnectOptions = {}): Promise<void> {
+    await this.signal.connect(url, token, options.metadata);
+  }
+
+  /** Leaves the room, closes every peer connection and stops local capture. */
+  disconnect(): void {
+    this.signal.disconnect();
+    this.localParticipant.stopAll();
+  }
+
+  /**
+   * Sends an application signal, OpenVidu-style.
+   * @param to identities; empty or omitted = everyone in the room, the sender included
+   * @throws SignalingError NOT_JOINED when not connected
+   */
+  sendSignal(type: string, data = '', to: string[] = []): void {
+    if (!this.signal.send({ type: 'signal', signal: { type, data, to } })) {
+      throw new SignalingError(ErrorCode.NOT_JOINED, 'not connected to a room');
+    }
+  }
+
+  /**
+   * Sends a file to one participant over a P2P data channel, with progress events
+   * (`fileProgress`) and a SHA-256 check at the receiver.
+   * @returns the hex SHA-256 the receiver confirmed
+   * @throws SignalingError TARGET_NOT_FOUND when there is no peer connection to `to`; Error on integrity failure
+   */
+  async sendFile(file: Blob, to: string, name = (file as File).name ?? 'file'): Promise<string> {
+    const peer = this.peers.get(to);
+    if (!peer) throw new SignalingError(ErrorCode.TARGET_NOT_FOUND, `no peer connection to ${JSON.stringify(to)}`);
+    return sendFileOver(peer.pc, file, name, to, (p) => this.emit('fileProgress', p));
+  }
+
+  /**
+   * Path and quality of each peer connection, from getStats(): the selected candidate pair,
+   * RTT (ms), bitrates (bps, over the interval since the previous call), inbound media.
+   * @param identity only this participant; default all
+   */
+  async getConnectionInfo(identity?: string): Promise<ConnectionInfo[]> {
+    const peers = [...this.peers.values()].filter((p) => identity === undefined || p.remoteIdentity === identity);
+    return Promise.all(
+      peers.map((p) => {
+        let sampler = this.samplers.get(p.remoteIdentity);
+        if (!sampler) this.samplers.set(p.remoteIdentity, (sampler = new StatsSampler()));
+        return sampler.sample(p.remoteIdentity, p.pc);
+      }),
+    );
+  }
+
+  /** The RTCPeerConnection to a participant, for advanced use. */
+  getPeerConnection(identity: string): RTCPeerConnection | undefined {
+    return this.peers.get(identity)?.pc;
+  }
+
+  private sendUpdate(): void {
+    if (this.signal.state === 'connected' || this.signal.state === 'reconnecting') {
+      this.signal.send({ type: 'update', tracks: this.localParticipant.trackInfos() });
+    }
+  }
+
+  private onJoined(m: ServerMessageOf<'joined'>): void {
+    this.name = m.room;
+    const lp = this.localParticipant;
+    lp.sid = m.participant.sid;
+    lp.identity = m.participant.identity;
+    lp.name = m.participant.name;
+    lp.grants = m.participant.grants;
+    this.iceServers = this.options.iceServers ?? m.iceServers;
+    if (m.resumed) {
+      // Same session: peer connections survived. Reconcile presence that changed meanwhile.
+      const present = new Set(m.participants.map((p) => p.identity));
+      for (const p of [...this.remoteParticipants.values()]) if (!present.has(p.identity)) this.removeRemote(p.identity);
+      for (const info of m.participants) {
+        if (this.remoteParticipants.has(info.identity)) this.updateRemote(info);
+        else this.addRemote(info, false); // joined while we were away: they offer to us
+      }
+      return;
+    }
+    this.teardown();
+    if (lp.tracks.size > 0) {
+      if (lp.grants.canPublish) this.sendUpdate();
+      else lp.stopAll();
+    }
+    // The newcomer offers to everyone already there; they answer (see docs/protocol.md#mesh).
+    for (const info of m.participants) this.addRemote(info, true);
+  }
+
+  private onMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case 'participant-joined': {
+        const known = this.remoteParticipants.get(m.participant.identity);
+        if (known?.sid === m.participant.sid) {
+          this.updateRemote(m.participant);
+          break;
+        }
+        if (known) this.removeRemote(known.identity);
+        this.addRemote(m.participant, false);
+        break;
+      }
+      case 'participant-updated':
+        if (this.remoteParticipants.has(m.participant.identity)) this.updateRemote(m.participant);
+        break;
+      case 'participant-left':
+        if (this.remoteParticipants.get(m.identity)?.sid === m.sid) this.removeRemote(m.identity);
+        break;
+      case 'sdp': {
+        const remote = this.remoteParticipants.get(m.from);
+        if (!remote || remote.sid !== m.fromSid) break;
+        const peer = this.peers.get(m.from) ?? this.createPeer(remote, false);
+        void peer.handleDescription(m.description);
+        break;
+      }
+      case 'candidate': {
+        const remote = this.remoteParticipants.get(m.from);
+        if (!remote || remote.sid !== m.fromSid) break;
+        const peer = this.peers.get(m.from) ?? this.createPeer(remote, false);
+        void peer.handleCandidate(m.candidate);
+        break;
+      }
+      case 'signal':
+        this.emit('signal', m.signal);
+        this.emit(`signal:${m.signal.type}`, m.signal);
+        break;
+      case 'error':
+        this.emit('error', new SignalingError(m.code as ErrorCode, m.message, m.details));
+        break;
+      case 'pong':
+      case 'closing':
+      case 'joined':
+        break;
+    }
+  }
+
+  private addRemote(info: ParticipantInfo, offer: boolean): void {
+    const p = new RemoteParticipant(info);
+    for (const t of info.tracks) p.tracks.set(t.sid, new RemoteTrackPublication(t));
+    this.remoteParticipants.set(info.identity, p);
+    this.emit('participantConnected', p);
+    if (offer) this.createPeer(p, true);
+  }
+
+  private updateRemote(info: ParticipantInfo): void {
+    const p = this.remoteParticipants.get(info.identity)!;
+    p.info = info;
+    const current = new Set(info.tracks.map((t) => t.sid));
+    for (const [sid, pub] of [...p.tracks]) {
+      if (current.has(sid)) continue;
+      p.tracks.delete(sid);
+      if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
+    }
+    for (const t of info.tracks) {
+      const pub = p.tracks.get(t.sid);
+      if (!pub) {
+        p.tracks.set(t.sid, new RemoteTrackPublication(t));
+        continue;
+      }
+      const wasMuted = pub.muted;
+      pub.info = t;
+      if (pub.track && wasMuted !== t.muted) this.emit(t.muted ? 'trackMuted' : 'trackUnmuted', pub, p);
+    }
+    this.matchPendingTracks(p);
+    this.emit('participantUpdated', p);
+  }
+
+  private removeRemote(identity: string): void {
+    const p = this.remoteParticipants.get(identity);
+    if (!p) return;
+    this.remoteParticipants.delete(identity);
+    this.peers.get(identity)?.close();
+    this.peers.delete(identity);
+    this.samplers.delete(identity);
+    this.pendingTracks.delete(identity);
+    for (const pub of p.tracks.values()) if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
+    this.emit('participantDisconnected', p);
+  }
+
+  private createPeer(remote: RemoteParticipant, initiator: boolean): PeerLink {
+    const identity = remote.identity;
+    // Deterministic roles: the peer with the smaller sid is polite (webrtc-pc §10.7).
+    const polite = this.localParticipant.sid < remote.sid;
+    const peer = new PeerLink(
+      identity,
+      polite,
+      this.iceServers,
+      () => [...this.localParticipant.tracks.values()],
+      {
+        sendDescription: (description) => this.signal.send({ type: 'sdp', to: identity, description }),
+        sendCandidate: (candidate) => this.signal.send({ type: 'candidate', to: identity, candidate }),
+        onTrack: (ev) => {
+          const list = this.pendingTracks.get(identity) ?? [];
+          list.push(ev);
+          this.pendingTracks.set(identity, list);
+          const p = this.remoteParticipants.get(identity);
+          if (p) this.matchPendingTracks(p);
+        },
+        onDataChannel: (channel) => {
+          if (!channel.label.startsWith(FILE_CHANNEL_PREFIX)) return;
+          receiveFileOn(
+            channel,
+            identity,
+            (progress) => this.emit('fileProgress', progress),
+            (result) => (result instanceof Error ? this.emit('fileFailed', result, identity) : this.emit('fileReceived', result)),
+          );
+        },
+        onConnectionState: (state) => this.emit('peerConnectionStateChanged', identity, state),
+      },
+      initiator,
+    );
+    this.peers.set(identity, peer);
+    return peer;
+  }
+
+  /** Pairs received RTCTrackEvents with announced publications by a=msid stream id. */
+  private matchPendingTracks(p: RemoteParticipant): void {
+    const list = this.pendingTracks.get(p.identity);
+    if (!list) return;
+    const rest: RTCTrackEvent[] = [];
+    for (const ev of list) {
+      const streamId = ev.streams[0]?.id;
+      const pub = [...p.tracks.values()].find((t) => t.info.streamId === streamId && t.kind === ev.track.kind);
+      if (!pub) {
+        rest.push(ev);
+        continue;
+      }
+      if (pub.track === ev.track) continue;
+      pub.track = ev.track;
+      this.emit('trackSubscribed', ev.track, pub, p);
+    }
+    if (rest.length > 0) this.pendingTracks.set(p.identity, rest);
+    else this.pendingTracks.delete(p.identity);
+  }
+
+  private teardown(): void {
+    for (const identity of [...this.remoteParticipants.keys()]) this.removeRemote(identity);
+    for (const peer of this.peers.values()) peer.close();
+    this.peers.clear();
+  }
+}

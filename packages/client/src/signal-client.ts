@@ -1,0 +1,186 @@
+/**
+ * The SDK's signaling connection: one WebSocket to `dari serve`, the join handshake, schema
+ * validation of every server frame, and reconnection with session resume inside the server's
+ * grace period (docs/protocol.md#reconnect).
+ */
+import {
+  ErrorCode,
+  PROTOCOL_VERSION,
+  SignalingError,
+  parseServerMessage,
+  type ClientMessageInput,
+  type ServerMessage,
+  type ServerMessageOf,
+} from '@dari/protocol';
+import { TypedEmitter } from './events.js';
+
+export type SignalState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting';
+
+export interface SignalClientEvents {
+  /** Every validated server frame except `joined` during the handshake. */
+  message: (message: ServerMessage) => void;
+  /** A (re)join completed; `resumed` tells whether the session (and so every peer) survived. */
+  joined: (message: ServerMessageOf<'joined'>) => void;
+  state: (state: SignalState) => void;
+  /** The connection is gone for good (left, replaced, shut down, auth failure, or retries exhausted). */
+  closed: (reason: string) => void;
+}
+
+/** Turns `http(s)://host[:port][/base]` or `ws(s)://…` into the signaling WebSocket URL. */
+export function signalingUrl(url: string): string {
+  const u = new URL(url, typeof location !== 'undefined' ? location.href : undefined);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (!u.pathname.endsWith('/rtc')) u.pathname = u.pathname.replace(/\/$/, '') + '/rtc';
+  return u.toString();
+}
+
+export class SignalClient extends TypedEmitter<SignalClientEvents> {
+  state: SignalState = 'disconnected';
+  private ws: WebSocket | null = null;
+  private url = '';
+  private token = '';
+  private metadata: string | undefined;
+  private sid: string | null = null;
+  private graceMs = 10_000;
+  private finished = false;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private pending: ClientMessageInput[] = [];
+
+  /**
+   * Opens the connection and joins.
+   * @throws SignalingError with the server's code (TOKEN_EXPIRED, ROOM_FULL, …) or INTERNAL when the socket fails
+   */
+  async connect(url: string, token: string, metadata?: string): Promise<ServerMessageOf<'joined'>> {
+    this.url = signalingUrl(url);
+    this.token = token;
+    this.metadata = metadata;
+    this.finished = false;
+    this.setState('connecting');
+    try {
+      return await this.open(false);
+    } catch (err) {
+      this.finished = true;
+      this.setState('disconnected');
+      throw err;
+    }
+  }
+
+  /**
+   * Sends one client message. While reconnecting, up to 256 messages wait and go out once the
+   * session resumes; they are dropped if it does not (the peers are rebuilt then anyway).
+   * @returns false when the message was dropped
+   */
+  send(message: ClientMessageInput): boolean {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.state === 'connected') {
+      this.ws.send(JSON.stringify(message));
+      return true;
+    }
+    if (this.state !== 'reconnecting' || this.pending.length >= 256) return false;
+    this.pending.push(message);
+    return true;
+  }
+
+  /** Leaves the room and closes the connection. */
+  disconnect(): void {
+    if (this.finished) return;
+    this.send({ type: 'leave' });
+    this.finish('left');
+  }
+
+  private finish(reason: string): void {
+    this.finished = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close(1000, reason);
+    this.setState('disconnected');
+    this.emit('closed', reason);
+  }
+
+  private setState(state: SignalState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private open(resume: boolean): Promise<ServerMessageOf<'joined'>> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      this.ws = ws;
+      let joined = false;
+      let closingReason: string | null = null;
+      ws.onopen = () => {
+        ws.send(
+          JSON.stringify({
+            type: 'join',
+            v: PROTOCOL_VERSION,
+            token: this.token,
+            ...(this.metadata !== undefined ? { metadata: this.metadata } : {}),
+            ...(resume && this.sid ? { resume: { sid: this.sid } } : {}),
+          }),
+        );
+      };
+      ws.onmessage = (ev: MessageEvent) => {
+        if (typeof ev.data !== 'string') return;
+        const parsed = parseServerMessage(ev.data);
+        if (!parsed.ok) {
+          console.warn('[dari] dropped an invalid server message:', parsed.message);
+          return;
+        }
+        const msg = parsed.message;
+        if (msg.type === 'joined') {
+          joined = true;
+          this.sid = msg.participant.sid;
+          this.graceMs = msg.limits.reconnectGraceMs;
+          this.setState('connected');
+          const pending = this.pending.splice(0);
+          if (msg.resumed) for (const m of pending) ws.send(JSON.stringify(m));
+          resolve(msg);
+          this.emit('joined', msg);
+          return;
+        }
+        if (msg.type === 'closing') closingReason = msg.reason;
+        if (msg.type === 'error' && !joined) {
+          reject(new SignalingError(msg.code as ErrorCode, msg.message, msg.details));
+          return;
+        }
+        this.emit('message', msg);
+      };
+      ws.onclose = (ev: CloseEvent) => {
+        if (this.ws !== ws) return;
+        this.ws = null;
+        if (!joined) {
+          reject(new SignalingError(ErrorCode.INTERNAL, `signaling connection closed before join (${ev.code} ${ev.reason})`));
+          return;
+        }
+        if (this.finished) return;
+        if (closingReason !== null && closingReason !== 'server-shutdown') {
+          this.finish(closingReason);
+          return;
+        }
+        this.scheduleReconnect(Date.now());
+      };
+      ws.onerror = () => {
+        /* onclose follows and handles it */
+      };
+    });
+  }
+
+  /** Retries with backoff (250 ms doubling to 2 s) until the grace period is over. */
+  private scheduleReconnect(since: number, attempt = 0): void {
+    this.setState('reconnecting');
+    const delay = Math.min(2000, 250 * 2 ** attempt);
+    this.retryTimer = setTimeout(() => {
+      if (this.finished) return;
+      this.open(true).catch((err: unknown) => {
+        if (this.finished || this.state === 'connected') return;
+        // The server refused us (e.g. the token expired): retrying cannot help.
+        if (err instanceof SignalingError && err.code !== ErrorCode.INTERNAL) return this.finish(err.code);
+        // Past the grace period the session is gone; a fresh join (resumed: false) still works.
+        if (Date.now() - since > this.graceMs + 20_000) this.finish('reconnect-failed');
+        else this.scheduleReconnect(since, attempt + 1);
+      });
+    }, delay);
+  }
+}

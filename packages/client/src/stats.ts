@@ -1,0 +1,114 @@
+/**
+ * Connection information from `RTCPeerConnection.getStats()` (W3C webrtc-stats): the selected
+ * candidate pair, RTT, bitrates and the inbound media, for indicators and the inspector.
+ */
+
+/** One ICE candidate (RFC 8445 §5.1.1) as the stats report it. */
+export interface CandidateInfo {
+  /** host | srflx | prflx | relay */
+  type: string;
+  /** Transport between this candidate and its peer: udp | tcp. */
+  protocol: string;
+  address: string;
+  port: number;
+  /** For relay candidates: how the client reaches the TURN server (udp | tcp | tls). */
+  relayProtocol?: string;
+}
+
+export interface ConnectionInfo {
+  /** Identity of the remote participant. */
+  peer: string;
+  connectionState: RTCPeerConnectionState;
+  iceConnectionState: RTCIceConnectionState;
+  /** `relay` when either side of the selected pair is a relay candidate. */
+  path: 'direct' | 'relay' | 'none';
+  local?: CandidateInfo;
+  remote?: CandidateInfo;
+  localCandidates: CandidateInfo[];
+  remoteCandidates: CandidateInfo[];
+  /** Current round-trip time of the selected pair, ms. */
+  rttMs?: number;
+  /** Since the previous call (or since the start), bits per second. */
+  bitrateInBps: number;
+  bitrateOutBps: number;
+  video?: { codec?: string; width?: number; height?: number; framesDecoded: number; framesPerSecond?: number; packetsLost: number; packetsReceived: number };
+  audio?: { codec?: string; packetsLost: number; packetsReceived: number };
+}
+
+type Stat = Record<string, unknown> & { id: string; type: string };
+
+function candidate(s: Stat | undefined): CandidateInfo | undefined {
+  if (!s) return undefined;
+  const info: CandidateInfo = {
+    type: String(s['candidateType'] ?? 'unknown'),
+    protocol: String(s['protocol'] ?? 'unknown'),
+    address: String(s['address'] ?? s['ip'] ?? ''),
+    port: Number(s['port'] ?? 0),
+  };
+  if (typeof s['relayProtocol'] === 'string') info.relayProtocol = s['relayProtocol'];
+  return info;
+}
+
+/** Remembers byte counters between calls so bitrates are over the last interval. */
+export class StatsSampler {
+  private last: { at: number; bytesIn: number; bytesOut: number } | null = null;
+
+  async sample(peer: string, pc: RTCPeerConnection): Promise<ConnectionInfo> {
+    const report = await pc.getStats();
+    const byId = new Map<string, Stat>();
+    report.forEach((s: Stat) => byId.set(s.id, s));
+    const all = [...byId.values()];
+    let pair: Stat | undefined;
+    for (const t of all.filter((s) => s.type === 'transport')) {
+      const id = t['selectedCandidatePairId'];
+      if (typeof id === 'string') pair = byId.get(id);
+    }
+    pair ??= all.find((s) => s.type === 'candidate-pair' && s['nominated'] === true && s['state'] === 'succeeded');
+    const local = candidate(pair ? byId.get(String(pair['localCandidateId'])) : undefined);
+    const remote = candidate(pair ? byId.get(String(pair['remoteCandidateId'])) : undefined);
+    const now = performance.now();
+    const bytesIn = Number(pair?.['bytesReceived'] ?? 0);
+    const bytesOut = Number(pair?.['bytesSent'] ?? 0);
+    const prev = this.last;
+    const dtS = prev ? (now - prev.at) / 1000 : 0;
+    this.last = { at: now, bytesIn, bytesOut };
+    const rate = (cur: number, old: number | undefined) => (prev && dtS > 0 && old !== undefined ? Math.max(0, ((cur - old) * 8) / dtS) : 0);
+    const info: ConnectionInfo = {
+      peer,
+      connectionState: pc.connectionState,
+      iceConnectionState: pc.iceConnectionState,
+      path: !local || !remote ? 'none' : local.type === 'relay' || remote.type === 'relay' ? 'relay' : 'direct',
+      localCandidates: all.filter((s) => s.type === 'local-candidate').map((s) => candidate(s)!),
+      remoteCandidates: all.filter((s) => s.type === 'remote-candidate').map((s) => candidate(s)!),
+      bitrateInBps: Math.round(rate(bytesIn, prev?.bytesIn)),
+      bitrateOutBps: Math.round(rate(bytesOut, prev?.bytesOut)),
+    };
+    if (local) info.local = local;
+    if (remote) info.remote = remote;
+    if (typeof pair?.['currentRoundTripTime'] === 'number') info.rttMs = pair['currentRoundTripTime'] * 1000;
+    const codecOf = (s: Stat) => {
+      const c = byId.get(String(s['codecId']));
+      return typeof c?.['mimeType'] === 'string' ? c['mimeType'] : undefined;
+    };
+    for (const s of all.filter((x) => x.type === 'inbound-rtp')) {
+      const codec = codecOf(s);
+      if (s['kind'] === 'video') {
+        const v: NonNullable<ConnectionInfo['video']> = {
+          framesDecoded: Number(s['framesDecoded'] ?? 0),
+          packetsLost: Number(s['packetsLost'] ?? 0),
+          packetsReceived: Number(s['packetsReceived'] ?? 0),
+        };
+        if (codec) v.codec = codec;
+        if (typeof s['frameWidth'] === 'number') v.width = s['frameWidth'];
+        if (typeof s['frameHeight'] === 'number') v.height = s['frameHeight'];
+        if (typeof s['framesPerSecond'] === 'number') v.framesPerSecond = s['framesPerSecond'];
+        if (!info.video || v.framesDecoded > info.video.framesDecoded) info.video = v;
+      } else if (s['kind'] === 'audio') {
+        const a: NonNullable<ConnectionInfo['audio']> = { packetsLost: Number(s['packetsLost'] ?? 0), packetsReceived: Number(s['packetsReceived'] ?? 0) };
+        if (codec) a.codec = codec;
+        if (!info.audio || a.packetsReceived > info.audio.packetsReceived) info.audio = a;
+      }
+    }
+    return info;
+  }
+}

@@ -1,0 +1,69 @@
+/** The `dari` CLI as a user runs it: a real process, real signals. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createInterface } from 'node:readline';
+import { verifyToken, DEV_API_KEY, DEV_API_SECRET } from '../src/tokens.js';
+import { Client } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/dari.js', import.meta.url));
+const run = promisify(execFile);
+
+async function fails(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
+  try {
+    await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+  } catch (err) {
+    const e = err as { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  }
+  throw new Error(`dari ${args.join(' ')} succeeded`);
+}
+
+test('dari token prints a dev-key token with the given claims', async () => {
+  const { stdout } = await run(process.execPath, [BIN, 'token', '--room', 'R', '--identity', 'I', '--name', 'N', '--ttl', '1h', '--grants', '{"canPublish":false}']);
+  const claims = await verifyToken(stdout.trim(), new Map([[DEV_API_KEY, DEV_API_SECRET]]));
+  assert.equal(claims.room, 'R');
+  assert.equal(claims.sub, 'I');
+  assert.equal(claims.name, 'N');
+  assert.equal(claims.grants?.canPublish, false);
+  assert.ok(Math.abs(claims.exp - Date.now() / 1000 - 3600) < 60);
+});
+
+test('invalid config exits non-zero naming the key', async () => {
+  const a = await fails(['serve', '--port', 'x']);
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /port/);
+  const b = await fails(['serve'], { DARI_SIGNALING__REONNECT: '5' });
+  assert.match(b.stderr, /signaling\.reonnect/);
+  const c = await fails(['serve', '--host', '0.0.0.0']);
+  assert.match(c.stderr, /host: refusing to bind 0\.0\.0\.0/);
+  const d = await fails(['serve', '--bogus']);
+  assert.match(d.stderr, /bogus/);
+  const e = await fails(['token', '--room', 'r']);
+  assert.match(e.stderr, /identity/);
+});
+
+test('dari serve prints ready with its URLs, serves, and exits 0 on SIGTERM after telling clients', async () => {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = createInterface({ input: child.stdout! });
+  let readyLine = '';
+  for await (const line of lines) {
+    if (line.includes('ready')) {
+      readyLine = line;
+      break;
+    }
+  }
+  const { url, ws } = JSON.parse(readyLine) as { url: string; ws: string };
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal((await fetch(`${url}/healthz`)).status, 200);
+  const { client } = await Client.join({ wsUrl: ws } as never, 'cli', 'alice');
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  assert.equal(await client.closed, 1001);
+  assert.ok(client.messages.some((m) => m.type === 'closing' && m.reason === 'server-shutdown'));
+  const [code] = await exited;
+  assert.equal(code, 0);
+});

@@ -1,0 +1,77 @@
+/** Test helpers: a real server on an ephemeral loopback port, and real WebSocket clients. */
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import type { ServerMessage } from '@dari/protocol';
+import { startServer, type RunningServer } from '../src/serve.js';
+import { resolveConfig, validateConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { mintToken, DEV_API_KEY, DEV_API_SECRET } from '../src/tokens.js';
+
+export async function testServer(raw: Record<string, unknown> = {}): Promise<RunningServer> {
+  return startServer(resolveConfig(validateConfig({ port: 0, ...raw })), createLogger('silent'));
+}
+
+export function devToken(room: string, identity: string, extra: Partial<Parameters<typeof mintToken>[0]> = {}): Promise<string> {
+  return mintToken({ apiKey: DEV_API_KEY, apiSecret: DEV_API_SECRET, room, identity, ...extra });
+}
+
+/** A signaling client that records every frame and lets a test wait for one. */
+export class Client {
+  readonly messages: ServerMessage[] = [];
+  private waiters: { pred: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }[] = [];
+  closeCode: number | null = null;
+  readonly closed: Promise<number>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as ServerMessage;
+      this.messages.push(m);
+      this.waiters = this.waiters.filter((w) => (w.pred(m) ? (w.resolve(m), false) : true));
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code) => resolve((this.closeCode = code))));
+  }
+
+  static async open(url: string): Promise<Client> {
+    const ws = new WebSocket(url);
+    await once(ws, 'open');
+    return new Client(ws);
+  }
+
+  /** Opens a connection and joins; resolves with the `joined` message. */
+  static async join(server: RunningServer, room: string, identity: string, extra: Record<string, unknown> = {}): Promise<{ client: Client; joined: Extract<ServerMessage, { type: 'joined' }> }> {
+    const client = await Client.open(server.wsUrl);
+    client.send({ type: 'join', v: 1, token: await devToken(room, identity), ...extra });
+    const joined = await client.next((m) => m.type === 'joined' || m.type === 'error');
+    if (joined.type !== 'joined') throw new Error(`join failed: ${JSON.stringify(joined)}`);
+    return { client, joined };
+  }
+
+  send(msg: unknown): void {
+    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+  }
+
+  /** Resolves with the first frame (already received or future) matching `pred`, in order. */
+  next(pred: (m: ServerMessage) => boolean, timeoutMs = 5000): Promise<ServerMessage> {
+    const i = this.messages.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.messages.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting; got ${JSON.stringify(this.messages.map((m) => m.type))}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(t);
+          this.messages.splice(this.messages.indexOf(m), 1);
+          resolve(m);
+        },
+      });
+    });
+  }
+
+  error(code: string): Promise<ServerMessage> {
+    return this.next((m) => m.type === 'error' && m.code === code);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}

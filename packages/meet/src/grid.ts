@@ -1,0 +1,213 @@
+/**
+ * The video grid. Tiles are reconciled from the SDK's participant state on every event
+ * (`sync*`), so the order in which events arrive does not matter.
+ *
+ *   own tile       `.tile.local#local-tile` (mirrored video)
+ *   remote tile    `.tile.remote[data-identity]` with a muted `<video>`, an `<audio>` for the
+ *                  microphone, `.avatar`, `.name`, `.mic-muted-icon`, `.conn-badge`
+ *   screen share   `.tile.screen[data-screen-of]` (`.tile.screen.local` for our own share)
+ *
+ * State classes and attributes: `.video-off` (avatar shown), `data-mic="on|muted"`,
+ * `.reconnecting`, `data-peer-state` (RTCPeerConnectionState).
+ */
+import type { LocalParticipant, RemoteParticipant } from '@dari/client';
+import { avatarColor, h, icon, initials } from './dom.js';
+
+interface Tile {
+  root: HTMLElement;
+  video: HTMLVideoElement;
+  avatar: HTMLElement;
+  name: HTMLElement;
+  mic: HTMLElement;
+}
+
+interface RemoteTile extends Tile {
+  audio: HTMLAudioElement;
+  badge: HTMLElement;
+  screen: ScreenTile | null;
+}
+
+interface ScreenTile {
+  root: HTMLElement;
+  video: HTMLVideoElement;
+}
+
+function createTile(cls: string, attrs: Record<string, string>): Tile {
+  const video = h('video', { autoplay: true, playsinline: true, muted: true });
+  video.muted = true; // audio goes through a separate <audio>, so video autoplay is never blocked
+  const avatar = h('span', { class: 'avatar-circle' });
+  const mic = h('span', { class: 'mic-muted-icon', title: 'Microphone off', 'aria-label': 'Microphone off', role: 'img', hidden: true }, icon('micOff'));
+  const name = h('span', { class: 'name' });
+  const root = h('div', { class: `tile ${cls} video-off`, ...attrs }, video, h('div', { class: 'avatar' }, avatar), h('div', { class: 'tile-info' }, mic, name));
+  return { root, video, avatar, name, mic };
+}
+
+function createScreenTile(attrs: Record<string, string>, label: string): ScreenTile {
+  const video = h('video', { autoplay: true, playsinline: true, muted: true });
+  video.muted = true;
+  const root = h('div', { class: 'tile screen', ...attrs }, video, h('div', { class: 'tile-info' }, h('span', { class: 'name' }, label)));
+  return { root, video };
+}
+
+export class Grid {
+  private readonly remotes = new Map<string, RemoteTile>();
+  private local: Tile | null = null;
+  private localScreen: ScreenTile | null = null;
+  private audioBlocked = false;
+
+  /**
+   * @param onAudioBlocked called when the browser's autoplay policy refused to play remote audio
+   *   (the caller shows a button that calls {@link resumeAudio})
+   */
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly onAudioBlocked: () => void,
+  ) {}
+
+  /** Creates the own tile (call when joining). */
+  setLocal(name: string): void {
+    if (!this.local) {
+      this.local = createTile('local', { id: 'local-tile' });
+      this.container.prepend(this.local.root);
+    }
+    this.local.root.dataset['name'] = name;
+    this.local.name.textContent = `${name} (you)`;
+    this.setAvatar(this.local, name, 'local');
+    this.updateCount();
+  }
+
+  syncLocal(lp: LocalParticipant): void {
+    if (!this.local) return;
+    const camera = lp.getTrack('camera');
+    this.setSource(this.local.video, camera?.track ?? null);
+    this.local.root.classList.toggle('video-off', !lp.isCameraEnabled);
+    this.setMic(this.local, lp.isMicrophoneEnabled);
+    const screen = lp.getTrack('screen_share')?.track ?? null;
+    if (screen) {
+      this.localScreen ??= this.addScreen({ 'data-screen-of': lp.identity || 'local', class: 'local' }, 'Your screen');
+      this.setSource(this.localScreen.video, screen);
+    } else if (this.localScreen) {
+      this.localScreen.root.remove();
+      this.localScreen = null;
+    }
+    this.updateCount();
+  }
+
+  /** Creates or updates the tiles of a remote participant from its publications. */
+  syncRemote(p: RemoteParticipant): void {
+    const tile = this.remotes.get(p.identity) ?? this.addRemote(p);
+    const name = p.name || p.identity;
+    tile.root.dataset['name'] = name;
+    tile.name.textContent = name;
+    this.setAvatar(tile, name, p.identity);
+
+    const camera = p.getTrack('camera');
+    this.setSource(tile.video, camera?.track ?? null);
+    const cameraOn = !!camera?.track && !camera.muted && camera.track.readyState === 'live';
+    tile.root.classList.toggle('video-off', !cameraOn);
+
+    const mic = p.getTrack('microphone');
+    this.setSource(tile.audio, mic?.track ?? null);
+    this.setMic(tile, !!mic && !mic.muted);
+    tile.root.classList.toggle('reconnecting', p.state === 'reconnecting');
+    tile.root.title = p.state === 'reconnecting' ? `${name} is reconnecting…` : '';
+
+    const screen = p.getTrack('screen_share')?.track ?? null;
+    if (screen) {
+      tile.screen ??= this.addScreen({ 'data-screen-of': p.identity }, `${name}'s screen`);
+      this.setSource(tile.screen.video, screen);
+    } else if (tile.screen) {
+      tile.screen.root.remove();
+      tile.screen = null;
+    }
+    this.updateCount();
+  }
+
+  removeRemote(identity: string): void {
+    const tile = this.remotes.get(identity);
+    if (!tile) return;
+    for (const media of [tile.video, tile.audio, tile.screen?.video]) if (media) media.srcObject = null;
+    tile.root.remove();
+    tile.screen?.root.remove();
+    this.remotes.delete(identity);
+    this.updateCount();
+  }
+
+  /** The `.conn-badge` of a remote tile. */
+  badgeFor(identity: string): HTMLElement | undefined {
+    return this.remotes.get(identity)?.badge;
+  }
+
+  setPeerState(identity: string, state: RTCPeerConnectionState): void {
+    const tile = this.remotes.get(identity);
+    if (tile) tile.root.dataset['peerState'] = state;
+  }
+
+  /** Retries remote audio after a user gesture (autoplay policy). */
+  resumeAudio(): void {
+    this.audioBlocked = false;
+    for (const tile of this.remotes.values()) if (tile.audio.srcObject) this.play(tile.audio);
+  }
+
+  /** Removes every tile (on leaving). */
+  clear(): void {
+    for (const identity of [...this.remotes.keys()]) this.removeRemote(identity);
+    if (this.local) this.local.video.srcObject = null;
+    this.local?.root.remove();
+    this.localScreen?.root.remove();
+    this.local = null;
+    this.localScreen = null;
+    this.audioBlocked = false;
+    this.updateCount();
+  }
+
+  private addRemote(p: RemoteParticipant): RemoteTile {
+    const base = createTile('remote', { 'data-identity': p.identity });
+    const audio = h('audio', { autoplay: true });
+    const badge = h('span', { class: 'conn-badge', 'data-path': 'none', title: 'Connecting…' }, '…');
+    base.root.append(audio, badge);
+    const tile: RemoteTile = { ...base, audio, badge, screen: null };
+    this.remotes.set(p.identity, tile);
+    this.container.append(tile.root);
+    return tile;
+  }
+
+  private addScreen(attrs: Record<string, string>, label: string): ScreenTile {
+    const { class: extra, ...rest } = attrs;
+    const tile = createScreenTile(rest, label);
+    if (extra) tile.root.classList.add(extra);
+    this.container.prepend(tile.root);
+    return tile;
+  }
+
+  private setAvatar(tile: Tile, name: string, key: string): void {
+    tile.avatar.textContent = initials(name);
+    tile.avatar.style.backgroundColor = avatarColor(key);
+  }
+
+  private setMic(tile: Tile, on: boolean): void {
+    tile.mic.hidden = on;
+    tile.root.dataset['mic'] = on ? 'on' : 'muted';
+  }
+
+  /** Points a media element at one track (or nothing), only when it changed. */
+  private setSource(el: HTMLMediaElement, track: MediaStreamTrack | null): void {
+    const current = (el.srcObject as MediaStream | null)?.getTracks()[0] ?? null;
+    if (current === track) return;
+    el.srcObject = track ? new MediaStream([track]) : null;
+    if (track) this.play(el);
+  }
+
+  private play(el: HTMLMediaElement): void {
+    el.play().catch((err: unknown) => {
+      if (err instanceof DOMException && err.name === 'NotAllowedError' && el instanceof HTMLAudioElement && !this.audioBlocked) {
+        this.audioBlocked = true;
+        this.onAudioBlocked();
+      }
+    });
+  }
+
+  private updateCount(): void {
+    this.container.dataset['count'] = String(this.container.childElementCount);
+  }
+}

@@ -55,21 +55,27 @@ export async function sha256Hex(data: ArrayBuffer | Uint8Array): Promise<string>
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function waitOpen(channel: RTCDataChannel): Promise<void> {
-  if (channel.readyState === 'open') return Promise.resolve();
+/** Resolves on `event`, rejects if the channel closes first. */
+function until(channel: RTCDataChannel, event: 'open' | 'bufferedamountlow', what: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    channel.onopen = () => resolve();
-    channel.onclose = () => reject(new Error('data channel closed before it opened'));
+    const onEvent = () => {
+      channel.removeEventListener('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      channel.removeEventListener(event, onEvent);
+      reject(new Error(`data channel closed ${what}`));
+    };
+    channel.addEventListener(event, onEvent, { once: true });
+    channel.addEventListener('close', onClose, { once: true });
   });
 }
 
-function drained(channel: RTCDataChannel): Promise<void> {
-  if (channel.bufferedAmount <= LOW_WATER_BYTES) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    channel.onbufferedamountlow = () => resolve();
-    channel.onclose = () => reject(new Error('data channel closed during transfer'));
-  });
-}
+const waitOpen = (channel: RTCDataChannel): Promise<void> =>
+  channel.readyState === 'open' ? Promise.resolve() : until(channel, 'open', 'before it opened');
+
+const drained = (channel: RTCDataChannel): Promise<void> =>
+  channel.bufferedAmount <= LOW_WATER_BYTES ? Promise.resolve() : until(channel, 'bufferedamountlow', 'during transfer');
 
 /**
  * Sends a file to the peer of `pc`.
@@ -101,6 +107,8 @@ export async function sendFileOver(
     };
     channel.addEventListener('close', () => reject(new Error('data channel closed before the receiver confirmed')));
   });
+  // Observed below; this keeps an early close from being an unhandled rejection meanwhile.
+  result.catch(() => undefined);
   await waitOpen(channel);
   const header: Header = { kind: 'header', id, name, size: data.byteLength, mime: file.type || 'application/octet-stream', sha256 };
   channel.send(JSON.stringify(header));

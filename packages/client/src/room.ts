@@ -89,6 +89,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.signal.on('message', (m) => this.onMessage(m));
     this.signal.on('closed', (reason) => {
       this.teardown();
+      this.localParticipant.stopAll();
       this.emit('disconnected', reason);
     });
   }

@@ -155,7 +155,7 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
           return;
         }
         if (this.finished) return;
-        if (closingReason !== null && closingReason !== 'server-shutdown') {
+        if (closingReason !== null) {
           this.finish(closingReason);
           return;
         }

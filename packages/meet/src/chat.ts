@@ -86,7 +86,6 @@ export class Chat {
     this.panel.hidden = !open;
     this.toggleButton.setAttribute('aria-pressed', String(open));
     this.toggleButton.setAttribute('aria-expanded', String(open));
-    document.body.classList.toggle('panel-open', open);
     if (open) {
       this.unread = 0;
       this.renderBadge();

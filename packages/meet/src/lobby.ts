@@ -96,7 +96,7 @@ export class Lobby {
     this.active = true;
     this.setBusy(false);
     if (message) this.showError(message);
-    document.title = 'Dari';
+    else this.clearError();
     if (!this.roomInput.value.trim()) this.roomInput.value = randomRoomName();
     this.pending = this.startPreview();
     return this.pending;
@@ -105,6 +105,7 @@ export class Lobby {
   hide(): void {
     this.root.hidden = true;
     this.active = false;
+    this.preview.srcObject = null;
   }
 
   /** Trimmed values; fills in a name and a room when left empty. */
@@ -133,7 +134,6 @@ export class Lobby {
     this.generation.audio++;
     const media: LobbyMedia = { video: this.tracks.video, audio: this.tracks.audio, cameraId: this.cameraSelect.value, micId: this.micSelect.value };
     this.tracks = { video: null, audio: null };
-    this.preview.srcObject = null;
     return media;
   }
 
@@ -183,7 +183,8 @@ export class Lobby {
         missing.push(k);
         if (this.generation[k] === gens[i]) this.wanted[k] = false;
       });
-      if (missing.length > 0 && this.active) {
+      // A join or disconnect message already shown matters more.
+      if (missing.length > 0 && this.active && this.errorEl.hidden) {
         const what = missing.length === 2 ? 'camera and microphone' : missing[0] === 'video' ? 'camera' : 'microphone';
         this.showError(describeMediaError(errors[missing[0]!], what));
       }

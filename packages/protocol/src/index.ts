@@ -188,7 +188,7 @@ export const JoinedEvent = z.object({
 });
 export const ParticipantJoinedEvent = z.object({ type: z.literal('participant-joined'), participant: ParticipantInfo });
 export const ParticipantUpdatedEvent = z.object({ type: z.literal('participant-updated'), participant: ParticipantInfo });
-export const LeaveReason = z.enum(['left', 'disconnected', 'replaced', 'server-shutdown']);
+export const LeaveReason = z.enum(['left', 'disconnected', 'replaced']);
 export type LeaveReason = z.infer<typeof LeaveReason>;
 export const ParticipantLeftEvent = z.object({
   type: z.literal('participant-left'),

@@ -62,10 +62,7 @@ function open(url, hello, greet, timeoutMs = 30_000) {
       } else if (verdict) fail(new Error(verdict));
     });
     ws.on('error', (err) => fail(err));
-    ws.on('close', (code) => {
-      client.closed = code;
-      fail(new Error(`closed ${code}`));
-    });
+    ws.on('close', (code) => fail(new Error(`closed ${code}`)));
   });
 }
 

@@ -2,7 +2,7 @@
 /**
  * Signaling benchmark of Dari (see README.md in this folder).
  *
- *   node bench/signaling/run.mjs [--sizes 1000,10000] [--seconds 10] [--rate 2] ...
+ *   node bench/signaling/run.mjs [--sizes 1000,10000] [--seconds 10] [--rate 1] ...
  *
  * For each size N, against a fresh `dari serve` process:
  *  1. connections: N clients join rooms of --room-size; server RSS before/after (bytes, per connection);
@@ -25,7 +25,7 @@ const { values: opt } = parseArgs({
   options: {
     sizes: { type: 'string', default: '1000,10000' }, // client counts N
     seconds: { type: 'string', default: '10' }, // open-loop fan-out phase, s
-    rate: { type: 'string', default: '2' }, // broadcast signals/s per client in the open loop
+    rate: { type: 'string', default: '1' }, // broadcast signals/s per client in the open loop
     'max-seconds': { type: 'string', default: '3' }, // closed-loop (saturation) phase, s; 0 = skip
     window: { type: 'string', default: '1' }, // own signals in flight per client in the closed loop
     'room-size': { type: 'string', default: '10' },
@@ -49,7 +49,9 @@ if (softFd < needFd) {
   const r = spawnSync('bash', ['-c', 'ulimit -Sn "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
-process.once('SIGINT', () => process.exit(130)); // the exit handler in servers.mjs kills the servers
+// The exit handler in servers.mjs kills the server processes on any exit, including these signals.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 setTimeout(() => { console.error('watchdog: benchmark took over 10 min, aborting'); process.exit(1); }, 600_000).unref();
 
 const MiB = 1024 * 1024;
@@ -198,7 +200,8 @@ if (S.length) {
     ['join failures', ...col((s) => JSON.stringify(s.joinFailures))],
     ['join wall time (s)', ...col((s) => s.joinWallS)],
     ['joins/s', ...col((s) => s.joinsPerS)],
-    ['join latency p50 / p99 (ms)', ...col((s) => `${s.joinP50Ms} / ${s.joinP99Ms}`)],
+    ['join latency p50 / p99 (ms, 200 joining at once)', ...col((s) => `${s.joinP50Ms} / ${s.joinP99Ms}`)],
+    ['server CPU-s for all joins', ...col((s) => s.joinServerCpuS)],
     ['server RSS before clients (MiB)', ...col((s) => s.rssBeforeMiB)],
     ['server RSS all joined, idle (MiB)', ...col((s) => s.rssIdleMiB)],
     ['RSS per connection (KiB)', ...col((s) => s.rssPerConnKiB)],

@@ -266,8 +266,11 @@ function parseWith<T>(
   knownTypes: readonly string[],
   text: string,
   maxBytes: number,
+  byteLength?: number,
 ): ParseResult<T> {
-  if (utf8Length(text) > maxBytes) {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes, so short frames need no counting.
+  const size = byteLength ?? (text.length * 3 <= maxBytes ? 0 : utf8Length(text));
+  if (size > maxBytes) {
     return { ok: false, code: ErrorCode.MESSAGE_TOO_LARGE, message: `message exceeds ${maxBytes} bytes` };
   }
   let json: unknown;
@@ -309,10 +312,11 @@ function parseWith<T>(
  * Parses and validates one client→server frame.
  * @param text the frame's text
  * @param maxBytes size limit in bytes (UTF-8); default {@link DEFAULT_LIMITS.maxMessageBytes}
+ * @param byteLength the frame's size in bytes when the caller knows it (saves counting)
  * @returns the message, or a typed error (MESSAGE_TOO_LARGE, BAD_JSON, UNKNOWN_TYPE, INVALID_MESSAGE). Never throws.
  */
-export function parseClientMessage(text: string, maxBytes: number = DEFAULT_LIMITS.maxMessageBytes): ParseResult<ClientMessage> {
-  return parseWith(ClientMessage, CLIENT_MESSAGE_TYPES, text, maxBytes);
+export function parseClientMessage(text: string, maxBytes: number = DEFAULT_LIMITS.maxMessageBytes, byteLength?: number): ParseResult<ClientMessage> {
+  return parseWith(ClientMessage, CLIENT_MESSAGE_TYPES, text, maxBytes, byteLength);
 }
 
 export const SERVER_MESSAGE_TYPES = [

@@ -177,10 +177,10 @@ export class SignalingCore {
   }
 
   /**
-   * A text frame arrived. Returns actions, plus a join intent when the frame was a valid `join`.
+   * A text frame arrived (`byteLength`: its size in bytes, if known). Returns actions, plus a join intent when the frame was a valid `join`.
    * Never throws; bad input yields an `error` frame (and, on repeated abuse, a 1008 close).
    */
-  receive(connId: ConnId, text: string, now: number): { actions: Action[]; join?: JoinIntent } {
+  receive(connId: ConnId, text: string, now: number, byteLength?: number): { actions: Action[]; join?: JoinIntent } {
     const conn = this.conns.get(connId);
     if (!conn || conn.state === 'closed') return { actions: [] };
     const out: Action[] = [];
@@ -188,7 +188,7 @@ export class SignalingCore {
       this.violation(conn, now, out, ErrorCode.RATE_LIMITED, 'rate limit exceeded; message dropped');
       return { actions: out };
     }
-    const parsed = parseClientMessage(text, this.options.maxMessageBytes);
+    const parsed = parseClientMessage(text, this.options.maxMessageBytes, byteLength);
     if (!parsed.ok) {
       this.violation(conn, now, out, parsed.code, parsed.message, parsed.ref);
       return { actions: out };

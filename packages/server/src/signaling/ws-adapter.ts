@@ -79,8 +79,8 @@ export class SignalingAdapter {
   }
 
   private onMessage(id: number, data: RawData): void {
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-    const { actions, join } = this.core.receive(id, text, this.now());
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const { actions, join } = this.core.receive(id, buf.toString('utf8'), this.now(), buf.length);
     this.apply(actions);
     if (join) this.verify(join);
   }
@@ -99,6 +99,17 @@ export class SignalingAdapter {
       .catch((err: unknown) => this.log.error({ err }, 'join failed'));
   }
 
+  private readonly counters = new Map<string, { inc(): void }>();
+
+  /** The per-type message counter, its label lookup done once per type. */
+  private messageCounter(type: string): { inc(): void } | undefined {
+    const m = this.opts.metrics;
+    if (!m) return undefined;
+    let c = this.counters.get(type);
+    if (!c) this.counters.set(type, (c = m.signalingMessages.labels(type)));
+    return c;
+  }
+
   private heartbeat(): void {
     for (const [id, ws] of this.sockets) {
       if (this.alive.get(id) === false) {
@@ -112,11 +123,19 @@ export class SignalingAdapter {
 
   private apply(actions: Action[]): void {
     const m = this.opts.metrics;
+    // A broadcast is one message object sent to many: serialize it once.
+    let lastMessage: unknown = null;
+    let lastText = '';
     for (const a of actions) {
       switch (a.kind) {
         case 'send': {
           const ws = this.sockets.get(a.conn);
-          if (ws && ws.readyState === ws.OPEN) ws.send(JSON.stringify(a.message));
+          if (!ws || ws.readyState !== ws.OPEN) break;
+          if (a.message !== lastMessage) {
+            lastMessage = a.message;
+            lastText = JSON.stringify(a.message);
+          }
+          ws.send(lastText);
           break;
         }
         case 'close': {
@@ -128,7 +147,7 @@ export class SignalingAdapter {
           const e = a.event;
           switch (e.type) {
             case 'message':
-              m?.signalingMessages.inc({ type: e.messageType });
+              this.messageCounter(e.messageType)?.inc();
               break;
             case 'protocol-error':
               m?.signalingErrors.inc({ code: e.code });

@@ -80,7 +80,11 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
   const running = server;
-  logger.info({ url: running.url, ws: running.wsUrl }, `ready ${running.url} (signaling ${running.wsUrl})`);
+  const turnUrls = running.turn?.adapter.endpoints.map((e) => `${e.protocol}://${e.address}:${e.port}`) ?? [];
+  logger.info(
+    { url: running.url, ws: running.wsUrl, turn: turnUrls },
+    `ready ${running.url} (signaling ${running.wsUrl}${turnUrls.length ? `; STUN/TURN ${turnUrls.join(' ')}` : ''})`,
+  );
   return await new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');

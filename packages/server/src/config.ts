@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { IceServer } from '@dari/protocol';
+import { parseRange } from '@dari/stun';
 import { DEV_API_KEY, DEV_API_SECRET, MIN_SECRET_LENGTH } from './tokens.js';
 
 /** Raised for any invalid configuration; the message names the key. */
@@ -54,6 +55,37 @@ export const ConfigSchema = z.strictObject({
       joinTimeoutMs: z.number().int().min(100).default(10_000),
       /** Participants per room. Default 100. */
       maxParticipantsPerRoom: z.number().int().min(1).default(100),
+    })
+    .prefault({}),
+  turn: z
+    .strictObject({
+      /** Run the embedded STUN/TURN server. Default true. */
+      enabled: z.boolean().default(true),
+      /** UDP and TCP port. Default 3478. */
+      port: port.default(3478),
+      udp: z.boolean().default(true),
+      tcp: z.boolean().default(true),
+      /** TURN over TLS port, used when `tls` is configured. Default 5349. */
+      tlsPort: port.default(5349),
+      /** Address to listen on and relay from; default `host` (or all IPv4 when host is 0.0.0.0). */
+      listenAddress: z.string().optional(),
+      /** Address put in ICE server URLs and relayed addresses (1:1 NAT); default the listen address. */
+      externalIp: z.string().optional(),
+      realm: z.string().min(1).default('dari'),
+      /** TURN REST secret; default a random one per process. */
+      secret: z.string().min(16).optional(),
+      /** Lifetime of the credentials handed to clients, s. Default 3600. */
+      credentialTtlS: z.number().int().min(60).default(3600),
+      minPort: port.default(49152),
+      maxPort: port.default(65535),
+      /** Allow relaying to loopback peers; default: only in dev mode bound to loopback. */
+      allowLoopbackPeers: z.boolean().optional(),
+      allowedPeerIps: z.array(z.string()).default([]),
+      deniedPeerIps: z.array(z.string()).default([]),
+      userQuota: z.number().int().min(0).default(0),
+      totalQuota: z.number().int().min(0).default(0),
+      /** Bytes per second per allocation; 0 = unlimited. */
+      maxBps: z.number().int().min(0).default(0),
     })
     .prefault({}),
   rtc: z
@@ -121,6 +153,14 @@ export function resolveConfig(config: Config): Resolved {
     );
   }
   const keys = new Map(devMode ? [[DEV_API_KEY, DEV_API_SECRET]] : configured);
+  if (config.turn.minPort > config.turn.maxPort) throw new ConfigError('turn.minPort', `must not exceed turn.maxPort (${config.turn.maxPort})`);
+  for (const [i, range] of [...config.turn.allowedPeerIps.map((r) => ['allowedPeerIps', r]), ...config.turn.deniedPeerIps.map((r) => ['deniedPeerIps', r])].entries()) {
+    try {
+      parseRange(range[1]!);
+    } catch (err) {
+      throw new ConfigError(`turn.${range[0]}`, (err as Error).message + ` (entry ${i})`);
+    }
+  }
   return { config, keys, devMode, loopbackOnly };
 }
 

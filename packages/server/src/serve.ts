@@ -11,11 +11,14 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createRoutes } from './http/routes.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
+import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
 
 /** Path of the signaling WebSocket endpoint. */
 export const SIGNALING_PATH = '/rtc';
 
 export interface RunningServer {
+  /** The embedded STUN/TURN server, when enabled. */
+  turn: EmbeddedTurn | undefined;
   /** Base URL of the HTTP plane, e.g. http://127.0.0.1:7880 */
   url: string;
   /** Signaling WebSocket URL, e.g. ws://127.0.0.1:7880/rtc */
@@ -53,11 +56,12 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   }
   let signaling: SignalingAdapter | undefined;
   const metrics = createMetrics(() => signaling?.core.stats() ?? { connections: 0, rooms: 0, participants: 0 });
+  const turn = config.turn.enabled ? await startEmbeddedTurn(config, tls, resolved.devMode && resolved.loopbackOnly, logger, metrics.registry) : undefined;
   signaling = new SignalingAdapter({
     keys: resolved.keys,
     logger,
     metrics,
-    core: { ...config.signaling, iceServers: () => config.rtc.iceServers },
+    core: { ...config.signaling, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
   });
   const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, metrics, logger });
   const server: Server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
@@ -68,9 +72,13 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      sig.shutdown();
+      void turn?.close();
+      reject(err);
+    });
     server.listen(config.port, config.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });
@@ -80,6 +88,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const wsUrl = `${tls ? 'wss' : 'ws'}://${hostForUrl}:${port}${SIGNALING_PATH}`;
   let closing: Promise<void> | undefined;
   return {
+    turn,
     url,
     wsUrl,
     port,
@@ -88,8 +97,9 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     close() {
       closing ??= new Promise<void>((resolve) => {
         sig.shutdown();
-        server.close(() => resolve());
+        const closedHttp = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
+        void Promise.all([closedHttp, turn?.close()]).then(() => resolve());
       });
       return closing;
     },

@@ -47,7 +47,7 @@ test('invalid config exits non-zero naming the key', async () => {
 });
 
 test('dari serve prints ready with its URLs, serves, and exits 0 on SIGTERM after telling clients', async () => {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--set', 'turn.port=0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = createInterface({ input: child.stdout! });
   let readyLine = '';
   for await (const line of lines) {

@@ -13,7 +13,7 @@ import { launchChromium } from './browser.js';
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 test('npm start serves a meeting app where two invite links end up in one call', { timeout: 240_000 }, async () => {
-  const npm = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, DARI_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const npm = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, DARI_PORT: '0', DARI_TURN__PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => npm.on('exit', (code, signal) => resolve({ code, signal })));
   let after = '';
   const browser = await launchChromium();

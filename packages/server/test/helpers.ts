@@ -8,7 +8,8 @@ import { createLogger } from '../src/logger.js';
 import { mintToken, DEV_API_KEY, DEV_API_SECRET } from '../src/tokens.js';
 
 export async function testServer(raw: Record<string, unknown> = {}): Promise<RunningServer> {
-  return startServer(resolveConfig(validateConfig({ port: 0, ...raw })), createLogger('silent'));
+  const turn = { port: 0, ...(raw['turn'] as object | undefined) };
+  return startServer(resolveConfig(validateConfig({ port: 0, ...raw, turn })), createLogger('silent'));
 }
 
 export function devToken(room: string, identity: string, extra: Partial<Parameters<typeof mintToken>[0]> = {}): Promise<string> {

@@ -382,7 +382,9 @@ export class TurnServer {
     if (msg.method === Method.Allocate && existing && equalBytes(existing.transactionId, msg.transactionId)) {
       return existing.response ? [{ kind: 'send', to: tuple, data: existing.response }] : [];
     }
-    const auth = this.authenticate(tuple, msg, now);
+    // A REST credential's expiry bounds when an allocation may be created; the allocation it
+    // created may still be refreshed with it (the lifetime bounds that), so long calls survive.
+    const auth = this.authenticate(tuple, msg, now, msg.method !== Method.Allocate ? existing?.username : undefined);
     if (!('username' in auth)) return auth;
     if (existing && msg.method !== Method.Allocate && existing.username !== auth.username) {
       return [this.authFailure(tuple, 'wrong-credentials'), this.error(tuple, msg, 441, auth.key, [], auth.sha256)];
@@ -403,7 +405,7 @@ export class TurnServer {
    * Long-term credential check (RFC 8489 §9.2.4), also for REST API usernames.
    * @returns the user and key, or the error response actions
    */
-  private authenticate(tuple: ClientTuple, msg: StunMessage, now: number): Auth | TurnAction[] {
+  private authenticate(tuple: ClientTuple, msg: StunMessage, now: number, allocatedBy?: string): Auth | TurnAction[] {
     if (this.options.noAuth) return { username: '', key: null, sha256: false };
     const mi = getAttribute(msg, Attr.MESSAGE_INTEGRITY) ?? getAttribute(msg, Attr.MESSAGE_INTEGRITY_SHA256);
     if (!mi) return [this.authFailure(tuple, 'no-credentials'), this.challenge(tuple, msg, 401, now)];
@@ -440,7 +442,7 @@ export class TurnServer {
     } else {
       for (const name of this.options.users.keys()) if (equalBytes(userHash(name, this.options.realm), userhashAttr!.value)) username = name;
     }
-    const passwords = username === undefined ? [] : this.passwords(username, now);
+    const passwords = username === undefined ? [] : this.passwords(username, username === allocatedBy ? 0 : now);
     if (passwords === 'expired' || passwords.length === 0) {
       return [this.authFailure(tuple, passwords === 'expired' ? 'expired' : 'unknown-user'), this.challenge(tuple, msg, 401, now)];
     }
@@ -454,7 +456,7 @@ export class TurnServer {
   /**
    * Candidate passwords of a user: a static user's password (or MD5 key), else one REST API
    * password per configured secret (several during secret rotation); 'expired' for a REST
-   * username whose timestamp has passed.
+   * username whose timestamp is before `now` (ms; 0 skips the expiry check).
    */
   private passwords(username: string, now: number): (string | Uint8Array)[] | 'expired' {
     const fixed = this.options.users.get(username);

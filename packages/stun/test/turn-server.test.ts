@@ -321,6 +321,10 @@ test('REST API credentials: valid until their expiry, then 401', () => {
   const late = new Client(s, tuple(40001), cred.username, cred.password, now + 3601_000);
   late.transact(late.request(Method.Allocate, [], false).build());
   assert.equal(code(late.transact(late.request(Method.Allocate, [[Attr.REQUESTED_TRANSPORT, () => writeRequestedTransport(17)]]).build())), 401);
+  // The allocation made while the credential was valid can still be refreshed after its expiry.
+  c.now = now + 3700_000;
+  assert.equal(code(c.refresh()), 438, 'stale nonce first');
+  assert.equal(code(c.refresh()), 0);
   const forged = new Client(s, tuple(40002), cred.username, 'not-the-hmac', now);
   forged.transact(forged.request(Method.Allocate, [], false).build());
   assert.equal(code(forged.transact(forged.request(Method.Allocate, [[Attr.REQUESTED_TRANSPORT, () => writeRequestedTransport(17)]]).build())), 401);

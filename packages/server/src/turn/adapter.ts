@@ -98,7 +98,8 @@ export class TurnAdapter {
     let tcpPort = port;
     for (const address of addresses) {
       if (this.listen.udp) udpPort = (await this.bindUdp(address, udpPort)).port;
-      if (this.listen.tcp) tcpPort = await this.bindStream('tcp', address, tcpPort);
+      // With port 0 (tests), TCP takes the port UDP got, so one number serves both as usual.
+      if (this.listen.tcp) tcpPort = await this.bindStream('tcp', address, this.listen.udp ? udpPort : tcpPort);
       if (this.listen.tls) await this.bindStream('tls', address, this.listen.tls.port);
     }
     if (alternate && this.listen.udp) {

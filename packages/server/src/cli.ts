@@ -8,6 +8,7 @@ import { createLogger } from './logger.js';
 import { startServer } from './serve.js';
 import { mintToken, parseDurationS } from './tokens.js';
 import { Grants } from '@dari/protocol';
+import { runTurn } from './turn/command.js';
 
 const USAGE = `usage: dari <command> [options]
 
@@ -21,6 +22,8 @@ commands:
             --tls-cert F --tls-key F   serve HTTPS/WSS
             --log-level L   trace|debug|info|warn|error|fatal|silent
             --set path=val  any config key, e.g. --set signaling.reconnectGraceMs=5000
+  turn    the STUN/TURN server alone, with coturn's option names (see docs/turn.md)
+            e.g. --listening-ip 127.0.0.1 --lt-cred-mech --user alice:secret --realm example.org
   token   print an access token (JWT)
             --room R --identity I [--name N] [--ttl 1h] [--metadata M]
             [--grants '{"canPublish":false}'] [--api-key K --api-secret S] [--config FILE]
@@ -35,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(rest);
       case 'token':
         return await token(rest);
+      case 'turn':
+        return await runTurn(rest);
       case undefined:
       case 'help':
       case '--help':

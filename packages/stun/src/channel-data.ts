@@ -13,9 +13,14 @@
 import { HEADER_BYTES } from './constants.js';
 import { StunDecodeError, type DecodeResult } from './message.js';
 
-/** Valid channel numbers (RFC 8656 §12): 0x4000 through 0x4FFF. */
+/**
+ * Accepted channel numbers: 0x4000 through 0x7FFF, the range of RFC 5766 §11. RFC 8656 §12
+ * narrowed it to 0x4FFF (RFC 7983 demultiplexing), but coturn's server accepts and its
+ * `turnutils_uclient` uses the whole old range, so we accept it for interoperability; clients
+ * of ours should stay below 0x5000.
+ */
 export const MIN_CHANNEL = 0x4000;
-export const MAX_CHANNEL = 0x4fff;
+export const MAX_CHANNEL = 0x7fff;
 
 export const isChannelNumber = (n: number): boolean => n >= MIN_CHANNEL && n <= MAX_CHANNEL;
 
@@ -29,14 +34,14 @@ export interface ChannelData {
 
 /**
  * Decodes one ChannelData message; trailing padding (TCP) is allowed, nothing else.
- * @returns TRUNCATED when the length exceeds the bytes, NOT_STUN for a number outside 0x4000–0x4FFF
+ * @returns TRUNCATED when the length exceeds the bytes, NOT_STUN for a number outside 0x4000–0x7FFF
  */
 export function decodeChannelData(bytes: Uint8Array): DecodeResult<ChannelData> {
   if (bytes.length < 4) return { ok: false, error: new StunDecodeError('TRUNCATED', 'ChannelData shorter than 4 bytes') };
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const channel = v.getUint16(0);
   const length = v.getUint16(2);
-  if (!isChannelNumber(channel)) return { ok: false, error: new StunDecodeError('NOT_STUN', `channel number 0x${channel.toString(16)} outside 0x4000-0x4FFF`) };
+  if (!isChannelNumber(channel)) return { ok: false, error: new StunDecodeError('NOT_STUN', `channel number 0x${channel.toString(16)} outside 0x4000-0x7FFF`) };
   if (4 + length > bytes.length) return { ok: false, error: new StunDecodeError('TRUNCATED', `ChannelData says ${length} bytes, ${bytes.length - 4} present`) };
   if (bytes.length - 4 - length > 3) return { ok: false, error: new StunDecodeError('BAD_LENGTH', 'ChannelData has trailing bytes beyond padding') };
   return { ok: true, value: { channel, data: bytes.subarray(4, 4 + length) } };

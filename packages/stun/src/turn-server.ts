@@ -55,7 +55,7 @@ export const tupleKey = (protocol: Protocol, address: string, port: number, loca
 
 export type TurnAction =
   /** Send bytes to a client over its 5-tuple; `from` asks a UDP send from another local address (RFC 5780 CHANGE-REQUEST). */
-  | { kind: 'send'; to: ClientTuple; data: Uint8Array; from?: { address: string; port: number } }
+  | { kind: 'send'; to: ClientTuple; data: Uint8Array; from?: { address: string; port: number }; toPort?: number }
   /** Send bytes from an allocation's relayed transport address to a peer. */
   | { kind: 'relay'; allocation: number; peer: { address: string; port: number }; data: Uint8Array }
   /** Bind a UDP socket for an allocation; answer with {@link TurnServer.relayBound}. */
@@ -363,6 +363,13 @@ export class TurnServer {
         from = { address: r.value.changeIp ? other.address : tuple.localAddress, port: r.value.changePort ? other.port : tuple.localPort };
       }
     }
+    // RFC 5780 §7.5 RESPONSE-PORT: answer to another port of the same client address (UDP only).
+    let toPort: number | undefined;
+    const responsePort = getAttribute(msg, Attr.RESPONSE_PORT);
+    if (responsePort) {
+      if (responsePort.value.length !== 4 || tuple.protocol !== 'udp') return [this.error(tuple, msg, 400, null)];
+      toPort = (responsePort.value[0]! << 8) | responsePort.value[1]!;
+    }
     const b = this.response(msg, 'success');
     b.add(Attr.XOR_MAPPED_ADDRESS, writeXorAddress(clientAddress(tuple), b.transactionId));
     b.add(Attr.MAPPED_ADDRESS, writeAddress(clientAddress(tuple)));
@@ -371,8 +378,14 @@ export class TurnServer {
       b.add(Attr.RESPONSE_ORIGIN, writeAddress({ family: tuple.family, ...origin }));
       b.add(Attr.OTHER_ADDRESS, writeAddress({ family: tuple.family, ...other }));
     }
+    // RFC 5780 §7.6 PADDING: pad the response like the request (MTU probing), at most 1500 bytes.
+    const padding = getAttribute(msg, Attr.PADDING);
+    if (padding) b.add(Attr.PADDING, new Uint8Array(Math.min(padding.value.length, 1500)));
     const data = this.finish(b, null, false);
-    return [from ? { kind: 'send', to: tuple, data, from } : { kind: 'send', to: tuple, data }];
+    const action: TurnAction = { kind: 'send', to: tuple, data };
+    if (from) action.from = from;
+    if (toPort !== undefined) action.toPort = toPort;
+    return [action];
   }
 
   private authenticated(tuple: ClientTuple, msg: StunMessage, now: number): TurnAction[] {

@@ -230,7 +230,7 @@ export class TurnAdapter {
           if (a.to.protocol === 'udp') {
             const from = a.from ?? { address: a.to.localAddress, port: a.to.localPort };
             const sock = this.udp.get(`${from.address}|${from.port}`);
-            sock?.socket.send(a.data, a.to.port, a.to.address);
+            sock?.socket.send(a.data, a.toPort ?? a.to.port, a.to.address);
           } else {
             const s = this.streams.get(a.to.key);
             if (s && !s.destroyed) s.write(a.data);

@@ -459,6 +459,10 @@ function readConfigLines(text: string, path: string): (FileEntry & { spec: Optio
       value = value.slice(1);
       if (value.endsWith('"')) value = value.slice(0, -1);
     }
+    if (name.startsWith('-')) {
+      const bare = name.replace(/^-+/, '');
+      throw new TurnOptionError(`--${bare}`, `${at}--${bare}: option names in a config file have no leading dashes: write ${bare}`);
+    }
     const spec = BY_LONG.get(name);
     if (spec === undefined) throw unknownLong(name, at);
     refuseUnsupported(spec, `--${name}`, at);
@@ -608,7 +612,6 @@ function user(e: Entry): { name: string; password?: string; key?: string } {
   const secret = colon > 0 ? text.slice(colon + 1).replace(/^[ \t]+/, '') : '';
   if (name === '' || secret === '') return fail(e, `expected name:password or name:0x<32 hex digits>, got ${JSON.stringify(text)}`);
   if (Buffer.byteLength(name) > 508) return fail(e, `user name ${JSON.stringify(name.slice(0, 20))}… is longer than 508 bytes (RFC 8489 USERNAME)`);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) return fail(e, `user name ${JSON.stringify(name)} contains control characters`);
   if (secret.startsWith('0x')) {
     const hex = secret.slice(2);
@@ -670,19 +673,24 @@ interface Work {
   altGiven: boolean;
   /** The value of --use-auth-secret when given explicitly. */
   useAuthSecretFlag: boolean | undefined;
-  /** Where the first bare --external-ip came from. */
+  /** A bare --external-ip was given. */
   bareExternal: boolean;
+  /** --no-tls was given (on or off). */
+  noTlsGiven: boolean;
 }
 
 const MAX_LIFETIME_S = 0x7fffffff;
+
+/** No-op flags whose "off" form is a no-op too: Dari has no database, and coturn itself ignores --no-sslv2/--no-sslv3. */
+const NO_OP_EITHER_WAY = new Set(['no-auth-pings', 'no-dynamic-ip-list', 'no-dynamic-realms', 'no-sslv2', 'no-sslv3']);
 
 function apply(w: Work, e: Entry): void {
   const o = w.o;
   const spec = e.spec;
   if (spec.status === 'no-op') {
     // A no-op flag is accepted in its "on" form only: its "off" form asks for something Dari cannot do.
-    if (spec.arg === 'flag' && spec.name !== undefined && !bool(e) && !['no-auth-pings', 'no-dynamic-ip-list', 'no-dynamic-realms', 'no-sslv2', 'no-sslv3'].includes(spec.name)) {
-      fail(e, `turning it off is not supported: ${spec.note}`);
+    if (spec.arg === 'flag' && spec.name !== undefined && !bool(e) && !NO_OP_EITHER_WAY.has(spec.name)) {
+      throw new TurnOptionError(display(spec), `${e.at}${display(spec)}=${e.value ?? ''} is not supported (Dari accepts it only as on): ${spec.note}`);
     }
     return;
   }
@@ -782,6 +790,7 @@ function apply(w: Work, e: Entry): void {
       return;
     case 'no-tls':
       o.noTls = bool(e);
+      w.noTlsGiven = true;
       return;
     case 'fingerprint':
       o.fingerprint = bool(e);
@@ -849,7 +858,10 @@ function validate(w: Work): void {
   // TLS: cert and pkey come together; without them TLS is off (as coturn does).
   if (o.cert !== undefined && o.pkey === undefined) err('--pkey', '--cert is given without --pkey');
   if (o.pkey !== undefined && o.cert === undefined) err('--cert', '--pkey is given without --cert');
-  if (o.cert === undefined) o.noTls = true;
+  if (o.cert === undefined) {
+    if (w.noTlsGiven && !o.noTls) err('--no-tls', 'is off, but TLS needs --cert and --pkey');
+    o.noTls = true;
+  }
   if (!o.noTls && !o.noTcp && o.tlsListeningPort !== 0 && o.tlsListeningPort === o.listeningPort) {
     err('--tls-listening-port', `${o.tlsListeningPort} is also the TCP listening port`);
   }
@@ -932,7 +944,7 @@ export function parseTurnArgs(argv: string[], readFile: (path: string) => string
   }
   entries.push(...cli);
 
-  const work: Work = { o, listeningIpsGiven: false, altGiven: false, useAuthSecretFlag: undefined, bareExternal: false };
+  const work: Work = { o, listeningIpsGiven: false, altGiven: false, useAuthSecretFlag: undefined, bareExternal: false, noTlsGiven: false };
   for (const e of entries) apply(work, e);
   validate(work);
   return o;

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 missing=()
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
+# coturn: its turnutils_* clients are third-party peers for the STUN/TURN tests.
+command -v turnutils_uclient >/dev/null || missing+=(coturn)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing missing system packages: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
@@ -20,4 +23,4 @@ npm run build --silent
 
 # One test file at a time: the Chromium tests need both cores.
 exec node --test --test-concurrency=1 --test-timeout=300000 \
-  packages/protocol/dist/test/*.test.js packages/server/dist/test/*.test.js
+  packages/protocol/dist/test/*.test.js packages/stun/dist/test/*.test.js packages/server/dist/test/*.test.js

@@ -3,7 +3,7 @@
  * "perfect negotiation" pattern (webrtc-pc §10.7 example): the polite peer rolls back on glare,
  * the impolite one ignores the colliding offer. ICE restarts when the connection fails.
  */
-import type { IceCandidate, SessionDescription, IceServer } from '@dari/protocol';
+import type { IceCandidate, SessionDescription } from '@dari/protocol';
 
 /** A track this participant publishes, with the stream that carries its id to receivers. */
 export interface LocalTrackHandle {
@@ -40,12 +40,12 @@ export class PeerLink {
   constructor(
     readonly remoteIdentity: string,
     readonly polite: boolean,
-    iceServers: IceServer[],
+    configuration: RTCConfiguration,
     private readonly localTracks: () => LocalTrackHandle[],
     private readonly cb: PeerCallbacks,
     initiator: boolean,
   ) {
-    this.pc = new RTCPeerConnection({ iceServers: iceServers as RTCIceServer[] });
+    this.pc = new RTCPeerConnection(configuration);
     this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: 0 });
     this.pc.onnegotiationneeded = () => void this.negotiate();
     this.pc.onicecandidate = ({ candidate }) => this.cb.sendCandidate(candidate ? candidate.toJSON() as IceCandidate : null);

@@ -47,8 +47,10 @@ export interface RoomEvents {
 }
 
 export interface RoomOptions {
-  /** ICE servers to use instead of the server's list. */
+  /** ICE servers to use instead of the list the server hands out at join. */
   iceServers?: IceServer[];
+  /** `relay` forces every peer connection through TURN (W3C webrtc-pc §4.2.1). Default `all`. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
 }
 
 export interface ConnectOptions {
@@ -288,7 +290,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     const peer = new PeerLink(
       identity,
       polite,
-      this.iceServers,
+      { iceServers: this.iceServers as RTCIceServer[], iceTransportPolicy: this.options.iceTransportPolicy ?? 'all' },
       () => [...this.localParticipant.tracks.values()],
       {
         sendDescription: (description) => this.signal.send({ type: 'sdp', to: identity, description }),

@@ -40,17 +40,17 @@ export interface Participant {
  * microphone, and connects. The page keeps `window.room` and `window.log` (the test's own page,
  * not the SDK's).
  */
-export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUrl: string, token: string, identity: string, media = true): Promise<Participant> {
+export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUrl: string, token: string, identity: string, media = true, roomOptions: Record<string, unknown> = {}): Promise<Participant> {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`[${identity}] pageerror`, err));
   await page.goto(`${baseUrl}/healthz`);
   await page.evaluate(
-    async ({ token, signalingUrl, media }) => {
+    async ({ token, signalingUrl, media, roomOptions }) => {
       const sdkPath = '/sdk/dari.mjs';
       const dari = await import(sdkPath);
       const w = window as unknown as Record<string, any>;
-      const room = new dari.Room();
+      const room = new dari.Room(roomOptions);
       const log = { signals: [] as unknown[], left: [] as string[], joined: [] as string[], subscribed: [] as string[], unsubscribed: [] as string[], files: [] as unknown[], states: [] as string[], errors: [] as string[] };
       w['room'] = room;
       w['log'] = log;
@@ -76,7 +76,7 @@ export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUr
       }
       await room.connect(signalingUrl, token);
     },
-    { token, signalingUrl, media },
+    { token, signalingUrl, media, roomOptions },
   );
   return { page, identity };
 }

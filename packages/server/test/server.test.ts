@@ -189,3 +189,25 @@ test('an upgrade on another path is refused', async () => {
   const err = await new Promise<Error>((resolve) => ws.on('error', resolve));
   assert.ok(err);
 });
+
+test('the join hands out the embedded STUN/TURN server with working REST credentials', async () => {
+  const { restPassword } = await import('@dari/stun');
+  const own = await testServer({ turn: { port: 0, secret: 'a-known-turn-secret' } });
+  try {
+    const { client, joined } = await Client.join(own, 'ice', 'alice');
+    const port = own.turn!.adapter.endpoints.find((e) => e.protocol === 'udp')!.port;
+    const stun = joined.iceServers.find((s) => String(s.urls).startsWith('stun:'));
+    assert.equal(stun?.urls, `stun:127.0.0.1:${port}`);
+    const turn = joined.iceServers.find((s) => Array.isArray(s.urls) && s.urls.some((u) => u.startsWith('turn:')))!;
+    assert.deepEqual(turn.urls, [`turn:127.0.0.1:${port}?transport=udp`, `turn:127.0.0.1:${port}?transport=tcp`]);
+    const [expiry, user] = turn.username!.split(':');
+    assert.equal(user, 'alice');
+    assert.ok(Math.abs(Number(expiry) - (Date.now() / 1000 + 3600)) < 60, 'default TTL 3600 s');
+    assert.equal(turn.credential, restPassword('a-known-turn-secret', turn.username!));
+    const metrics = await (await fetch(`${own.url}/metrics`)).text();
+    assert.match(metrics, /^dari_turn_allocations 0$/m);
+    client.close();
+  } finally {
+    await own.close();
+  }
+});

@@ -61,6 +61,61 @@ test('turnutils_uclient with the TURN REST API secret (-W)', async () => {
   });
 });
 
+test('IPv6: an IPv6 relay (-x) to an IPv6 peer over ::1', async () => {
+  const port = await freeUdpPort();
+  const { spawn } = await import('node:child_process');
+  const peer6 = spawn('turnutils_peer', ['-L', '::1', '-p', String(port)], { stdio: 'ignore' });
+  try {
+    const t = await startTurn(['--listening-ip', '::1', '--listening-port', '0', '--realm', 'example.org', '--allow-loopback-peers', '--lt-cred-mech', '--user', 'alice:secret']);
+    try {
+      const { code, out } = await run('turnutils_uclient', ['-x', '-u', 'alice', '-w', 'secret', '-e', '::1', '-r', String(port), '-n', '30', '-m', '2', '-l', '170', '-z', '5', '-p', String(t.port), '::1']);
+      assert.equal(code, 0, out);
+      assert.match(out, /Total lost packets 0 \(0\.000000%\)/, out);
+      assert.ok(t.log.some((l) => l.includes('allocation created') && l.includes('"relay":"::1:')), 'an IPv6 relayed address');
+    } finally {
+      await t.stop();
+    }
+  } finally {
+    peer6.kill('SIGKILL');
+  }
+});
+
+test('TURN over TLS (-S -t) with a configured certificate', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'dari-turn-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const tlsPort = await freeUdpPort();
+  await withTurn(['--lt-cred-mech', '--user', 'alice:secret', '--cert', join(dir, 'cert.pem'), '--pkey', join(dir, 'key.pem'), '--tls-listening-port', String(tlsPort)], async (t, m) => {
+    assert.ok(t.endpoints.includes(`tls://127.0.0.1:${tlsPort}`), t.endpoints.join(' '));
+    const before = await metric(m, 'dari_turn_relayed_packets_total', 'direction="to_peer"');
+    const { code, out } = await run('turnutils_uclient', ['-S', '-t', '-u', 'alice', '-w', 'secret', '-e', '127.0.0.1', '-r', String(peer.port), '-n', '30', '-m', '2', '-l', '170', '-z', '5', '-p', String(tlsPort), '127.0.0.1']);
+    assert.equal(code, 0, out);
+    assert.match(out, /Total lost packets 0 \(0\.000000%\)/, out);
+    assert.ok((await metric(m, 'dari_turn_relayed_packets_total', 'direction="to_peer"')) - before >= 60);
+  });
+});
+
+test('garbage on the UDP and TCP listeners is dropped and the server keeps serving', async () => {
+  await withTurn(['--lt-cred-mech', '--user', 'alice:secret'], async (t) => {
+    const { createConnection } = await import('node:net');
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    for (const junk of ['', 'hello', '\x00\x01\x00\x08\x21\x12\xa4\x42', 'x'.repeat(2000)]) sock.send(Buffer.from(junk, 'latin1'), t.port, '127.0.0.1');
+    const tcp = createConnection(t.port, '127.0.0.1');
+    await once(tcp, 'connect');
+    // Neither STUN (top bits 00) nor ChannelData (01): the server closes the stream.
+    tcp.write(Buffer.from([0xff, 0x00, 0x00, 0x10, 1, 2, 3, 4]));
+    await once(tcp, 'close');
+    sock.close();
+    const { code, out } = await run('turnutils_stunclient', ['-p', String(t.port), '127.0.0.1']);
+    assert.equal(code, 0, out);
+    assert.match(out, /UDP reflexive addr/);
+  });
+});
+
 test('wrong credentials are refused, and counted by reason', async () => {
   await withTurn(['--lt-cred-mech', '--user', 'alice:secret'], async (t, m) => {
     const { out } = await run('turnutils_uclient', ['-u', 'alice', '-w', 'wrong', '-e', '127.0.0.1', '-r', String(peer.port), '-n', '2', '-m', '1', '-p', String(t.port), '127.0.0.1'], 20_000);

@@ -182,6 +182,10 @@ export class TurnAdapter {
     };
     this.streams.set(tuple.key, sock);
     sock.setNoDelay(true);
+    // A stream that does not deliver one whole frame within 10 s is not a TURN client
+    // (e.g. an HTTP request whose first byte looks like ChannelData): close it.
+    const firstFrame = setTimeout(() => sock.destroy(), 10_000);
+    firstFrame.unref();
     let pending: Buffer = Buffer.alloc(0);
     sock.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -195,12 +199,14 @@ export class TurnAdapter {
         if (n === 0 || pending.length < n) break;
         const frame = pending.subarray(0, n);
         pending = pending.subarray(n);
+        clearTimeout(firstFrame);
         this.apply(this.core.handleClient(tuple, frame, Date.now()));
       }
       if (pending.length > 0) pending = Buffer.from(pending);
     });
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
+      clearTimeout(firstFrame);
       this.streams.delete(tuple.key);
       this.apply(this.core.clientClosed(tuple));
     });

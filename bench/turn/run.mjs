@@ -1,0 +1,353 @@
+#!/usr/bin/env node
+/**
+ * TURN relay benchmark: `dari turn` against coturn `turnserver` (see README.md in this folder).
+ *
+ *   node bench/turn/run.mjs [--clients 10,100] [--rounds 2] [--z 0,1] [--n 150000,12000]
+ *                           [--allocations 10000] [--coturn-allocations 10000] [--profile]
+ *
+ * 1. Relay throughput: the same turnutils_uclient load (ChannelData, 170-byte messages,
+ *    turnutils_peer echoing) against each server, alternating Dari, coturn, Dari, coturn for each
+ *    client count. Per run: steady relayed rate, loss, RTT, jitter, server CPU-s per 100,000
+ *    relayed packets. Ratios Dari/coturn.
+ * 2. Memory: a fresh server, 10,000 live allocations made by our own client (allocations.mjs);
+ *    VmRSS before and with them, per allocation. Dari, then coturn.
+ * 3. --profile: one more Dari run (last client count) under `node --cpu-prof`; top functions by self time.
+ * Prints tables, the reproduce command and a final `RESULT {json}` line. Every process started is
+ * killed on exit (also on error and Ctrl-C); every phase is bounded; only 127.0.0.1 is used.
+ */
+import { parseArgs } from 'node:util';
+import { execSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import os from 'node:os';
+import { startDari, startCoturn, startPeer, findPort, round, sleep, table, threadNames, fdCount, tempDir, ROOT } from './common.mjs';
+import { runUclient } from './uclient.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '10,100' }, // uclient -m (one allocation each, -c)
+    z: { type: 'string', default: '0,1' }, // uclient -z per client count (ms between packets per client)
+    n: { type: 'string', default: '150000,12000' }, // uclient -n per client count (messages per client)
+    rounds: { type: 'string', default: '2' }, // A B repetitions per client count
+    length: { type: 'string', default: '170' }, // uclient -l, bytes
+    procs: { type: 'string', default: '1' }, // uclient processes sharing the clients
+    allocations: { type: 'string', default: '10000' }, // memory phase for Dari; 0 = skip
+    'coturn-allocations': { type: 'string', default: '10000' }, // memory phase for coturn; 0 = skip
+    profile: { type: 'boolean', default: false }, // extra Dari run under --cpu-prof (last client count)
+  },
+});
+const list = (k) => opt[k].split(',').map(Number);
+const clientCounts = list('clients');
+const zs = list('z');
+const ns = list('n');
+const at = (arr, i) => arr[Math.min(i, arr.length - 1)];
+const ROUNDS = Number(opt.rounds);
+const LENGTH = Number(opt.length);
+const PROCS = Number(opt.procs);
+const ALLOCS = Number(opt.allocations);
+const COTURN_ALLOCS = Number(opt['coturn-allocations']);
+const command = `node bench/turn/run.mjs --clients ${opt.clients} --z ${opt.z} --n ${opt.n} --rounds ${opt.rounds} --length ${opt.length} --procs ${opt.procs} --allocations ${opt.allocations} --coturn-allocations ${opt['coturn-allocations']}${opt.profile ? ' --profile' : ''}`;
+
+for (const bin of ['turnserver', 'turnutils_uclient', 'turnutils_peer']) {
+  if (spawnSync('bash', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} not found (Debian package coturn)`);
+}
+if (!existsSync(join(ROOT, 'packages/server/dist/src/cli.js')) || !existsSync(join(ROOT, 'packages/stun/dist/src/index.js'))) {
+  throw new Error('build first: npx tsc -b packages/server');
+}
+
+// 10,000 allocations need 10,000 client sockets here and 10,000 relay sockets in the server:
+// raise the soft fd limit to the hard one by re-running under `ulimit -Sn` (servers get it too).
+const [softFd, hardFd] = execSync('ulimit -Sn; ulimit -Hn', { shell: '/bin/bash' }).toString().split('\n').map(Number);
+const needFd = Math.max(ALLOCS, COTURN_ALLOCS) + 1000;
+if (hardFd < needFd) throw new Error(`${Math.max(ALLOCS, COTURN_ALLOCS)} allocations need ${needFd} file descriptors; the hard limit is ${hardFd}`);
+if (softFd < needFd) {
+  const r = spawnSync('bash', ['-c', 'ulimit -Sn "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+const FD_LIMIT = hardFd;
+setTimeout(() => {
+  console.error('watchdog: benchmark took over 12 min, aborting');
+  process.exit(1);
+}, 720_000).unref();
+
+// Relay port ranges: disjoint, below the ephemeral range (32768–60999 here) used by client sockets.
+const DARI_RELAY = [20000, 24999];
+const COTURN_RELAY = [25000, 29999];
+const MEM_RELAY = [20000, 31999]; // one server at a time in the memory phase
+const MiB = 1024 * 1024;
+
+const fmt = (x, d = 1) => (x == null || !Number.isFinite(x) ? '-' : round(x, d).toLocaleString('en-US'));
+const mean = (xs) => {
+  const v = xs.filter((x) => x != null && Number.isFinite(x));
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+};
+const rateOf = (r) => r.steady?.echoesPerS ?? r.echoesPerSActive;
+
+// ------------------------------------------------------------------ 1. relay throughput
+
+async function throughput() {
+  const ports = { dari: await findPort(3478), coturn: await findPort(3479), peer: await findPort(3480) };
+  const peer = await startPeer(ports.peer);
+  const dari = await startDari({ port: ports.dari, minPort: DARI_RELAY[0], maxPort: DARI_RELAY[1], ulimitN: FD_LIMIT });
+  const coturn = await startCoturn({ port: ports.coturn, minPort: COTURN_RELAY[0], maxPort: COTURN_RELAY[1], ulimitN: FD_LIMIT });
+  const servers = {
+    dari: { cmd: dari.command, pid: dari.pid, threads: dari.memory().threads },
+    coturn: { cmd: coturn.command, pid: coturn.pid, threads: coturn.memory().threads, threadNames: threadNames(coturn.pid), relayThreads: coturn.info.generalServers, netEngine: coturn.info.netEngine },
+    peer: `turnutils_peer -L 127.0.0.1 -p ${ports.peer}`,
+  };
+  const idle = await idleCpu([dari, coturn], 2000);
+  servers.dari.idleCpuPct = idle[0];
+  servers.coturn.idleCpuPct = idle[1];
+  const runs = [];
+  try {
+    for (let i = 0; i < clientCounts.length; i++) {
+      const clients = clientCounts[i];
+      const z = at(zs, i);
+      const n = at(ns, i);
+      for (let round_ = 1; round_ <= ROUNDS; round_++) {
+        for (const s of [dari, coturn]) {
+          const port = s === dari ? ports.dari : ports.coturn;
+          console.error(`[${new Date().toISOString().slice(11, 19)}] ${s.name}: ${clients} clients, -z ${z}, -n ${n}, round ${round_}/${ROUNDS} ...`);
+          if (!s.alive()) throw new Error(`${s.name} is not running:\n${s.tail()}`);
+          const r = await runUclient(s, { serverName: s.name, port, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
+          r.round = round_;
+          r.serverAlive = s.alive();
+          runs.push(r);
+          console.error(`    steady ${fmt(r.steady?.echoesPerS, 0)} echoes/s (offered ${fmt(r.steady?.sentPerS, 0)}/s), active-window ${fmt(r.echoesPerSActive, 0)}/s, loss ${fmt(r.lossPct, 2)} %, RTT ${fmt(r.rttMs, 2)} ms, server CPU ${fmt(r.serverCpuS, 2)} s, wall ${fmt(r.wallS)} s`);
+          if (!r.ok) console.error(`    uclient problems: ${JSON.stringify(r.failures)}`);
+          if (!s.alive()) throw new Error(`${s.name} died during the run:\n${s.tail()}`);
+          await sleep(1500);
+        }
+      }
+    }
+  } finally {
+    servers.dari.warnings = dari.counts.warnings.slice(0, 5);
+    servers.dari.allocationsLogged = { created: dari.counts.created, deleted: dari.counts.deleted };
+    servers.coturn.errors = coturn.info.errors.slice(0, 5);
+    await Promise.all([dari.stop(), coturn.stop(), peer.stop()]);
+  }
+  return { servers, runs };
+}
+
+/** CPU % of one core each server uses while idle (coturn's relay threads, Dari's timers). */
+async function idleCpu(list, ms) {
+  const a = list.map((s) => s.cpu());
+  await sleep(ms);
+  return list.map((s, i) => round((100 * (s.cpu() - a[i])) / (ms / 1000), 1));
+}
+
+// ------------------------------------------------------------------ 2. memory
+
+async function memoryPhase(kind, count) {
+  const { createAllocations } = await import('./allocations.mjs');
+  const port = await findPort(3490);
+  const opts = { port, minPort: MEM_RELAY[0], maxPort: MEM_RELAY[1], ulimitN: FD_LIMIT };
+  const s = kind === 'dari' ? await startDari(opts) : await startCoturn({ ...opts, extra: ['--user-quota', '0', '--total-quota', '0'] });
+  let res;
+  try {
+    await sleep(2000);
+    const before = s.memory();
+    const cpu0 = s.cpu();
+    console.error(`[${new Date().toISOString().slice(11, 19)}] ${kind}: creating ${count} allocations ...`);
+    res = await createAllocations({ port, count, user: 'alice', password: 'secret', window: 200, deadlineMs: 120_000 });
+    await sleep(3000); // let the server settle (logging, GC) before reading RSS
+    const withAllocs = s.memory();
+    const out = {
+      server: kind,
+      requested: count,
+      allocated: res.ok,
+      failed: res.failed,
+      errors: res.errors,
+      seconds: round(res.seconds, 2),
+      allocationsPerS: round(res.ok / res.seconds, 0),
+      serverCpuS: round(s.cpu() - cpu0, 2),
+      rssBeforeMiB: round(before.rssBytes / MiB, 1),
+      rssWithMiB: round(withAllocs.rssBytes / MiB, 1),
+      hwmMiB: round(withAllocs.hwmBytes / MiB, 1),
+      perAllocationKiB: res.ok ? round((withAllocs.rssBytes - before.rssBytes) / res.ok / 1024, 2) : null,
+      serverFds: fdCount(s.pid),
+      threads: withAllocs.threads,
+      command: s.command,
+    };
+    if (kind === 'coturn') out.relayThreads = s.info.generalServers;
+    console.error(`    ${res.ok}/${count} in ${fmt(res.seconds, 2)} s; RSS ${out.rssBeforeMiB} → ${out.rssWithMiB} MiB (${out.perAllocationKiB} KiB/allocation)`);
+    return out;
+  } finally {
+    await res?.close();
+    await s.stop();
+  }
+}
+
+// ------------------------------------------------------------------ 3. profile
+
+async function profileDari() {
+  const dir = tempDir('bench-dari-prof-');
+  const i = clientCounts.length - 1;
+  const clients = clientCounts[i];
+  const n = at(ns, i);
+  const z = at(zs, i);
+  const ports = { dari: await findPort(3478), peer: await findPort(3480) };
+  const peer = await startPeer(ports.peer);
+  const dari = await startDari({ port: ports.dari, minPort: DARI_RELAY[0], maxPort: DARI_RELAY[1], ulimitN: FD_LIMIT, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  let r;
+  try {
+    console.error(`[${new Date().toISOString().slice(11, 19)}] profile: dari under --cpu-prof, ${clients} clients, -z ${z}, -n ${n} ...`);
+    r = await runUclient(dari, { serverName: 'dari', port: ports.dari, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
+  } finally {
+    await dari.stop(); // SIGTERM: dari shuts down cleanly and node writes the profile
+    await peer.stop();
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return { error: 'no .cpuprofile written' };
+  return { clients, n, z, echoesPerS: round(rateOf(r), 0), lossPct: round(r.lossPct, 2), ...summarizeProfile(JSON.parse(readFileSync(join(dir, file), 'utf8'))) };
+}
+
+/** Self time per function (and per file) from a V8 .cpuprofile. */
+function summarizeProfile(p) {
+  const byId = new Map(p.nodes.map((nd) => [nd.id, nd]));
+  const self = new Map();
+  const dt = p.timeDeltas;
+  for (let k = 0; k < p.samples.length; k++) self.set(p.samples[k], (self.get(p.samples[k]) ?? 0) + (dt[k + 1] ?? dt[k] ?? 0));
+  const fn = new Map();
+  const file = new Map();
+  let total = 0;
+  let idle = 0;
+  for (const [id, us] of self) {
+    const cf = byId.get(id).callFrame;
+    if (cf.functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    const url = cf.url.replace(/^file:\/\//, '').replace(ROOT, '');
+    const name = `${cf.functionName || '(anonymous)'} ${url ? `${url.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}` : ''}`.trim();
+    fn.set(name, (fn.get(name) ?? 0) + us);
+    const f = url ? (url.startsWith('node:') ? url : url.split('/').slice(-3).join('/')) : cf.functionName;
+    file.set(f, (file.get(f) ?? 0) + us);
+    total += us;
+  }
+  const top = (m, k) => [...m].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, us]) => ({ name, pct: round((100 * us) / total, 1) }));
+  // Percentages are of busy (non-idle) time of the main thread.
+  return { sampledS: round((total + idle) / 1e6, 2), busyS: round(total / 1e6, 2), topFunctions: top(fn, 25), topFiles: top(file, 15) };
+}
+
+// ------------------------------------------------------------------ main
+
+const result = {
+  command,
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, coturn: execSync('turnserver --version 2>&1 || true').toString().trim().split('\n').pop(), fdLimit: FD_LIMIT },
+  settings: { clients: clientCounts, z: zs, n: ns, rounds: ROUNDS, length: LENGTH, procs: PROCS, dariRelayPorts: DARI_RELAY, coturnRelayPorts: COTURN_RELAY },
+};
+let failed = false;
+try {
+  const t = await throughput();
+  result.servers = t.servers;
+  result.runs = t.runs;
+  result.memory = [];
+  if (ALLOCS > 0) result.memory.push(await memoryPhase('dari', ALLOCS));
+  if (COTURN_ALLOCS > 0) result.memory.push(await memoryPhase('coturn', COTURN_ALLOCS));
+  if (opt.profile) result.profile = await profileDari();
+} catch (err) {
+  failed = true;
+  result.error = String(err?.stack ?? err);
+  console.error(err);
+}
+
+// ------------------------------------------------------------------ report
+
+const runs = result.runs ?? [];
+const summary = [];
+for (let i = 0; i < clientCounts.length; i++) {
+  const row = { clients: clientCounts[i], z: at(zs, i), n: at(ns, i) };
+  for (const name of ['dari', 'coturn']) {
+    const rs = runs.filter((r) => r.server === name && r.clients === clientCounts[i]);
+    if (!rs.length) continue;
+    row[name] = {
+      rounds: rs.length,
+      echoesPerS: round(mean(rs.map(rateOf)), 0),
+      echoesPerSEachRound: rs.map((r) => round(rateOf(r), 0)),
+      relayedPacketsPerS: round(2 * mean(rs.map(rateOf)), 0),
+      offeredPerS: round(mean(rs.map((r) => r.steady?.sentPerS)), 0),
+      activeWindowEchoesPerS: round(mean(rs.map((r) => r.echoesPerSActive)), 0),
+      lossPct: round(mean(rs.map((r) => r.lossPct)), 2),
+      rttMs: round(mean(rs.map((r) => r.rttMs)), 2),
+      jitterMs: round(mean(rs.map((r) => r.jitterMs)), 2),
+      serverCpuSPer100kPackets: round(mean(rs.map((r) => r.serverCpuSPer100kPackets)), 3),
+      serverCpuPct: round(mean(rs.map((r) => r.serverCpuPctActive)), 0),
+      uclientCpuPct: round(mean(rs.map((r) => (100 * r.uclientCpuS) / r.activeS)), 0),
+      peerCpuPct: round(mean(rs.map((r) => (100 * r.peerCpuS) / r.activeS)), 0),
+      rcvbufErrors: round(mean(rs.map((r) => r.rcvbufErrors)), 0),
+      serverSocketDrops: round(mean(rs.map((r) => r.serverListenerDrops)), 0),
+      sentPerRun: rs[0].sent,
+      wallS: round(mean(rs.map((r) => r.wallS)), 1),
+      uclientOk: rs.every((r) => r.ok),
+    };
+  }
+  if (row.dari && row.coturn) {
+    row.rateRatio = round(row.dari.echoesPerS / row.coturn.echoesPerS, 2);
+    row.cpuCostRatio = round(row.dari.serverCpuSPer100kPackets / row.coturn.serverCpuSPer100kPackets, 2);
+  }
+  summary.push(row);
+}
+result.summary = summary;
+
+console.log(`\nDari TURN relay benchmark: ${result.machine.cpus} CPUs (${result.machine.model}), Node ${process.version}, ${result.machine.coturn}`);
+if (result.servers) {
+  console.log(`dari:   ${result.servers.dari.cmd}   (threads ${result.servers.dari.threads}, idle CPU ${result.servers.dari.idleCpuPct} %)`);
+  console.log(`coturn: ${result.servers.coturn.cmd}`);
+  console.log(`        relay threads ("Total General servers"): ${result.servers.coturn.relayThreads}; net engine ${result.servers.coturn.netEngine}; ${result.servers.coturn.threads} threads [${result.servers.coturn.threadNames.join(', ')}]; idle CPU ${result.servers.coturn.idleCpuPct} %`);
+  console.log(`peer:   ${result.servers.peer}`);
+}
+if (summary.length && runs.length) {
+  const cols = summary.flatMap((r) => ['dari', 'coturn'].filter((k) => r[k]).map((k) => [r, k]));
+  const v = (f) => cols.map(([r, k]) => f(r[k], r));
+  table(`Relay throughput (ChannelData, ${LENGTH}-byte messages, echoed by turnutils_peer; mean of ${ROUNDS} rounds, alternating)`, ['', ...cols.map(([r, k]) => `${k} m=${r.clients}`)], [
+    ['uclient -z / -n', ...v((x, r) => `${r.z} / ${r.n}`)],
+    ['offered msgs/s (steady)', ...v((x) => fmt(x.offeredPerS, 0))],
+    ['relayed echoes/s (steady)', ...v((x) => fmt(x.echoesPerS, 0))],
+    ['  each round', ...v((x) => x.echoesPerSEachRound.map((e) => fmt(e, 0)).join(' / '))],
+    ['relayed packets/s (2 per echo)', ...v((x) => fmt(x.relayedPacketsPerS, 0))],
+    ['echoes/s over active window', ...v((x) => fmt(x.activeWindowEchoesPerS, 0))],
+    ['loss % (uclient)', ...v((x) => fmt(x.lossPct, 2))],
+    ['avg RTT ms (uclient)', ...v((x) => fmt(x.rttMs, 2))],
+    ['avg jitter ms (uclient)', ...v((x) => fmt(x.jitterMs, 2))],
+    ['server CPU-s / 100k relayed pkts', ...v((x) => fmt(x.serverCpuSPer100kPackets, 3))],
+    ['server CPU % of one core (active)', ...v((x) => fmt(x.serverCpuPct, 0))],
+    ['uclient / peer CPU %', ...v((x) => `${fmt(x.uclientCpuPct, 0)} / ${fmt(x.peerCpuPct, 0)}`)],
+    ['UDP rcvbuf drops (all / server socks)', ...v((x) => `${fmt(x.rcvbufErrors, 0)} / ${fmt(x.serverSocketDrops, 0)}`)],
+    ['messages sent per run', ...v((x) => fmt(x.sentPerRun, 0))],
+    ['uclient wall s', ...v((x) => fmt(x.wallS, 1))],
+  ]);
+  table('Dari / coturn', ['', ...summary.map((r) => `m=${r.clients}`)], [
+    ['relayed rate ratio (target >= 1.0)', ...summary.map((r) => r.rateRatio)],
+    ['CPU cost ratio (CPU-s per packet)', ...summary.map((r) => r.cpuCostRatio)],
+    ['loss % dari / coturn', ...summary.map((r) => `${fmt(r.dari?.lossPct, 2)} / ${fmt(r.coturn?.lossPct, 2)}`)],
+  ]);
+}
+if (result.memory?.length) {
+  const m = result.memory;
+  table('Memory: live allocations (own client, UDP, long-term credentials), fresh server', ['', ...m.map((x) => x.server)], [
+    ['allocations made / asked', ...m.map((x) => `${x.allocated} / ${x.requested}`)],
+    ['failures', ...m.map((x) => JSON.stringify(x.errors))],
+    ['time s (allocations/s)', ...m.map((x) => `${x.seconds} (${x.allocationsPerS})`)],
+    ['VmRSS before MiB', ...m.map((x) => x.rssBeforeMiB)],
+    ['VmRSS with allocations MiB', ...m.map((x) => x.rssWithMiB)],
+    ['RSS per allocation KiB', ...m.map((x) => x.perAllocationKiB)],
+    ['server fds / threads', ...m.map((x) => `${x.serverFds} / ${x.threads}`)],
+  ]);
+}
+if (result.profile?.topFunctions) {
+  const p = result.profile;
+  table(`Dari CPU profile (--cpu-prof, ${p.clients} clients, -z ${p.z}, -n ${p.n}: ${p.echoesPerS} echoes/s, loss ${p.lossPct} %; ${p.sampledS} s sampled, ${p.busyS} s busy), self time, % of busy time`, ['function', '%'], p.topFunctions.map((f) => [f.name, f.pct]));
+  table('by file', ['file', '%'], p.topFiles.map((f) => [f.name, f.pct]));
+}
+if (runs.length) {
+  console.log('\nuclient commands (per client count):');
+  for (const c of clientCounts) {
+    const r = runs.find((x) => x.clients === c && x.server === 'dari');
+    if (r) console.log(`  ${r.command}   # -p = the server's port`);
+  }
+}
+console.log(`\nreproduce: ${command}`);
+if (result.error) console.log(`ERROR: ${result.error.split('\n')[0]}`);
+console.log(`RESULT ${JSON.stringify(result)}`);
+process.exit(failed ? 1 : 0);

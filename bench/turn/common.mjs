@@ -373,3 +373,24 @@ export function table(title, head, rows) {
   console.log(`\n${title}`);
   for (const r of cells) console.log(r.map((c, j) => (j === 0 ? c.padEnd(w[j]) : c.padStart(w[j]))).join('   '));
 }
+
+/** Busy and total jiffies of the whole machine (/proc/stat, first line). */
+export function systemCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] || 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Background load: CPU the machine spends over `ms` while the benchmark's own processes idle,
+ * in % of one core (200 = both cores of a 2-core machine). Other work on the machine (tests,
+ * builds) skews results; the benchmarks report this before every run.
+ */
+export async function backgroundLoad(ms = 500) {
+  const a = systemCpu();
+  await sleep(ms);
+  const b = systemCpu();
+  const cores = readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).length;
+  return (100 * cores * (b.busy - a.busy)) / Math.max(1, b.total - a.total);
+}

@@ -20,7 +20,7 @@ import { execSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
-import { startDari, startCoturn, startPeer, findPort, round, sleep, table, threadNames, fdCount, tempDir, ROOT } from './common.mjs';
+import { startDari, startCoturn, startPeer, findPort, round, sleep, table, threadNames, fdCount, tempDir, backgroundLoad, ROOT } from './common.mjs';
 import { runUclient } from './uclient.mjs';
 
 const { values: opt } = parseArgs({
@@ -109,8 +109,11 @@ async function throughput() {
           const port = s === dari ? ports.dari : ports.coturn;
           console.error(`[${new Date().toISOString().slice(11, 19)}] ${s.name}: ${clients} clients, -z ${z}, -n ${n}, round ${round_}/${ROUNDS} ...`);
           if (!s.alive()) throw new Error(`${s.name} is not running:\n${s.tail()}`);
+          const bg = await backgroundLoad(1000);
+          if (bg > 15) console.error(`    warning: background load ${round(bg, 0)} % of one core before this run (other processes on the machine)`);
           const r = await runUclient(s, { serverName: s.name, port, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
           r.round = round_;
+          r.backgroundCpuPct = bg;
           r.serverAlive = s.alive();
           runs.push(r);
           console.error(`    steady ${fmt(r.steady?.echoesPerS, 0)} echoes/s (offered ${fmt(r.steady?.sentPerS, 0)}/s), active-window ${fmt(r.echoesPerSActive, 0)}/s, loss ${fmt(r.lossPct, 2)} %, RTT ${fmt(r.rttMs, 2)} ms, server CPU ${fmt(r.serverCpuS, 2)} s, wall ${fmt(r.wallS)} s`);
@@ -280,6 +283,8 @@ for (let i = 0; i < clientCounts.length; i++) {
       sentPerRun: rs[0].sent,
       wallS: round(mean(rs.map((r) => r.wallS)), 1),
       uclientOk: rs.every((r) => r.ok),
+      backgroundCpuPctMax: round(Math.max(...rs.map((r) => r.backgroundCpuPct)), 0),
+      otherCpuPct: round(mean(rs.map((r) => (100 * r.otherCpuS) / r.wallS)), 0),
     };
   }
   if (row.dari && row.coturn) {
@@ -313,6 +318,8 @@ if (summary.length && runs.length) {
     ['server CPU-s / 100k relayed pkts', ...v((x) => fmt(x.serverCpuSPer100kPackets, 3))],
     ['server CPU % of one core (active)', ...v((x) => fmt(x.serverCpuPct, 0))],
     ['uclient / peer CPU %', ...v((x) => `${fmt(x.uclientCpuPct, 0)} / ${fmt(x.peerCpuPct, 0)}`)],
+    ['other CPU % (kernel threads, rest)', ...v((x) => fmt(x.otherCpuPct, 0))],
+    ['background load % before (max)', ...v((x) => fmt(x.backgroundCpuPctMax, 0))],
     ['UDP rcvbuf drops (all / server socks)', ...v((x) => `${fmt(x.rcvbufErrors, 0)} / ${fmt(x.serverSocketDrops, 0)}`)],
     ['messages sent per run', ...v((x) => fmt(x.sentPerRun, 0))],
     ['uclient wall s', ...v((x) => fmt(x.wallS, 1))],

@@ -10,7 +10,10 @@
  * echo came back or 10 s after its last send, deletes its allocations and prints totals.
  * Every second it prints cumulative `tot_send_msgs` / `tot_recv_msgs`; we timestamp those lines.
  */
-import { spawnTracked, cpuSeconds, udpCounters, socketDrops, sleep } from './common.mjs';
+import { spawnTracked, cpuSeconds, udpCounters, socketDrops, systemCpu, sleep } from './common.mjs';
+import { readFileSync } from 'node:fs';
+
+const CORES = readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).length;
 import { createInterface } from 'node:readline';
 
 const STATS = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)/;
@@ -24,7 +27,7 @@ export async function runUclient(server, o) {
   const per = Array.from({ length: procs }, (_, i) => Math.floor(o.clients / procs) + (i < o.clients % procs ? 1 : 0));
   const argsFor = (m) => ['-m', String(m), '-n', String(o.n), '-l', String(o.length), '-z', String(o.z), '-c', '-u', 'alice', '-w', 'secret', '-e', '127.0.0.1', '-r', String(o.peerPort), '-p', String(o.port), '127.0.0.1'];
   const command = per.map((m) => `turnutils_uclient ${argsFor(m).join(' ')}`).join(' & ');
-  const before = { server: server.cpu(), peer: o.peerPid ? cpuSeconds(o.peerPid) : 0, udp: udpCounters(), drops: socketDrops(server.pid, o.port) };
+  const before = { server: server.cpu(), peer: o.peerPid ? cpuSeconds(o.peerPid) : 0, udp: udpCounters(), drops: socketDrops(server.pid, o.port), sys: systemCpu() };
   const t0 = performance.now();
   const now = () => (performance.now() - t0) / 1000;
   const runs = per.map((m) => {
@@ -91,7 +94,7 @@ export async function runUclient(server, o) {
     clearInterval(dropSampler);
   }
   const wallS = now();
-  const after = { server: server.cpu(), peer: o.peerPid ? cpuSeconds(o.peerPid) : 0, udp: udpCounters() };
+  const after = { server: server.cpu(), peer: o.peerPid ? cpuSeconds(o.peerPid) : 0, udp: udpCounters(), sys: systemCpu() };
   return summarize({ o, runs, series, before, after, wallS, command, dropsDuring });
 }
 
@@ -113,6 +116,10 @@ function summarize({ o, runs, series, before, after, wallS, command, dropsDuring
   const activeS = active.length ? active[active.length - 1].t - active[0].t + 0.1 : NaN;
   const serverCpuS = after.server - before.server;
   const relayedPackets = 2 * recv; // each echo crossed the relay twice (client→peer, peer→client)
+  // Whole machine, in CPU-seconds over the run, and what is not the server, the peer or uclient
+  // (kernel softirq work in ksoftirqd, other processes).
+  const machineCpuS = (CORES * wallS * (after.sys.busy - before.sys.busy)) / Math.max(1, after.sys.total - before.sys.total);
+  const uclientCpuS = runs.reduce((a, r) => a + r.cpuS, 0);
   return {
     server: o.serverName,
     clients: o.clients,
@@ -138,7 +145,9 @@ function summarize({ o, runs, series, before, after, wallS, command, dropsDuring
     serverCpuPctActive: (100 * serverCpuS) / activeS,
     serverCpuSPer100kPackets: (serverCpuS / relayedPackets) * 1e5,
     peerCpuS: after.peer - before.peer,
-    uclientCpuS: runs.reduce((a, r) => a + r.cpuS, 0),
+    uclientCpuS,
+    machineCpuS,
+    otherCpuS: machineCpuS - serverCpuS - (after.peer - before.peer) - uclientCpuS,
     rcvbufErrors: after.udp.RcvbufErrors - before.udp.RcvbufErrors,
     serverListenerDrops: dropsDuring.listener - before.drops.listener,
     command,

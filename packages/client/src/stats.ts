@@ -28,7 +28,7 @@ export interface ConnectionInfo {
   remoteCandidates: CandidateInfo[];
   /** Current round-trip time of the selected pair, ms. */
   rttMs?: number;
-  /** Since the previous call (or since the start), bits per second. */
+  /** Over about the last second (see StatsSampler), bits per second. */
   bitrateInBps: number;
   bitrateOutBps: number;
   video?: { codec?: string; width?: number; height?: number; framesDecoded: number; framesPerSecond?: number; packetsLost: number; packetsReceived: number };
@@ -49,9 +49,13 @@ function candidate(s: Stat | undefined): CandidateInfo | undefined {
   return info;
 }
 
-/** Remembers byte counters between calls so bitrates are over the last interval. */
+/**
+ * Remembers byte counters between calls so bitrates cover the last second or so. Rates are
+ * taken against the newest sample at least 800 ms old, so several pollers (a badge and an
+ * inspector) get the same figures instead of splitting the interval between them.
+ */
 export class StatsSampler {
-  private last: { at: number; bytesIn: number; bytesOut: number } | null = null;
+  private history: { at: number; bytesIn: number; bytesOut: number }[] = [];
 
   async sample(peer: string, pc: RTCPeerConnection): Promise<ConnectionInfo> {
     const report = await pc.getStats();
@@ -69,9 +73,10 @@ export class StatsSampler {
     const now = performance.now();
     const bytesIn = Number(pair?.['bytesReceived'] ?? 0);
     const bytesOut = Number(pair?.['bytesSent'] ?? 0);
-    const prev = this.last;
+    this.history = this.history.filter((h) => now - h.at < 10_000);
+    const prev = [...this.history].reverse().find((h) => now - h.at >= 800) ?? this.history[0];
+    this.history.push({ at: now, bytesIn, bytesOut });
     const dtS = prev ? (now - prev.at) / 1000 : 0;
-    this.last = { at: now, bytesIn, bytesOut };
     const rate = (cur: number, old: number | undefined) => (prev && dtS > 0 && old !== undefined ? Math.max(0, ((cur - old) * 8) / dtS) : 0);
     const info: ConnectionInfo = {
       peer,

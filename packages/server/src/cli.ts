@@ -9,6 +9,7 @@ import { startServer } from './serve.js';
 import { mintToken, parseDurationS } from './tokens.js';
 import { Grants } from '@dari/protocol';
 import { runTurn } from './turn/command.js';
+import { runNatCheck } from './nat-check/run.js';
 
 const USAGE = `usage: dari <command> [options]
 
@@ -24,6 +25,8 @@ commands:
             --set path=val  any config key, e.g. --set signaling.reconnectGraceMs=5000
   turn    the STUN/TURN server alone, with coturn's option names (see docs/turn.md)
             e.g. --listening-ip 127.0.0.1 --lt-cred-mech --user alice:secret --realm example.org
+  nat-check  classify this network's NAT (RFC 5780) and say what it means for calls
+            [--stun host:port] [--json]
   token   print an access token (JWT)
             --room R --identity I [--name N] [--ttl 1h] [--metadata M]
             [--grants '{"canPublish":false}'] [--api-key K --api-secret S] [--config FILE]
@@ -40,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
         return await token(rest);
       case 'turn':
         return await runTurn(rest);
+      case 'nat-check':
+        return await runNatCheck(rest);
       case undefined:
       case 'help':
       case '--help':

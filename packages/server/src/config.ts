@@ -69,6 +69,10 @@ export const ConfigSchema = z.strictObject({
       tlsPort: port.default(5349),
       /** Address to listen on and relay from; default `host` (or all IPv4 when host is 0.0.0.0). */
       listenAddress: z.string().optional(),
+      /** RFC 5780: a second IP of this host; Binding answers then carry OTHER-ADDRESS and honour CHANGE-REQUEST. */
+      alternateIp: z.string().optional(),
+      /** RFC 5780 other port. Default port + 1. */
+      alternatePort: port.optional(),
       /** Address put in ICE server URLs and relayed addresses (1:1 NAT); default the listen address. */
       externalIp: z.string().optional(),
       realm: z.string().min(1).default('dari'),

@@ -38,6 +38,7 @@ export async function startEmbeddedTurn(config: Config, tls: { cert: Buffer; key
   const allowLoopback = t.allowLoopbackPeers ?? loopbackDev;
   if (allowLoopback) logger.child({ plane: 'turn' }).info('relaying to loopback peers is allowed (dev mode on loopback, or turn.allowLoopbackPeers)');
   const v6 = listen.includes(':');
+  const alternate = t.alternateIp ? { address: t.alternateIp, port: t.alternatePort ?? t.port + 1 } : undefined;
   const core = new TurnServer({
     realm: t.realm,
     authSecrets: [secret],
@@ -50,8 +51,9 @@ export async function startEmbeddedTurn(config: Config, tls: { cert: Buffer; key
     maxBps: t.maxBps,
     peerPolicy: new PeerPolicy({ allowLoopback, allowed: t.allowedPeerIps, denied: t.deniedPeerIps }),
     nonces: new NonceIssuer(),
+    otherAddress: alternate,
   });
-  const adapter = new TurnAdapter(core, { addresses: [listen], port: t.port, udp: t.udp, tcp: t.tcp, tls: tls ? { port: t.tlsPort, ...tls } : undefined }, logger);
+  const adapter = new TurnAdapter(core, { addresses: [listen], port: t.port, udp: t.udp, tcp: t.tcp, tls: tls ? { port: t.tlsPort, ...tls } : undefined, alternate }, logger);
   adapter.registerMetrics(registry);
   await adapter.start();
   const port = (proto: 'udp' | 'tcp' | 'tls') => adapter.endpoints.find((e) => e.protocol === proto)?.port;

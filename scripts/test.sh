@@ -9,6 +9,11 @@ missing=()
 # coturn: its turnutils_* clients are third-party peers for the STUN/TURN tests.
 command -v turnutils_uclient >/dev/null || missing+=(coturn)
 command -v openssl >/dev/null || missing+=(openssl)
+# The NAT lab (root only): network namespaces and nftables.
+if [ "$(id -u)" = 0 ]; then
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v nft >/dev/null || missing+=(nftables)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing missing system packages: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
@@ -23,4 +28,5 @@ npm run build --silent
 
 # One test file at a time: the Chromium tests need both cores.
 exec node --test --test-concurrency=1 --test-timeout=300000 \
-  packages/protocol/dist/test/*.test.js packages/stun/dist/test/*.test.js packages/server/dist/test/*.test.js
+  packages/protocol/dist/test/*.test.js packages/stun/dist/test/*.test.js packages/server/dist/test/*.test.js \
+  lab/dist/test/*.test.js

@@ -239,17 +239,27 @@ function lineTail(stream, keep, onLine) {
 
 /** Common server handle: pid, cpu(), memory(), stop(), output tails. */
 function handle(name, child, out, err, extra = {}) {
-  return {
+  const h = {
     name,
     pid: child.pid,
     child,
-    cpu: () => cpuSeconds(child.pid),
+    exit: null,
+    /** CPU-seconds so far; after the process is gone, the last value read (or NaN). */
+    cpu: () => {
+      try {
+        return (h.lastCpu = cpuSeconds(child.pid));
+      } catch {
+        return h.exit ? NaN : (h.lastCpu ?? NaN);
+      }
+    },
     memory: () => memory(child.pid),
     alive: () => child.exitCode === null && child.signalCode === null,
-    tail: () => [...out.slice(-10), ...err.slice(-10)].join('\n'),
+    tail: () => [`exit: ${JSON.stringify(h.exit)}`, ...out.slice(-10), ...err.slice(-10)].join('\n'),
     stop: () => child.stop(),
     ...extra,
   };
+  child.done.then((e) => (h.exit = { ...e, at: new Date().toISOString() }));
+  return h;
 }
 
 /** Dari TURN arguments equivalent to the coturn ones below. */

@@ -27,7 +27,14 @@ export async function runUclient(server, o) {
   const per = Array.from({ length: procs }, (_, i) => Math.floor(o.clients / procs) + (i < o.clients % procs ? 1 : 0));
   const argsFor = (m) => ['-m', String(m), '-n', String(o.n), '-l', String(o.length), '-z', String(o.z), '-c', '-u', 'alice', '-w', 'secret', '-e', '127.0.0.1', '-r', String(o.peerPort), '-p', String(o.port), '127.0.0.1'];
   const command = per.map((m) => `turnutils_uclient ${argsFor(m).join(' ')}`).join(' & ');
-  const before = { server: server.cpu(), peer: o.peerPid ? cpuSeconds(o.peerPid) : 0, udp: udpCounters(), drops: socketDrops(server.pid, o.port), sys: systemCpu() };
+  const peerCpu = () => {
+    try {
+      return o.peerPid ? cpuSeconds(o.peerPid) : 0;
+    } catch {
+      return NaN;
+    }
+  };
+  const before = { server: server.cpu(), peer: peerCpu(), udp: udpCounters(), drops: socketDrops(server.pid, o.port), sys: systemCpu() };
   const t0 = performance.now();
   const now = () => (performance.now() - t0) / 1000;
   const runs = per.map((m) => {
@@ -94,7 +101,7 @@ export async function runUclient(server, o) {
     clearInterval(dropSampler);
   }
   const wallS = now();
-  const after = { server: server.cpu(), peer: o.peerPid ? cpuSeconds(o.peerPid) : 0, udp: udpCounters(), sys: systemCpu() };
+  const after = { server: server.cpu(), peer: peerCpu(), udp: udpCounters(), sys: systemCpu() };
   return summarize({ o, runs, series, before, after, wallS, command, dropsDuring });
 }
 

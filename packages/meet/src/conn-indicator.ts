@@ -25,7 +25,8 @@ export function pathLabel(info: ConnectionInfo): string {
   return info.connectionState === 'failed' ? 'Failed' : '…';
 }
 
-function formatRate(bps: number): string {
+/** 1 234 567 → "1.2 Mbps", 45 000 → "45 kbps". */
+export function formatRate(bps: number): string {
   return bps >= 1e6 ? `${(bps / 1e6).toFixed(1)} Mbps` : `${Math.round(bps / 1e3)} kbps`;
 }
 

@@ -4,7 +4,8 @@
  *
  *   own tile       `.tile.local#local-tile` (mirrored video)
  *   remote tile    `.tile.remote[data-identity]` with a muted `<video>`, an `<audio>` for the
- *                  microphone, `.avatar`, `.name`, `.mic-muted-icon`, `.conn-badge`
+ *                  microphone, `.avatar`, `.name`, `.mic-muted-icon`, `.conn-badge`,
+ *                  `button.inspect-btn` (opens the connection inspector; `.inspected` while open)
  *   screen share   `.tile.screen[data-screen-of]` (`.tile.screen.local` for our own share)
  *
  * State classes and attributes: `.video-off` (avatar shown), `data-mic="on|muted"`,
@@ -24,6 +25,7 @@ interface Tile {
 interface RemoteTile extends Tile {
   audio: HTMLAudioElement;
   badge: HTMLElement;
+  inspect: HTMLButtonElement;
   screen: ScreenTile | null;
 }
 
@@ -58,10 +60,12 @@ export class Grid {
   /**
    * @param onAudioBlocked called when the browser's autoplay policy refused to play remote audio
    *   (the caller shows a button that calls {@link resumeAudio})
+   * @param onInspect a remote tile's connection-details button was clicked
    */
   constructor(
     private readonly container: HTMLElement,
     private readonly onAudioBlocked: () => void,
+    private readonly onInspect: (identity: string, button: HTMLButtonElement) => void = () => {},
   ) {}
 
   /** Creates the own tile (call when joining). */
@@ -99,6 +103,8 @@ export class Grid {
     const name = p.name || p.identity;
     tile.root.dataset['name'] = name;
     tile.name.textContent = name;
+    tile.inspect.setAttribute('aria-label', `Connection details for ${name}`);
+    tile.inspect.title = `Connection details for ${name}`;
     this.setAvatar(tile, name, p.identity);
 
     const camera = p.getTrack('camera');
@@ -138,6 +144,14 @@ export class Grid {
     return this.remotes.get(identity)?.badge;
   }
 
+  /** Marks the tile whose connection is inspected (null: none). */
+  setInspected(identity: string | null): void {
+    for (const [id, tile] of this.remotes) {
+      tile.root.classList.toggle('inspected', id === identity);
+      tile.inspect.setAttribute('aria-expanded', String(id === identity));
+    }
+  }
+
   setPeerState(identity: string, state: RTCPeerConnectionState): void {
     const tile = this.remotes.get(identity);
     if (tile) tile.root.dataset['peerState'] = state;
@@ -165,8 +179,10 @@ export class Grid {
     const base = createTile('remote', { 'data-identity': p.identity });
     const audio = h('audio', { autoplay: true });
     const badge = h('span', { class: 'conn-badge', 'data-path': 'none', title: 'Connecting…' }, '…');
-    base.root.append(audio, badge);
-    const tile: RemoteTile = { ...base, audio, badge, screen: null };
+    const inspect = h('button', { type: 'button', class: 'inspect-btn', 'aria-controls': 'inspector', 'aria-expanded': 'false' }, icon('info'));
+    inspect.addEventListener('click', () => this.onInspect(p.identity, inspect));
+    base.root.append(audio, badge, inspect);
+    const tile: RemoteTile = { ...base, audio, badge, inspect, screen: null };
     this.remotes.set(p.identity, tile);
     this.container.append(tile.root);
     return tile;

@@ -12,6 +12,7 @@ import { Grid } from './grid.js';
 import { Chat } from './chat.js';
 import { Files } from './files.js';
 import { ConnIndicator } from './conn-indicator.js';
+import { Inspector } from './inspector.js';
 import { Controls } from './controls.js';
 import { TokenRequiredError, describeDisconnect, describeJoinError, fetchDevToken, makeIdentity } from './token.js';
 
@@ -33,7 +34,12 @@ const copyInvite = byId<HTMLButtonElement>('copy-invite');
 const audioUnblock = byId<HTMLButtonElement>('audio-unblock');
 
 const lobby = new Lobby(() => void join());
-const grid = new Grid(byId('grid'), () => (audioUnblock.hidden = false));
+const grid = new Grid(
+  byId('grid'),
+  () => (audioUnblock.hidden = false),
+  (identity, button) => inspector.toggle(identity, button),
+);
+const inspector = new Inspector((identity) => grid.setInspected(identity));
 const chat = new Chat();
 const files = new Files();
 const conn = new ConnIndicator(byId('conn-status'), grid);
@@ -127,11 +133,13 @@ function wire(room: Room): void {
     if (!live()) return;
     grid.syncRemote(p);
     people();
+    inspector.participantJoined(p.identity);
     if (!joining) toast(`${p.name || p.identity} joined`);
   });
   room.on('participantDisconnected', (p) => {
     if (!live()) return;
     grid.removeRemote(p.identity);
+    inspector.participantLeft(p.identity);
     people();
     // Not when the whole room is torn down because we were disconnected.
     if (room.state !== 'disconnected') toast(`${p.name || p.identity} left`);
@@ -162,6 +170,7 @@ function wire(room: Room): void {
   });
   chat.attach(room);
   files.attach(room);
+  inspector.attach(room);
   controls.attach(room);
 }
 
@@ -180,6 +189,7 @@ function leaveUi(room: Room): void {
   room.localParticipant.stopAll(); // the SDK keeps capturing after a server-side disconnect
   conn.stop();
   conn.setState('disconnected');
+  inspector.detach();
   grid.clear();
   chat.detach();
   files.detach();

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
 import { devToken, testServer } from './helpers.js';
-import { joinWithSdk, launchChromium, waitForMedia, type Participant } from './browser.js';
+import { joinWithSdk, launchChromium, waitForMedia, type Participant } from '@dari/testkit';
 
 let server: RunningServer;
 let browser: Browser;

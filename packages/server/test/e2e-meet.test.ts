@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { launchChromium } from './browser.js';
+import { launchChromium } from '@dari/testkit';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 

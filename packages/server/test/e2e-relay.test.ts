@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core';
 import { restCredentials } from '@dari/stun';
 import type { RunningServer } from '../src/serve.js';
 import { devToken, testServer } from './helpers.js';
-import { joinWithSdk, launchChromium, waitForMedia } from './browser.js';
+import { joinWithSdk, launchChromium, waitForMedia } from '@dari/testkit';
 
 const SECRET = 'e2e-relay-test-secret';
 let server: RunningServer;

@@ -24,9 +24,10 @@ export const CHROMIUM_ARGS = [
 /**
  * Launches headless Chromium. playwright-core's launch() always starts it on a fresh temporary
  * user-data dir of its own (and refuses a --user-data-dir argument).
+ * @param executablePath e.g. a wrapper that runs Chromium inside a network namespace
  */
-export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
+export async function launchChromium(extraArgs: string[] = [], executablePath: string = CHROMIUM): Promise<Browser> {
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /** A participant page: the SDK loaded from the server, a Room, and an event log. */
@@ -38,7 +39,8 @@ export interface Participant {
 /**
  * Opens a page on the server's origin, loads /sdk/dari.mjs, turns on camera (320×240) and
  * microphone, and connects. The page keeps `window.room` and `window.log` (the test's own page,
- * not the SDK's).
+ * not the SDK's); `log.peerConnectedAt[identity]` is the time from room.connect() to that peer
+ * connection's `connected` state, ms.
  */
 export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUrl: string, token: string, identity: string, media = true, roomOptions: Record<string, unknown> = {}): Promise<Participant> {
   const context = await browser.newContext();
@@ -51,7 +53,7 @@ export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUr
       const dari = await import(sdkPath);
       const w = window as unknown as Record<string, any>;
       const room = new dari.Room(roomOptions);
-      const log = { signals: [] as unknown[], left: [] as string[], joined: [] as string[], subscribed: [] as string[], unsubscribed: [] as string[], files: [] as unknown[], states: [] as string[], errors: [] as string[] };
+      const log = { connectStart: 0, peerConnectedAt: {} as Record<string, number>, signals: [] as unknown[], left: [] as string[], joined: [] as string[], subscribed: [] as string[], unsubscribed: [] as string[], files: [] as unknown[], states: [] as string[], errors: [] as string[] };
       w['room'] = room;
       w['log'] = log;
       room.on('signal', (s: unknown) => log.signals.push(s));
@@ -70,10 +72,14 @@ export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUr
       room.on('fileReceived', (f: any) => log.files.push({ name: f.name, size: f.size, sha256: f.sha256, from: f.from }));
       room.on('connectionStateChanged', (s: string) => log.states.push(s));
       room.on('error', (e: any) => log.errors.push(e.code));
+      room.on('peerConnectionStateChanged', (id: string, state: string) => {
+        if (state === 'connected' && log.peerConnectedAt[id] === undefined) log.peerConnectedAt[id] = performance.now() - log.connectStart;
+      });
       if (media) {
         await room.localParticipant.setCameraEnabled(true, { constraints: { width: 320, height: 240, frameRate: 15 } });
         await room.localParticipant.setMicrophoneEnabled(true);
       }
+      log.connectStart = performance.now();
       await room.connect(signalingUrl, token);
     },
     { token, signalingUrl, media, roomOptions },

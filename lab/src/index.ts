@@ -1,0 +1,3 @@
+export * from './netns.js';
+export * from './topology.js';
+export * from './dari.js';

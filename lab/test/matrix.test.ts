@@ -100,6 +100,36 @@ test('symmetric ↔ symmetric: relay', { skip, timeout: 120_000 }, () => scenari
 
 test('UDP-blocked ↔ cone: relay, reaching TURN over TCP', { skip, timeout: 120_000 }, () => scenario('fw', 'coneA', { path: 'relay', localTypes: ['relay'], relayProtocol: 'tcp' }));
 
+test('the meeting app\'s connection inspector shows the relayed TCP path behind the UDP-blocked firewall', { skip, timeout: 120_000 }, async () => {
+  const t = topo!;
+  const open = async (host: Host) => {
+    const browser = await chromiumIn(host);
+    browsers.push(browser);
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`http://${SERVER_IP}:7880/?room=inspect&name=${host.name}&join=1`);
+    return page;
+  };
+  const fw = await open(t.hosts['fw']!);
+  const cone = await open(t.hosts['coneB']!);
+  try {
+    await fw.waitForSelector('.tile.remote[data-name="coneB"] .inspect-btn', { timeout: 45_000 });
+    await fw.click('.tile.remote[data-name="coneB"] .inspect-btn');
+    await fw.waitForFunction(() => document.querySelector('#insp-path')?.textContent === 'Relayed through TURN', undefined, { timeout: 45_000 });
+    assert.equal(await fw.textContent('#insp-why'), 'Relayed over TCP: UDP is blocked on your network.');
+    assert.match((await fw.textContent('#insp-local')) ?? '', /^relay · UDP · TURN over TCP · 203\.0\.113\.10:\d+$/);
+    await fw.waitForFunction(() => /^\d+×\d+/.test(document.querySelector('#insp-resolution')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    const local = await fw.$$eval('#insp-local-candidates li', (els) => els.map((e) => e.textContent ?? ''));
+    assert.ok(local.some((c) => c.includes('host')) && local.some((c) => c.includes('relay')), local.join(' | '));
+    assert.ok(!local.some((c) => c.startsWith('srflx')), 'no srflx: UDP to STUN is blocked');
+    await cone.click('.tile.remote[data-name="fw"] .inspect-btn');
+    await cone.waitForFunction(() => document.querySelector('#insp-path')?.textContent !== 'Not connected yet' && !!document.querySelector('#insp-path')?.textContent, undefined, { timeout: 30_000 });
+    assert.equal(await cone.textContent('#insp-why'), 'Relayed: their network does not allow direct connections.');
+  } finally {
+    await fw.context().close();
+    await cone.context().close();
+  }
+});
+
 const expectedNat: Record<string, { outlook: string; mapping?: string; filtering?: string }> = {
   pub: { outlook: 'direct-likely', mapping: 'endpoint-independent' },
   coneA: { outlook: 'direct-likely', mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' },

@@ -16,7 +16,7 @@ import { execSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { startDari, startCoturn, findPort, round, sleep, table, spawnTracked, threadNames, backgroundLoad, systemCpu } from '../turn/common.mjs';
+import { startDari, startCoturn, findPort, round, sleep, table, spawnTracked, threadNames, waitQuiet, systemCpu, cpuSplit } from '../turn/common.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -26,6 +26,7 @@ const { values: opt } = parseArgs({
     window: { type: 'string', default: '16' }, // outstanding requests per socket
     seconds: { type: 'string', default: '5' }, // measured window per run
     warmup: { type: 'string', default: '1' }, // s before counting
+    'quiet-wait': { type: 'string', default: '20' }, // s to wait, before each run, for other load on the machine to stop
   },
 });
 const ROUNDS = Number(opt.rounds);
@@ -34,13 +35,14 @@ const SOCKETS = Number(opt.sockets);
 const WINDOW = Number(opt.window);
 const SECONDS = Number(opt.seconds);
 const WARMUP = Number(opt.warmup);
-const command = `node bench/stun/run.mjs --rounds ${opt.rounds} --gens ${opt.gens} --sockets ${opt.sockets} --window ${opt.window} --seconds ${opt.seconds} --warmup ${opt.warmup}`;
+const QUIET_WAIT = Number(opt['quiet-wait']);
+const command = `node bench/stun/run.mjs --rounds ${opt.rounds} --gens ${opt.gens} --sockets ${opt.sockets} --window ${opt.window} --seconds ${opt.seconds} --warmup ${opt.warmup} --quiet-wait ${opt['quiet-wait']}`;
 const GEN = fileURLToPath(new URL('./gen.mjs', import.meta.url));
 const CORES = os.cpus().length;
 setTimeout(() => {
-  console.error('watchdog: benchmark took over 6 min, aborting');
+  console.error('watchdog: benchmark took over 10 min, aborting');
   process.exit(1);
-}, 360_000).unref();
+}, 600_000).unref();
 
 const fmt = (x, d = 0) => (x == null || !Number.isFinite(x) ? '-' : round(x, d).toLocaleString('en-US'));
 const mean = (xs) => {
@@ -67,10 +69,12 @@ async function run(server, port, gens) {
   );
   await sleep(WARMUP * 1000);
   const c0 = server.cpu();
+  const sp0 = cpuSplit(server.pid);
   const s0 = systemCpu();
   const t0 = performance.now();
   await sleep(SECONDS * 1000);
   const cpuS = server.cpu() - c0;
+  const sp1 = cpuSplit(server.pid);
   const s1 = systemCpu();
   const wallS = (performance.now() - t0) / 1000;
   const machinePct = (100 * CORES * (s1.busy - s0.busy)) / Math.max(1, s1.total - s0.total);
@@ -89,11 +93,11 @@ async function run(server, port, gens) {
     p50Ms: mean(gen.map((g) => g.p50Ms)),
     p99Ms: Math.max(...gen.map((g) => g.p99Ms)),
     serverCpuPct: (100 * cpuS) / wallS,
+    serverSysPct: (100 * (sp1.sys - sp0.sys)) / Math.max(1e-9, sp1.sys - sp0.sys + sp1.user - sp0.user),
     serverCpuSPer100k: (cpuS / (rate * wallS)) * 1e5,
     generatorCpuPct: gen.reduce((a, g) => a + g.cpuPct, 0),
     generatorCpuPctEach: gen.map((g) => round(g.cpuPct, 0)),
     machineCpuPct: machinePct,
-    otherCpuPct: machinePct - (100 * cpuS) / wallS - gen.reduce((a, g) => a + g.cpuPct, 0),
   };
 }
 
@@ -121,8 +125,9 @@ try {
     for (let r = 1; r <= ROUNDS; r++) {
       for (const [s, port] of [[dari, ports.dari], [coturn, ports.coturn]]) {
         if (!s.alive()) throw new Error(`${s.name} is not running:\n${s.tail()}`);
-        const bg = await backgroundLoad(700);
-        if (bg > 15) console.error(`    warning: background load ${round(bg, 0)} % of one core before this run (other processes on the machine)`);
+        const quiet = await waitQuiet(QUIET_WAIT);
+        const bg = quiet.load;
+        if (bg > 20) console.error(`    warning: background load ${round(bg, 0)} % of one core before this run (other processes on the machine), after waiting ${round(quiet.waitedS, 0)} s`);
         const x = await run(s, port, g);
         x.round = r;
         x.backgroundCpuPct = bg;
@@ -154,10 +159,10 @@ for (const g of GENS) {
       p99Ms: round(mean(rs.map((x) => x.p99Ms)), 3),
       lost: rs.reduce((a, x) => a + x.lost, 0),
       serverCpuPct: round(mean(rs.map((x) => x.serverCpuPct)), 0),
+      serverSysPct: round(mean(rs.map((x) => x.serverSysPct)), 0),
       serverCpuSPer100k: round(mean(rs.map((x) => x.serverCpuSPer100k)), 3),
       generatorCpuPct: round(mean(rs.map((x) => x.generatorCpuPct)), 0),
       machineCpuPct: round(mean(rs.map((x) => x.machineCpuPct)), 0),
-      otherCpuPct: round(mean(rs.map((x) => x.otherCpuPct)), 0),
       backgroundCpuPctMax: round(Math.max(...rs.map((x) => x.backgroundCpuPct)), 0),
     });
   }
@@ -184,10 +189,10 @@ if (rows.length) {
     ['latency p50 / p99 ms', ...rows.map((r) => `${fmt(r.p50Ms, 2)} / ${fmt(r.p99Ms, 2)}`)],
     ['lost (1 s timeout)', ...rows.map((r) => r.lost)],
     ['server CPU % of one core', ...rows.map((r) => fmt(r.serverCpuPct))],
+    ['  of which kernel (stime) %', ...rows.map((r) => fmt(r.serverSysPct))],
     ['server CPU-s / 100k responses', ...rows.map((r) => fmt(r.serverCpuSPer100k, 3))],
     ['generator CPU % (all G)', ...rows.map((r) => fmt(r.generatorCpuPct))],
     [`machine CPU % (of ${CORES * 100})`, ...rows.map((r) => fmt(r.machineCpuPct))],
-    ['  other (kernel threads, rest)', ...rows.map((r) => fmt(r.otherCpuPct))],
     ['background load % before (max)', ...rows.map((r) => fmt(r.backgroundCpuPctMax))],
   ]);
   if (result.ratio != null) {

@@ -96,6 +96,13 @@ export function cpuSeconds(pid) {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
 
+/** User and system CPU-seconds of a whole process, separately. */
+export function cpuSplit(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
+}
+
 /** VmRSS, VmHWM (bytes) and thread count from /proc/<pid>/status. */
 export function memory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -390,6 +397,17 @@ export function systemCpu() {
   const idle = f[3] + (f[4] || 0);
   const total = f.reduce((a, b) => a + b, 0);
   return { busy: total - idle, total };
+}
+
+/**
+ * Waits (at most `maxS` seconds) until the background load over 1 s is below `pct` % of one
+ * core. @returns the last load measured and the seconds waited
+ */
+export async function waitQuiet(maxS, pct = 20) {
+  const t0 = performance.now();
+  let load = await backgroundLoad(1000);
+  while (load > pct && (performance.now() - t0) / 1000 < maxS) load = await backgroundLoad(1000);
+  return { load, waitedS: (performance.now() - t0) / 1000 };
 }
 
 /**

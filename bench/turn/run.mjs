@@ -20,7 +20,7 @@ import { execSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
-import { startDari, startCoturn, startPeer, findPort, round, sleep, table, threadNames, fdCount, tempDir, backgroundLoad, ROOT } from './common.mjs';
+import { startDari, startCoturn, startPeer, findPort, round, sleep, table, threadNames, fdCount, tempDir, waitQuiet, spawnTracked, ROOT } from './common.mjs';
 import { runUclient } from './uclient.mjs';
 
 const { values: opt } = parseArgs({
@@ -33,7 +33,9 @@ const { values: opt } = parseArgs({
     procs: { type: 'string', default: '1' }, // uclient processes sharing the clients
     allocations: { type: 'string', default: '10000' }, // memory phase for Dari; 0 = skip
     'coturn-allocations': { type: 'string', default: '10000' }, // memory phase for coturn; 0 = skip
+    'quiet-wait': { type: 'string', default: '20' }, // s to wait, before each run, for other load on the machine to stop
     profile: { type: 'boolean', default: false }, // extra Dari run under --cpu-prof (last client count)
+    perf: { type: 'boolean', default: false }, // extra Dari and coturn runs under `perf record` (last client count)
   },
 });
 const list = (k) => opt[k].split(',').map(Number);
@@ -46,9 +48,10 @@ const LENGTH = Number(opt.length);
 const PROCS = Number(opt.procs);
 const ALLOCS = Number(opt.allocations);
 const COTURN_ALLOCS = Number(opt['coturn-allocations']);
-const command = `node bench/turn/run.mjs --clients ${opt.clients} --z ${opt.z} --n ${opt.n} --rounds ${opt.rounds} --length ${opt.length} --procs ${opt.procs} --allocations ${opt.allocations} --coturn-allocations ${opt['coturn-allocations']}${opt.profile ? ' --profile' : ''}`;
+const QUIET_WAIT = Number(opt['quiet-wait']);
+const command = `node bench/turn/run.mjs --clients ${opt.clients} --z ${opt.z} --n ${opt.n} --rounds ${opt.rounds} --length ${opt.length} --procs ${opt.procs} --allocations ${opt.allocations} --coturn-allocations ${opt['coturn-allocations']} --quiet-wait ${opt['quiet-wait']}${opt.profile ? ' --profile' : ''}${opt.perf ? ' --perf' : ''}`;
 
-for (const bin of ['turnserver', 'turnutils_uclient', 'turnutils_peer']) {
+for (const bin of ['turnserver', 'turnutils_uclient', 'turnutils_peer', ...(opt.perf ? ['perf'] : [])]) {
   if (spawnSync('bash', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} not found (Debian package coturn)`);
 }
 if (!existsSync(join(ROOT, 'packages/server/dist/src/cli.js')) || !existsSync(join(ROOT, 'packages/stun/dist/src/index.js'))) {
@@ -109,8 +112,9 @@ async function throughput() {
           const port = s === dari ? ports.dari : ports.coturn;
           console.error(`[${new Date().toISOString().slice(11, 19)}] ${s.name}: ${clients} clients, -z ${z}, -n ${n}, round ${round_}/${ROUNDS} ...`);
           if (!s.alive()) throw new Error(`${s.name} is not running:\n${s.tail()}`);
-          const bg = await backgroundLoad(1000);
-          if (bg > 15) console.error(`    warning: background load ${round(bg, 0)} % of one core before this run (other processes on the machine)`);
+          const quiet = await waitQuiet(QUIET_WAIT);
+          const bg = quiet.load;
+          if (bg > 20) console.error(`    warning: background load ${round(bg, 0)} % of one core before this run (other processes on the machine), after waiting ${round(quiet.waitedS, 0)} s`);
           const r = await runUclient(s, { serverName: s.name, port, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
           r.round = round_;
           r.backgroundCpuPct = bg;
@@ -233,6 +237,51 @@ function summarizeProfile(p) {
   return { sampledS: round((total + idle) / 1e6, 2), busyS: round(total / 1e6, 2), topFunctions: top(fn, 25), topFiles: top(file, 15) };
 }
 
+// ------------------------------------------------------------------ 4. perf
+
+/**
+ * One run per server (last client count) with `perf record -g` (cpu-clock, 999 Hz) attached to
+ * the server for up to 6 s of the steady window; samples split by binary (kernel, node, libc,
+ * JIT-compiled JS, turnserver) and the top symbols. Shows where the CPU goes below JavaScript.
+ */
+async function perfPhase(kind) {
+  const dir = tempDir('bench-perf-');
+  const i = clientCounts.length - 1;
+  const clients = clientCounts[i];
+  const n = at(ns, i);
+  const z = at(zs, i);
+  const ports = { server: await findPort(3478), peer: await findPort(3480) };
+  const peer = await startPeer(ports.peer);
+  const opts = { port: ports.server, ulimitN: FD_LIMIT };
+  const s = kind === 'dari'
+    ? await startDari({ ...opts, minPort: DARI_RELAY[0], maxPort: DARI_RELAY[1], nodeFlags: ['--perf-basic-prof-only-functions'] })
+    : await startCoturn({ ...opts, minPort: COTURN_RELAY[0], maxPort: COTURN_RELAY[1] });
+  const file = join(dir, 'perf.data');
+  const seconds = Math.max(2, Math.min(6, (n * Math.max(z, 0.1)) / 1000 - 6));
+  let perf = null;
+  let r;
+  try {
+    await waitQuiet(QUIET_WAIT);
+    console.error(`[${new Date().toISOString().slice(11, 19)}] perf: ${kind}, ${clients} clients, -z ${z}, -n ${n}, perf record for ${seconds} s of the steady window ...`);
+    r = await runUclient(s, {
+      serverName: kind, port: ports.server, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000,
+      onSteady: () => (perf = spawnTracked('perf', ['record', '-q', '-o', file, '-F', '999', '-g', '-p', String(s.pid), '--', 'sleep', String(seconds)])),
+    });
+    await perf?.done;
+  } finally {
+    await perf?.stop();
+    await s.stop();
+    await peer.stop();
+  }
+  if (!perf || !existsSync(file)) return { server: kind, error: 'perf record did not run' };
+  const report = (sort) => {
+    const out = spawnSync('perf', ['report', '-i', file, '--stdio', '--no-children', '--sort', sort], { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }).stdout?.toString() ?? '';
+    return out.split('\n').map((l) => /^\s+([\d.]+)%\s+(.*\S)\s*$/.exec(l)).filter(Boolean).map((m) => ({ pct: Number(m[1]), name: m[2] }));
+  };
+  const byDso = report('dso').slice(0, 8).map((x) => ({ name: x.name.replace(/\[JIT\] tid \d+/, '[JIT] (JavaScript)'), pct: x.pct }));
+  return { server: kind, clients, n, z, seconds, echoesPerS: round(rateOf(r), 0), lossPct: round(r.lossPct, 2), byDso, topSymbols: report('sym').slice(0, 20) };
+}
+
 // ------------------------------------------------------------------ main
 
 const result = {
@@ -249,6 +298,7 @@ try {
   if (ALLOCS > 0) result.memory.push(await memoryPhase('dari', ALLOCS));
   if (COTURN_ALLOCS > 0) result.memory.push(await memoryPhase('coturn', COTURN_ALLOCS));
   if (opt.profile) result.profile = await profileDari();
+  if (opt.perf) result.perf = [await perfPhase('dari'), await perfPhase('coturn')];
 } catch (err) {
   failed = true;
   result.error = String(err?.stack ?? err);
@@ -276,6 +326,8 @@ for (let i = 0; i < clientCounts.length; i++) {
       jitterMs: round(mean(rs.map((r) => r.jitterMs)), 2),
       serverCpuSPer100kPackets: round(mean(rs.map((r) => r.serverCpuSPer100kPackets)), 3),
       serverCpuPct: round(mean(rs.map((r) => r.serverCpuPctActive)), 0),
+      serverCpuPctSteady: round(mean(rs.map((r) => r.steady?.serverCpuPct)), 0),
+      serverSysPct: round(mean(rs.map((r) => (100 * r.serverSysS) / (r.serverUserS + r.serverSysS))), 0),
       uclientCpuPct: round(mean(rs.map((r) => (100 * r.uclientCpuS) / r.activeS)), 0),
       peerCpuPct: round(mean(rs.map((r) => (100 * r.peerCpuS) / r.activeS)), 0),
       rcvbufErrors: round(mean(rs.map((r) => r.rcvbufErrors)), 0),
@@ -284,7 +336,7 @@ for (let i = 0; i < clientCounts.length; i++) {
       wallS: round(mean(rs.map((r) => r.wallS)), 1),
       uclientOk: rs.every((r) => r.ok),
       backgroundCpuPctMax: round(Math.max(...rs.map((r) => r.backgroundCpuPct)), 0),
-      otherCpuPct: round(mean(rs.map((r) => (100 * r.otherCpuS) / r.wallS)), 0),
+      machineCpuPct: round(mean(rs.map((r) => (100 * r.machineCpuS) / r.wallS)), 0),
     };
   }
   if (row.dari && row.coturn) {
@@ -311,14 +363,15 @@ if (summary.length && runs.length) {
     ['relayed echoes/s (steady)', ...v((x) => fmt(x.echoesPerS, 0))],
     ['  each round', ...v((x) => x.echoesPerSEachRound.map((e) => fmt(e, 0)).join(' / '))],
     ['relayed packets/s (2 per echo)', ...v((x) => fmt(x.relayedPacketsPerS, 0))],
-    ['echoes/s over active window', ...v((x) => fmt(x.activeWindowEchoesPerS, 0))],
+    ['echoes/s, whole run incl. ramp-up', ...v((x) => fmt(x.activeWindowEchoesPerS, 0))],
     ['loss % (uclient)', ...v((x) => fmt(x.lossPct, 2))],
     ['avg RTT ms (uclient)', ...v((x) => fmt(x.rttMs, 2))],
     ['avg jitter ms (uclient)', ...v((x) => fmt(x.jitterMs, 2))],
     ['server CPU-s / 100k relayed pkts', ...v((x) => fmt(x.serverCpuSPer100kPackets, 3))],
-    ['server CPU % of one core (active)', ...v((x) => fmt(x.serverCpuPct, 0))],
+    ['server CPU % of one core, steady', ...v((x) => fmt(x.serverCpuPctSteady, 0))],
+    ['server CPU % of one core, whole run', ...v((x) => fmt(x.serverCpuPct, 0))],
+    ['  of which kernel (stime) %', ...v((x) => fmt(x.serverSysPct, 0))],
     ['uclient / peer CPU %', ...v((x) => `${fmt(x.uclientCpuPct, 0)} / ${fmt(x.peerCpuPct, 0)}`)],
-    ['other CPU % (kernel threads, rest)', ...v((x) => fmt(x.otherCpuPct, 0))],
     ['background load % before (max)', ...v((x) => fmt(x.backgroundCpuPctMax, 0))],
     ['UDP rcvbuf drops (all / server socks)', ...v((x) => `${fmt(x.rcvbufErrors, 0)} / ${fmt(x.serverSocketDrops, 0)}`)],
     ['messages sent per run', ...v((x) => fmt(x.sentPerRun, 0))],
@@ -346,6 +399,14 @@ if (result.profile?.topFunctions) {
   const p = result.profile;
   table(`Dari CPU profile (--cpu-prof, ${p.clients} clients, -z ${p.z}, -n ${p.n}: ${p.echoesPerS} echoes/s, loss ${p.lossPct} %; ${p.sampledS} s sampled, ${p.busyS} s busy), self time, % of busy time`, ['function', '%'], p.topFunctions.map((f) => [f.name, f.pct]));
   table('by file', ['file', '%'], p.topFiles.map((f) => [f.name, f.pct]));
+}
+for (const p of result.perf ?? []) {
+  if (p.error) {
+    console.log(`\nperf ${p.server}: ${p.error}`);
+    continue;
+  }
+  table(`perf record, ${p.server} (${p.clients} clients, -z ${p.z}: ${p.echoesPerS} echoes/s, loss ${p.lossPct} %; ${p.seconds} s at 999 Hz): samples by binary`, ['binary', '%'], p.byDso.map((x) => [x.name, x.pct]));
+  table(`perf record, ${p.server}: top symbols ([k] kernel, [.] user space)`, ['symbol', '%'], p.topSymbols.map((x) => [x.name, x.pct]));
 }
 if (runs.length) {
   console.log('\nuclient commands (per client count):');

@@ -10,7 +10,7 @@
  * echo came back or 10 s after its last send, deletes its allocations and prints totals.
  * Every second it prints cumulative `tot_send_msgs` / `tot_recv_msgs`; we timestamp those lines.
  */
-import { spawnTracked, cpuSeconds, udpCounters, socketDrops, systemCpu, sleep } from './common.mjs';
+import { spawnTracked, cpuSeconds, cpuSplit, udpCounters, socketDrops, systemCpu, sleep } from './common.mjs';
 import { readFileSync } from 'node:fs';
 
 const CORES = readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).length;
@@ -20,7 +20,8 @@ const STATS = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)/;
 
 /**
  * @param server handle from common.mjs (pid, name)
- * @param o { port, peerPort, clients, n, length, z, procs, timeoutMs, peerPid }
+ * @param o { port, peerPort, clients, n, length, z, procs, timeoutMs, peerPid, onSteady }
+ *   onSteady: called once every client should be sending (connect + 6 s)
  */
 export async function runUclient(server, o) {
   const procs = Math.max(1, Math.min(o.procs ?? 1, o.clients));
@@ -34,17 +35,30 @@ export async function runUclient(server, o) {
       return NaN;
     }
   };
-  const before = { server: server.cpu(), peer: peerCpu(), udp: udpCounters(), drops: socketDrops(server.pid, o.port), sys: systemCpu() };
+  const split = () => {
+    try {
+      return cpuSplit(server.pid);
+    } catch {
+      return { user: NaN, sys: NaN };
+    }
+  };
+  const before = { split: split(), server: server.cpu(), peer: peerCpu(), udp: udpCounters(), drops: socketDrops(server.pid, o.port), sys: systemCpu() };
   const t0 = performance.now();
   const now = () => (performance.now() - t0) / 1000;
+  let first = null;
   const runs = per.map((m) => {
     const child = spawnTracked('turnutils_uclient', argsFor(m));
     const r = { m, child, samples: [], connectedAt: null, final: {}, lines: [], cpuS: 0, exit: null };
+    first ??= r;
     const take = (line) => {
       r.lines.push(line);
       if (r.lines.length > 60) r.lines.shift();
       let x;
-      if (line.includes('Total connect time') && r.connectedAt === null) r.connectedAt = now();
+      if (line.includes('Total connect time') && r.connectedAt === null) {
+        r.connectedAt = now();
+        // Every client sends by connect + 6 s (uclient starts each 1–6 s after connecting).
+        if (r === first && o.onSteady) setTimeout(o.onSteady, 6000);
+      }
       if ((x = STATS.exec(line))) {
         const s = { t: now(), sent: Number(x[1]), recv: Number(x[2]) };
         if (line.includes('msz=')) r.samples.push(s);
@@ -80,33 +94,28 @@ export async function runUclient(server, o) {
     });
     return r;
   });
-  // 100 ms time series of kernel UDP datagrams (all of loopback: 4 per echo) for the report.
-  const series = [];
-  const sampler = setInterval(() => {
-    const u = udpCounters();
-    series.push({ t: now(), inDatagrams: u.InDatagrams, rcvbufErrors: u.RcvbufErrors });
-  }, 100);
   let dropsDuring = before.drops;
+  const cpuSamples = [];
   const dropSampler = setInterval(() => {
     try {
       dropsDuring = socketDrops(server.pid, o.port);
     } catch {}
+    cpuSamples.push({ t: now(), cpu: server.cpu() });
   }, 500);
   const timer = setTimeout(() => runs.forEach((r) => r.child.kill('SIGKILL')), o.timeoutMs ?? 120_000);
   try {
     await Promise.all(runs.map((r) => r.done));
   } finally {
     clearTimeout(timer);
-    clearInterval(sampler);
     clearInterval(dropSampler);
   }
   const wallS = now();
-  const after = { server: server.cpu(), peer: peerCpu(), udp: udpCounters(), sys: systemCpu() };
-  return summarize({ o, runs, series, before, after, wallS, command, dropsDuring });
+  const after = { split: split(), server: server.cpu(), peer: peerCpu(), udp: udpCounters(), sys: systemCpu() };
+  return summarize({ o, runs, before, after, wallS, command, dropsDuring, cpuSamples });
 }
 
 /** Sums the per-process figures and derives rates over the full-activity window. */
-function summarize({ o, runs, series, before, after, wallS, command, dropsDuring }) {
+function summarize({ o, runs, before, after, wallS, command, dropsDuring, cpuSamples }) {
   const failed = runs.filter((r) => r.exit?.code !== 0 || r.final.recv === undefined);
   const sent = runs.reduce((a, r) => a + (r.final.sent ?? 0), 0);
   const recv = runs.reduce((a, r) => a + (r.final.recv ?? 0), 0);
@@ -115,16 +124,21 @@ function summarize({ o, runs, series, before, after, wallS, command, dropsDuring
   // growing (minus 5 s, the spread of start times, so every client is still sending).
   // With one process the window is read from its 1 s samples; rates = Δrecv / Δt.
   const steady = steadyRate(runs);
-  // Active window from the kernel counters: first to last 100 ms bin with > 5 % of the peak rate.
-  const bins = [];
-  for (let i = 1; i < series.length; i++) bins.push({ t: series[i].t, rate: (series[i].inDatagrams - series[i - 1].inDatagrams) / (series[i].t - series[i - 1].t) });
-  const peak = Math.max(0, ...bins.map((b) => b.rate));
-  const active = bins.filter((b) => b.rate > 0.05 * peak);
-  const activeS = active.length ? active[active.length - 1].t - active[0].t + 0.1 : NaN;
+  if (steady) {
+    // Server CPU over the steady window, from the 0.5 s samples inside it.
+    const inWin = cpuSamples.filter((x) => x.t >= steady.fromS && x.t <= steady.toS && Number.isFinite(x.cpu));
+    if (inWin.length >= 2) {
+      const a = inWin[0];
+      const b = inWin[inWin.length - 1];
+      steady.serverCpuPct = (100 * (b.cpu - a.cpu)) / (b.t - a.t);
+    }
+  }
+  // Active window from uclient's 1 s samples: from the last sample before any message was sent
+  // to the first sample at which every echo that came back had come back (± 1 s each end).
+  const activeS = activeWindow(runs);
   const serverCpuS = after.server - before.server;
   const relayedPackets = 2 * recv; // each echo crossed the relay twice (client→peer, peer→client)
-  // Whole machine, in CPU-seconds over the run, and what is not the server, the peer or uclient
-  // (kernel softirq work in ksoftirqd, other processes).
+  // Whole machine (all processes and kernel threads), CPU-seconds over the run.
   const machineCpuS = (CORES * wallS * (after.sys.busy - before.sys.busy)) / Math.max(1, after.sys.total - before.sys.total);
   const uclientCpuS = runs.reduce((a, r) => a + r.cpuS, 0);
   return {
@@ -149,16 +163,32 @@ function summarize({ o, runs, series, before, after, wallS, command, dropsDuring
     echoesPerSActive: recv / activeS,
     steady,
     serverCpuS,
+    serverUserS: after.split.user - before.split.user,
+    serverSysS: after.split.sys - before.split.sys,
     serverCpuPctActive: (100 * serverCpuS) / activeS,
     serverCpuSPer100kPackets: (serverCpuS / relayedPackets) * 1e5,
     peerCpuS: after.peer - before.peer,
     uclientCpuS,
     machineCpuS,
-    otherCpuS: machineCpuS - serverCpuS - (after.peer - before.peer) - uclientCpuS,
     rcvbufErrors: after.udp.RcvbufErrors - before.udp.RcvbufErrors,
     serverListenerDrops: dropsDuring.listener - before.drops.listener,
     command,
   };
+}
+
+/** Seconds from the start of sending (any process) to the last echo (all processes). */
+function activeWindow(runs) {
+  let from = Infinity;
+  let to = -Infinity;
+  for (const r of runs) {
+    const s = r.samples;
+    const first = s.findIndex((x) => x.sent > 0);
+    if (first < 0) continue;
+    from = Math.min(from, first > 0 ? s[first - 1].t : r.connectedAt ?? s[first].t - 1);
+    const finalRecv = r.final.recv ?? s[s.length - 1].recv;
+    to = Math.max(to, (s.find((x) => x.recv >= finalRecv) ?? { t: r.final.t ?? r.endedAt }).t);
+  }
+  return to > from ? to - from : NaN;
 }
 
 /** Δrecv/Δt and Δsent/Δt over the window when every client of every uclient process is sending. */

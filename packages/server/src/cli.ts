@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type ServeFlags } from './config.js';
 import { createLogger } from './logger.js';
-import { startServer } from './serve.js';
+import { ListenError, startServer } from './serve.js';
 import { mintToken, parseDurationS } from './tokens.js';
 import { Grants } from '@dari/protocol';
 import { runTurn } from './turn/command.js';
@@ -85,6 +85,10 @@ async function serve(args: string[]): Promise<number> {
     server = await startServer(resolved, logger);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
+    if (err instanceof ListenError) {
+      process.stderr.write(`dari serve: cannot listen: ${err.message}\n`);
+      return 1;
+    }
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(`dari serve: cannot listen on ${resolved.config.host}:${resolved.config.port}: ${e.code ?? e.message}\n`);
     return 1;

@@ -13,6 +13,11 @@ import { createRoutes } from './http/routes.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
 
+/** A listener could not bind; the message names the port and the config key. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
 /** Path of the signaling WebSocket endpoint. */
 export const SIGNALING_PATH = '/rtc';
 
@@ -40,7 +45,8 @@ function readPem(path: string, key: string): Buffer {
 
 /**
  * Starts every listener of `dari serve`.
- * @throws ConfigError when TLS files cannot be read; Error (EADDRINUSE …) when binding fails
+ * @throws ConfigError when TLS files cannot be read; ListenError when the STUN/TURN port cannot
+ *   be bound; Error (EADDRINUSE …) when the HTTP port cannot be bound
  */
 export async function startServer(resolved: Resolved, logger: Logger = createLogger(resolved.config.log.level)): Promise<RunningServer> {
   const { config } = resolved;
@@ -56,7 +62,15 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   }
   let signaling: SignalingAdapter | undefined;
   const metrics = createMetrics(() => signaling?.core.stats() ?? { connections: 0, rooms: 0, participants: 0 });
-  const turn = config.turn.enabled ? await startEmbeddedTurn(config, tls, resolved.devMode && resolved.loopbackOnly, logger, metrics.registry) : undefined;
+  let turn: EmbeddedTurn | undefined;
+  if (config.turn.enabled) {
+    try {
+      turn = await startEmbeddedTurn(config, tls, resolved.devMode && resolved.loopbackOnly, logger, metrics.registry);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ListenError(`STUN/TURN on port ${config.turn.port} (turn.port): ${e.code ?? e.message}; set turn.port, or turn.enabled=false`, { cause: err });
+    }
+  }
   signaling = new SignalingAdapter({
     keys: resolved.keys,
     logger,

@@ -67,3 +67,16 @@ test('dari serve prints ready with its URLs, serves, and exits 0 on SIGTERM afte
   const [code] = await exited;
   assert.equal(code, 0);
 });
+
+test('a taken STUN/TURN port stops dari serve with a message naming turn.port', async () => {
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  try {
+    const { code, stderr } = await fails(['serve', '--port', '0', '--set', `turn.port=${sock.address().port}`, '--log-level', 'silent']);
+    assert.equal(code, 1);
+    assert.match(stderr, /turn\.port.*EADDRINUSE/);
+  } finally {
+    sock.close();
+  }
+});

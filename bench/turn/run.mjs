@@ -88,6 +88,9 @@ const rateOf = (r) => r.steady?.echoesPerS ?? r.echoesPerSActive;
 
 // ------------------------------------------------------------------ 1. relay throughput
 
+const allRuns = [];
+let serverInfo = null;
+
 async function throughput() {
   const ports = { dari: await findPort(3478), coturn: await findPort(3479), peer: await findPort(3480) };
   const peer = await startPeer(ports.peer);
@@ -101,7 +104,8 @@ async function throughput() {
   const idle = await idleCpu([dari, coturn], 2000);
   servers.dari.idleCpuPct = idle[0];
   servers.coturn.idleCpuPct = idle[1];
-  const runs = [];
+  serverInfo = servers;
+  const runs = allRuns; // module-level, so runs done before an error are still reported
   try {
     for (let i = 0; i < clientCounts.length; i++) {
       const clients = clientCounts[i];
@@ -291,9 +295,7 @@ const result = {
 };
 let failed = false;
 try {
-  const t = await throughput();
-  result.servers = t.servers;
-  result.runs = t.runs;
+  await throughput();
   result.memory = [];
   if (ALLOCS > 0) result.memory.push(await memoryPhase('dari', ALLOCS));
   if (COTURN_ALLOCS > 0) result.memory.push(await memoryPhase('coturn', COTURN_ALLOCS));
@@ -304,6 +306,8 @@ try {
   result.error = String(err?.stack ?? err);
   console.error(err);
 }
+result.servers = serverInfo;
+result.runs = allRuns;
 
 // ------------------------------------------------------------------ report
 

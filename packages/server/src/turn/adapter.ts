@@ -29,6 +29,33 @@ interface BoundUdp {
   port: number;
 }
 
+/** Kernel socket buffers, bytes: listeners take bursts from many clients (coturn uses 4 MiB too). */
+const LISTENER_BUFFER_BYTES = 4 * 1024 * 1024;
+const RELAY_BUFFER_BYTES = 512 * 1024;
+/** Cached client 5-tuples per listener before the cache is cleared (bounds memory under floods). */
+const TUPLE_CACHE_MAX = 50_000;
+
+/**
+ * dgram resolves the destination of every send, even an IP literal, through dns.lookup and a
+ * process.nextTick; a synchronous lookup for the literals we always pass saves that per packet.
+ */
+function literalLookup(address: string, _options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  callback(null, address, isIPv6(address) ? 6 : 4);
+}
+
+function createUdp(type: 'udp4' | 'udp6'): UdpSocket {
+  return createSocket({ type, lookup: literalLookup as never });
+}
+
+function setBuffers(socket: UdpSocket, bytes: number): void {
+  try {
+    socket.setRecvBufferSize(bytes);
+    socket.setSendBufferSize(bytes);
+  } catch {
+    /* capped by net.core.rmem_max / wmem_max: keep what the kernel allows */
+  }
+}
+
 /** One bound listener, for the ready line and tests. */
 export interface TurnEndpoint {
   protocol: Protocol;
@@ -42,6 +69,8 @@ export class TurnAdapter {
   private readonly streams = new Map<string, TcpSocket>();
   private readonly servers: TcpServer[] = [];
   private readonly relays = new Map<number, UdpSocket>();
+  /** The listener each cached UDP tuple arrived on, so replies need no address lookup. */
+  private readonly listenerOf = new WeakMap<ClientTuple, UdpSocket>();
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private events: ((a: Extract<TurnAction, { kind: 'event' }>['event']) => void) | undefined;
@@ -124,25 +153,35 @@ export class TurnAdapter {
   }
 
   private bindUdp(address: string, port: number): Promise<BoundUdp> {
-    const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', reuseAddr: false });
+    const socket = createUdp(isIPv6(address) ? 'udp6' : 'udp4');
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, address, () => {
         socket.off('error', reject);
+        setBuffers(socket, LISTENER_BUFFER_BYTES);
         const bound = { socket, address, port: socket.address().port };
         this.udp.set(`${address}|${bound.port}`, bound);
         this.endpoints.push({ protocol: 'udp', address, port: bound.port });
         const family = isIPv6(address) ? 6 : 4;
+        // One ClientTuple per remote endpoint, reused for each of its datagrams.
+        const tuples = new Map<string, ClientTuple>();
         socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
-          const tuple: ClientTuple = {
-            key: tupleKey('udp', rinfo.address, rinfo.port, address, bound.port),
-            protocol: 'udp',
-            address: rinfo.address,
-            port: rinfo.port,
-            family,
-            localAddress: address,
-            localPort: bound.port,
-          };
+          const remote = `${rinfo.address}|${rinfo.port}`;
+          let tuple = tuples.get(remote);
+          if (!tuple) {
+            if (tuples.size >= TUPLE_CACHE_MAX) tuples.clear();
+            tuple = {
+              key: tupleKey('udp', rinfo.address, rinfo.port, address, bound.port),
+              protocol: 'udp',
+              address: rinfo.address,
+              port: rinfo.port,
+              family,
+              localAddress: address,
+              localPort: bound.port,
+            };
+            tuples.set(remote, tuple);
+            this.listenerOf.set(tuple, socket);
+          }
           this.apply(this.core.handleClient(tuple, msg, Date.now()));
         });
         socket.on('error', (err) => this.log.warn({ err: err.message, address }, 'udp listener error'));
@@ -213,13 +252,14 @@ export class TurnAdapter {
   }
 
   private bindRelay(id: number, family: 4 | 6, address: string, port: number): void {
-    const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    const socket = createUdp(family === 6 ? 'udp6' : 'udp4');
     socket.once('error', (err: NodeJS.ErrnoException) => {
       socket.close();
       this.apply(this.core.relayBound(id, { ok: false, retry: err.code === 'EADDRINUSE' || err.code === 'EACCES' }, Date.now()));
     });
     socket.bind(port, address, () => {
       socket.removeAllListeners('error');
+      setBuffers(socket, RELAY_BUFFER_BYTES);
       socket.on('error', (err) => this.log.debug({ err: err.message, allocation: id }, 'relay socket error'));
       this.relays.set(id, socket);
       socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
@@ -234,9 +274,8 @@ export class TurnAdapter {
       switch (a.kind) {
         case 'send': {
           if (a.to.protocol === 'udp') {
-            const from = a.from ?? { address: a.to.localAddress, port: a.to.localPort };
-            const sock = this.udp.get(`${from.address}|${from.port}`);
-            sock?.socket.send(a.data, a.toPort ?? a.to.port, a.to.address);
+            const sock = a.from ? this.udp.get(`${a.from.address}|${a.from.port}`)?.socket : (this.listenerOf.get(a.to) ?? this.udp.get(`${a.to.localAddress}|${a.to.localPort}`)?.socket);
+            sock?.send(a.data, a.toPort ?? a.to.port, a.to.address);
           } else {
             const s = this.streams.get(a.to.key);
             if (s && !s.destroyed) s.write(a.data);

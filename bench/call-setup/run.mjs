@@ -105,9 +105,9 @@ try {
       return ms;
     },
     async peerjs(i) {
-      const args = { host: '127.0.0.1', port: peerPort, id: `a-${i}-${process.pid}` };
+      const args = { host: '127.0.0.1', port: peerPort, id: `a-${i < 0 ? "w" : i}-${process.pid}` };
       await pA.evaluate((a) => window.bench.peerjsHost(a), args);
-      const ms = await withTimeout(pB.evaluate((a) => window.bench.peerjsJoin(a), { ...args, id: `b-${i}-${process.pid}`, target: args.id }), 'peerjs call');
+      const ms = await withTimeout(pB.evaluate((a) => window.bench.peerjsJoin(a), { ...args, id: `b-${i < 0 ? "w" : i}-${process.pid}`, target: args.id }), 'peerjs call');
       await pB.evaluate(() => window.bench.peerjsLeave());
       await pA.evaluate(() => window.bench.peerjsLeave());
       return ms;

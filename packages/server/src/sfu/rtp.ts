@@ -1,0 +1,88 @@
+/**
+ * The few RTP facts the SFU's forwarding logic needs (RFC 3550 §5.1), read and rewritten on the
+ * wire bytes without decoding the payload, plus VP8 keyframe detection (RFC 7741 §4).
+ *
+ * ```
+ *  0                   1                   2                   3
+ * |V=2|P|X|  CC   |M|     PT      |       sequence number         |
+ * |                           timestamp                           |
+ * |           synchronization source (SSRC) identifier            |
+ * ```
+ */
+
+export interface RtpHeaderView {
+  marker: boolean;
+  payloadType: number;
+  /** 16-bit sequence number. */
+  sequenceNumber: number;
+  /** 32-bit timestamp, in the codec's clock rate (90 kHz for video). */
+  timestamp: number;
+  ssrc: number;
+  /** Offset of the payload: after CSRCs and the header extension. */
+  payloadOffset: number;
+  /** Payload length without RTP padding. */
+  payloadLength: number;
+}
+
+/**
+ * Reads an RTP header.
+ * @returns the header, or null for anything that is not version-2 RTP of sane length
+ */
+export function readRtpHeader(packet: Uint8Array): RtpHeaderView | null {
+  if (packet.length < 12 || packet[0]! >> 6 !== 2) return null;
+  const v = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
+  const cc = packet[0]! & 0x0f;
+  let offset = 12 + cc * 4;
+  if (packet[0]! & 0x10) {
+    if (offset + 4 > packet.length) return null;
+    offset += 4 + v.getUint16(offset + 2) * 4;
+  }
+  let end = packet.length;
+  if (packet[0]! & 0x20) end -= packet[packet.length - 1]!;
+  if (offset > end) return null;
+  return {
+    marker: (packet[1]! & 0x80) !== 0,
+    payloadType: packet[1]! & 0x7f,
+    sequenceNumber: v.getUint16(2),
+    timestamp: v.getUint32(4),
+    ssrc: v.getUint32(8),
+    payloadOffset: offset,
+    payloadLength: end - offset,
+  };
+}
+
+/** A copy of `packet` with SSRC, sequence number and timestamp replaced. */
+export function rewriteRtp(packet: Uint8Array, ssrc: number, sequenceNumber: number, timestamp: number): Uint8Array {
+  const out = packet.slice();
+  const v = new DataView(out.buffer);
+  v.setUint16(2, sequenceNumber & 0xffff);
+  v.setUint32(4, timestamp >>> 0);
+  v.setUint32(8, ssrc >>> 0);
+  return out;
+}
+
+/**
+ * True when a VP8 RTP payload starts a keyframe (RFC 7741 §4.2–§4.3): start of a partition
+ * (S=1, PID=0) and the VP8 payload header's P bit is 0.
+ */
+export function isVp8Keyframe(payload: Uint8Array): boolean {
+  if (payload.length < 1) return false;
+  const b0 = payload[0]!;
+  const start = (b0 & 0x10) !== 0 && (b0 & 0x07) === 0;
+  if (!start) return false;
+  let i = 1;
+  if (b0 & 0x80) {
+    if (payload.length < 2) return false;
+    const x = payload[1]!;
+    i = 2;
+    if (x & 0x80) i += (payload[i]! & 0x80) ? 2 : 1; // PictureID, 7 or 15 bits
+    if (x & 0x40) i += 1; // TL0PICIDX
+    if (x & 0x30) i += 1; // TID/Y/KEYIDX
+  }
+  return i < payload.length && (payload[i]! & 0x01) === 0;
+}
+
+/** `a` is newer than `b` in 16-bit sequence space (RFC 3550 §A.1). */
+export function seqNewer(a: number, b: number): boolean {
+  return a !== b && ((a - b) & 0xffff) < 0x8000;
+}

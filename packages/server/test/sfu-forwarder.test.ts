@@ -1,0 +1,104 @@
+/** The SFU's forwarding logic, sans-I/O: RTP in with a clock, rewritten RTP and PLIs out. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DownTrack, KeyframeRequestLimiter } from '../src/sfu/forwarder.js';
+import { isVp8Keyframe, readRtpHeader, seqNewer } from '../src/sfu/rtp.js';
+
+/** An RTP packet carrying a VP8 payload descriptor (RFC 7741) with a PictureID. */
+function vp8(ssrc: number, seq: number, ts: number, keyframe: boolean, start = true): Uint8Array {
+  const p = new Uint8Array(12 + 4 + 10);
+  const v = new DataView(p.buffer);
+  p[0] = 0x80;
+  p[1] = 96;
+  v.setUint16(2, seq & 0xffff);
+  v.setUint32(4, ts >>> 0);
+  v.setUint32(8, ssrc);
+  p[12] = 0x80 | (start ? 0x10 : 0); // X, S, PID 0
+  p[13] = 0x80; // I: PictureID present
+  p[14] = 0x80 | 0x01; // 15-bit PictureID
+  p[15] = 0x23;
+  p[16] = keyframe ? 0x00 : 0x01; // VP8 payload header: P bit
+  return p;
+}
+
+const LOW = 0x1111;
+const HIGH = 0x2222;
+
+test('VP8 keyframe detection follows the payload descriptor', () => {
+  const payload = (p: Uint8Array) => p.subarray(readRtpHeader(p)!.payloadOffset);
+  assert.equal(isVp8Keyframe(payload(vp8(1, 1, 1, true))), true);
+  assert.equal(isVp8Keyframe(payload(vp8(1, 1, 1, false))), false);
+  assert.equal(isVp8Keyframe(payload(vp8(1, 1, 1, true, false))), false, 'not the start of a partition');
+  assert.equal(isVp8Keyframe(new Uint8Array([0x10, 0x00])), true, 'no extensions');
+  assert.equal(readRtpHeader(new Uint8Array([0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])), null, 'RTP version 1');
+  assert.equal(seqNewer(1, 65535), true);
+  assert.equal(seqNewer(65535, 1), false);
+});
+
+test('the first layer starts at a keyframe; a PLI is asked for meanwhile, at most once a second', () => {
+  const d = new DownTrack({ outSsrc: 0xabcd, clockRate: 90000, kind: 'video' });
+  assert.equal(d.selectLayer(LOW, 0), LOW, 'ask for a keyframe at once');
+  assert.deepEqual(d.push(vp8(LOW, 100, 9000, false), 10), {});
+  assert.deepEqual(d.push(vp8(LOW, 101, 12000, false), 500), {}, 'throttled');
+  assert.deepEqual(d.push(vp8(LOW, 102, 15000, false), 1001), { requestKeyframe: LOW });
+  const out = d.push(vp8(LOW, 103, 18000, true), 1100).packet!;
+  const h = readRtpHeader(out)!;
+  assert.equal(h.ssrc, 0xabcd);
+  assert.equal(h.sequenceNumber, 103);
+  assert.equal(h.timestamp, 18000);
+  assert.ok(d.push(vp8(LOW, 104, 18000, false), 1101).packet);
+  assert.equal(d.push(vp8(HIGH, 500, 70000, true), 1102).packet, undefined, 'other layers are not forwarded');
+});
+
+test('a layer switch happens on the target\'s keyframe, continuing sequence numbers and timestamps', () => {
+  const d = new DownTrack({ outSsrc: 7, clockRate: 90000, kind: 'video' });
+  d.selectLayer(LOW, 0);
+  const outs: number[][] = [];
+  const take = (p: Uint8Array, now: number) => {
+    const r = d.push(p, now);
+    if (r.packet) {
+      const h = readRtpHeader(r.packet)!;
+      outs.push([h.sequenceNumber, h.timestamp]);
+    }
+    return r;
+  };
+  take(vp8(LOW, 65534, 4294960000, true), 0); // wraps in both spaces soon
+  take(vp8(LOW, 65535, 4294963000, false), 33);
+  assert.equal(d.selectLayer(HIGH, 40), HIGH, 'PLI for the new layer');
+  take(vp8(HIGH, 200, 1000, false), 41); // not a keyframe yet: still on LOW
+  take(vp8(LOW, 0, 4294966000, false), 66);
+  assert.equal(d.currentSsrc, LOW);
+  take(vp8(HIGH, 201, 4000, true), 100); // switch here
+  take(vp8(LOW, 1, 4294969000, false), 100); // old layer no longer forwarded
+  take(vp8(HIGH, 202, 7000, false), 133);
+  assert.equal(d.currentSsrc, HIGH);
+  assert.equal(d.stats.switches, 1);
+  const seqs = outs.map((o) => o[0]);
+  assert.deepEqual(seqs, [65534, 65535, 0, 1, 2], 'no gap and no repeat across the switch');
+  for (let i = 1; i < outs.length; i++) {
+    const dt = (outs[i]![1]! - outs[i - 1]![1]!) >>> 0;
+    assert.ok(dt > 0 && dt < 90000, `timestamp advances (${dt})`);
+  }
+  // The switch packet is stamped with the wall time since the last one: 34 ms at 90 kHz.
+  assert.equal((outs[3]![1]! - outs[2]![1]!) >>> 0, Math.round(34 * 90));
+});
+
+test('late and duplicate packets keep their place; audio switches at once', () => {
+  const d = new DownTrack({ outSsrc: 9, clockRate: 90000, kind: 'video' });
+  d.selectLayer(LOW, 0);
+  d.push(vp8(LOW, 10, 1000, true), 0);
+  d.push(vp8(LOW, 12, 1000, false), 1);
+  const late = readRtpHeader(d.push(vp8(LOW, 11, 1000, false), 2).packet!)!;
+  assert.equal(late.sequenceNumber, 11);
+  const a = new DownTrack({ outSsrc: 3, clockRate: 48000, kind: 'audio' });
+  assert.equal(a.selectLayer(LOW, 0), undefined, 'audio needs no keyframe');
+  const opus = vp8(LOW, 5, 960, false);
+  assert.ok(a.push(opus, 0).packet);
+});
+
+test('keyframe requests from many subscribers reach the publisher at most once a second', () => {
+  const limiter = new KeyframeRequestLimiter(1000);
+  const allowed = [0, 10, 500, 999, 1000, 1500, 2100].filter((t) => limiter.allow(LOW, t));
+  assert.deepEqual(allowed, [0, 1000, 2100]);
+  assert.equal(limiter.allow(HIGH, 10), true, 'per source SSRC');
+});

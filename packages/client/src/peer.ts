@@ -44,9 +44,11 @@ export class PeerLink {
     private readonly localTracks: () => LocalTrackHandle[],
     private readonly cb: PeerCallbacks,
     initiator: boolean,
+    /** Open the negotiated control data channel (not on an SFU subscriber leg, which only answers). */
+    dataChannel = true,
   ) {
     this.pc = new RTCPeerConnection(configuration);
-    this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: 0 });
+    if (dataChannel) this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: 0 });
     this.pc.onnegotiationneeded = () => void this.negotiate();
     this.pc.onicecandidate = ({ candidate }) => this.cb.sendCandidate(candidate ? candidate.toJSON() as IceCandidate : null);
     this.pc.ontrack = (ev) => this.cb.onTrack(ev);

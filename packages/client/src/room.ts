@@ -7,7 +7,9 @@
 import {
   ErrorCode,
   SignalingError,
+  type IceCandidate,
   type IceServer,
+  type SessionDescription,
   type ParticipantInfo,
   type ServerMessage,
   type ServerMessageOf,
@@ -21,6 +23,9 @@ import { FILE_CHANNEL_PREFIX, receiveFileOn, sendFileOver, type FileProgress, ty
 import { StatsSampler, type ConnectionInfo } from './stats.js';
 
 export type ConnectionState = SignalState;
+
+/** Key of SFU tracks whose owner is not known yet. */
+const SFU_UNMATCHED = '\u0000sfu';
 
 export interface RoomEvents {
   connectionStateChanged: (state: ConnectionState) => void;
@@ -69,19 +74,26 @@ export class Room extends TypedEmitter<RoomEvents> {
   private readonly samplers = new Map<string, StatsSampler>();
   private readonly pendingTracks = new Map<string, RTCTrackEvent[]>();
   private iceServers: IceServer[] = [];
+  /** Media topology of the room, from `joined`. */
+  mode: 'p2p' | 'sfu' = 'p2p';
+  /** In `sfu` mode: the publisher and subscriber legs to the SFU. */
+  private sfu: { publisher: PeerLink; subscriber: PeerLink } | null = null;
 
   constructor(private readonly options: RoomOptions = {}) {
     super();
     this.localParticipant = new LocalParticipant({
       published: (t) => {
         for (const peer of this.peers.values()) peer.addTrack(t);
+        this.sfu?.publisher.addTrack(t);
         this.emit('localTrackPublished', t);
       },
       replaced: (t) => {
         for (const peer of this.peers.values()) void peer.replaceTrack(t);
+        if (this.sfu) void this.sfu.publisher.replaceTrack(t);
       },
       unpublished: (t) => {
         for (const peer of this.peers.values()) peer.removeTrack(t.sid);
+        this.sfu?.publisher.removeTrack(t.sid);
         this.emit('localTrackUnpublished', t);
       },
       changed: () => this.sendUpdate(),
@@ -146,7 +158,8 @@ export class Room extends TypedEmitter<RoomEvents> {
    * @param identity only this participant; default all
    */
   async getConnectionInfo(identity?: string): Promise<ConnectionInfo[]> {
-    const peers = [...this.peers.values()].filter((p) => identity === undefined || p.remoteIdentity === identity);
+    const links = this.sfu ? [this.sfu.subscriber] : [...this.peers.values()];
+    const peers = links.filter((p) => identity === undefined || p.remoteIdentity === identity);
     return Promise.all(
       peers.map((p) => {
         let sampler = this.samplers.get(p.remoteIdentity);
@@ -156,8 +169,13 @@ export class Room extends TypedEmitter<RoomEvents> {
     );
   }
 
-  /** The RTCPeerConnection to a participant, for advanced use. */
+  /**
+   * The RTCPeerConnection to a participant, for advanced use; in `sfu` mode `sfu` names the
+   * subscriber leg (all received media) and `sfu:publisher` the publisher leg.
+   */
   getPeerConnection(identity: string): RTCPeerConnection | undefined {
+    if (identity === 'sfu') return this.sfu?.subscriber.pc;
+    if (identity === 'sfu:publisher') return this.sfu?.publisher.pc;
     return this.peers.get(identity)?.pc;
   }
 
@@ -186,12 +204,38 @@ export class Room extends TypedEmitter<RoomEvents> {
       return;
     }
     this.teardown();
+    this.mode = m.mode;
     if (lp.tracks.size > 0) {
       if (lp.grants.canPublish) this.sendUpdate();
       else lp.stopAll();
     }
-    // The newcomer offers to everyone already there; they answer (see docs/protocol.md#mesh).
-    for (const info of m.participants) this.addRemote(info, true);
+    if (m.mode === 'sfu') this.connectSfu();
+    // In a mesh the newcomer offers to everyone already there; they answer (docs/protocol.md#mesh).
+    for (const info of m.participants) this.addRemote(info, m.mode === 'p2p');
+  }
+
+  /** The two SFU legs: we offer on the publisher one, the SFU offers on the subscriber one. */
+  private connectSfu(): void {
+    const config = { iceServers: this.iceServers as RTCIceServer[], iceTransportPolicy: this.options.iceTransportPolicy ?? 'all' };
+    const leg = (pc: 'publisher' | 'subscriber') => ({
+      sendDescription: (description: SessionDescription) => this.signal.send({ type: 'sfu-sdp', pc, description }),
+      sendCandidate: (candidate: IceCandidate) => this.signal.send({ type: 'sfu-candidate', pc, candidate }),
+      onTrack: (ev: RTCTrackEvent) => {
+        // Forwarded tracks keep the publisher's a=msid stream id: find whose it is.
+        const owner = [...this.remoteParticipants.values()].find((p) => p.info.tracks.some((t) => t.streamId === ev.streams[0]?.id));
+        const key = owner?.identity ?? SFU_UNMATCHED;
+        const list = this.pendingTracks.get(key) ?? [];
+        list.push(ev);
+        this.pendingTracks.set(key, list);
+        if (owner) this.matchPendingTracks(owner);
+      },
+      onDataChannel: () => undefined,
+      onConnectionState: (state: RTCPeerConnectionState) => this.emit('peerConnectionStateChanged', `sfu:${pc}`, state),
+    });
+    this.sfu = {
+      publisher: new PeerLink('sfu:publisher', true, config, () => [...this.localParticipant.tracks.values()], leg('publisher'), true),
+      subscriber: new PeerLink('sfu', true, config, () => [], leg('subscriber'), false, false),
+    };
   }
 
   private onMessage(m: ServerMessage): void {
@@ -232,6 +276,12 @@ export class Room extends TypedEmitter<RoomEvents> {
         break;
       case 'error':
         this.emit('error', new SignalingError(m.code as ErrorCode, m.message, m.details));
+        break;
+      case 'sfu-sdp':
+        void (m.pc === 'publisher' ? this.sfu?.publisher : this.sfu?.subscriber)?.handleDescription(m.description);
+        break;
+      case 'sfu-candidate':
+        void (m.pc === 'publisher' ? this.sfu?.publisher : this.sfu?.subscriber)?.handleCandidate(m.candidate);
         break;
       case 'pong':
       case 'closing':
@@ -321,6 +371,15 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   /** Pairs received RTCTrackEvents with announced publications by a=msid stream id. */
   private matchPendingTracks(p: RemoteParticipant): void {
+    // SFU tracks that arrived before their owner's track list: claim those that are p's.
+    const unmatched = this.pendingTracks.get(SFU_UNMATCHED);
+    if (unmatched) {
+      const mine = unmatched.filter((ev) => p.info.tracks.some((t) => t.streamId === ev.streams[0]?.id));
+      if (mine.length > 0) {
+        this.pendingTracks.set(SFU_UNMATCHED, unmatched.filter((ev) => !mine.includes(ev)));
+        this.pendingTracks.set(p.identity, [...(this.pendingTracks.get(p.identity) ?? []), ...mine]);
+      }
+    }
     const list = this.pendingTracks.get(p.identity);
     if (!list) return;
     const rest: RTCTrackEvent[] = [];
@@ -343,5 +402,9 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const identity of [...this.remoteParticipants.keys()]) this.removeRemote(identity);
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
+    this.sfu?.publisher.close();
+    this.sfu?.subscriber.close();
+    this.sfu = null;
+    this.pendingTracks.clear();
   }
 }

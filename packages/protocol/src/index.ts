@@ -155,6 +155,15 @@ export const UpdateRequest = z.object({
   tracks: z.array(TrackInfo).max(16).optional(),
 });
 export const PingRequest = z.object({ type: z.literal('ping'), id: ref, ts: z.number() });
+/**
+ * SFU legs (rooms in `sfu` mode): each participant has a *publisher* peer connection (the client
+ * offers its tracks, the SFU answers) and a *subscriber* one (the SFU offers the others' tracks,
+ * the client answers), as LiveKit does, so each connection has one offerer and no glare.
+ */
+export const SfuPc = z.enum(['publisher', 'subscriber']);
+export type SfuPc = z.infer<typeof SfuPc>;
+export const SfuSdpRequest = z.object({ type: z.literal('sfu-sdp'), id: ref, pc: SfuPc, description: SessionDescription });
+export const SfuCandidateRequest = z.object({ type: z.literal('sfu-candidate'), id: ref, pc: SfuPc, candidate: IceCandidate });
 
 export const ClientMessage = z.discriminatedUnion('type', [
   JoinRequest,
@@ -164,10 +173,12 @@ export const ClientMessage = z.discriminatedUnion('type', [
   SignalRequest,
   UpdateRequest,
   PingRequest,
+  SfuSdpRequest,
+  SfuCandidateRequest,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageInput = z.input<typeof ClientMessage>;
-export const CLIENT_MESSAGE_TYPES = ['join', 'leave', 'sdp', 'candidate', 'signal', 'update', 'ping'] as const;
+export const CLIENT_MESSAGE_TYPES = ['join', 'leave', 'sdp', 'candidate', 'signal', 'update', 'ping', 'sfu-sdp', 'sfu-candidate'] as const;
 
 // ---------------------------------------------------------------- server → client
 
@@ -180,6 +191,8 @@ export const JoinedEvent = z.object({
   iceServers: z.array(IceServer),
   /** True when this join resumed an existing session (same sid, peers untouched). */
   resumed: z.boolean(),
+  /** Media topology of the room: full-mesh P2P, or through the SFU (sfu-sdp / sfu-candidate). */
+  mode: z.enum(['p2p', 'sfu']).default('p2p'),
   limits: z.object({
     maxMessageBytes: z.number(),
     /** How long the server keeps a dropped participant, in ms. */
@@ -219,6 +232,8 @@ export const ErrorEvent = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
 });
 export const PongEvent = z.object({ type: z.literal('pong'), ts: z.number() });
+export const SfuSdpEvent = z.object({ type: z.literal('sfu-sdp'), pc: SfuPc, description: SessionDescription });
+export const SfuCandidateEvent = z.object({ type: z.literal('sfu-candidate'), pc: SfuPc, candidate: IceCandidate });
 /** Sent right before the server closes the connection on purpose; the SDK then does not reconnect. */
 export const ClosingEvent = z.object({
   type: z.literal('closing'),
@@ -236,6 +251,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
   ErrorEvent,
   PongEvent,
   ClosingEvent,
+  SfuSdpEvent,
+  SfuCandidateEvent,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
@@ -330,6 +347,8 @@ export const SERVER_MESSAGE_TYPES = [
   'error',
   'pong',
   'closing',
+  'sfu-sdp',
+  'sfu-candidate',
 ] as const;
 
 /**

@@ -106,5 +106,5 @@ test('server messages round-trip through their schema', () => {
 
 test('every client message type in the schema is listed', () => {
   const types = ClientMessage.options.map((o) => o.shape.type.value).sort();
-  assert.deepEqual(types, ['candidate', 'join', 'leave', 'ping', 'sdp', 'signal', 'update']);
+  assert.deepEqual(types, ['candidate', 'join', 'leave', 'ping', 'sdp', 'sfu-candidate', 'sfu-sdp', 'signal', 'update']);
 });

@@ -92,6 +92,14 @@ export const ConfigSchema = z.strictObject({
       maxBps: z.number().int().min(0).default(0),
     })
     .prefault({}),
+  sfu: z
+    .strictObject({
+      /** Media topology of new rooms: `p2p` (full mesh) or `sfu`. Default p2p. */
+      mode: z.enum(['p2p', 'sfu']).default('p2p'),
+      /** Host addresses the SFU announces in ICE; default the `host` (loopback included). */
+      announcedAddresses: z.array(z.string()).optional(),
+    })
+    .prefault({}),
   rtc: z
     .strictObject({
       /** ICE servers handed to clients (RTCIceServer list). Default none: host candidates only. */

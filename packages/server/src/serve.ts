@@ -12,6 +12,7 @@ import { createMetrics } from './metrics.js';
 import { createRoutes } from './http/routes.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
+import { SfuManager } from './sfu/werift-sfu.js';
 
 /** A listener could not bind; the message names the port and the config key. */
 export class ListenError extends Error {
@@ -24,6 +25,8 @@ export const SIGNALING_PATH = '/rtc';
 export interface RunningServer {
   /** The embedded STUN/TURN server, when enabled. */
   turn: EmbeddedTurn | undefined;
+  /** The SFU (rooms in `sfu` mode). */
+  sfu: SfuManager;
   /** Base URL of the HTTP plane, e.g. http://127.0.0.1:7880 */
   url: string;
   /** Signaling WebSocket URL, e.g. ws://127.0.0.1:7880/rtc */
@@ -71,11 +74,17 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
       throw new ListenError(`STUN/TURN on port ${config.turn.port} (turn.port): ${e.code ?? e.message}; set turn.port, or turn.enabled=false`, { cause: err });
     }
   }
+  const sfu = new SfuManager({
+    announcedAddresses: config.sfu.announcedAddresses ?? (config.host === '0.0.0.0' || config.host === '::' ? [] : [config.host === 'localhost' ? '127.0.0.1' : config.host]),
+    logger: logger.child({ plane: 'sfu' }),
+    send: (room, identity, sid, message) => signaling?.sendToParticipant(room, identity, sid, message),
+  });
   signaling = new SignalingAdapter({
     keys: resolved.keys,
     logger,
     metrics,
-    core: { ...config.signaling, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
+    sfu,
+    core: { ...config.signaling, roomMode: () => config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
   });
   const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, metrics, logger });
   const server: Server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
@@ -103,6 +112,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   let closing: Promise<void> | undefined;
   return {
     turn,
+    sfu,
     url,
     wsUrl,
     port,
@@ -113,7 +123,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
         sig.shutdown();
         const closedHttp = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
-        void Promise.all([closedHttp, turn?.close()]).then(() => resolve());
+        void Promise.all([closedHttp, turn?.close(), sfu.close()]).then(() => resolve());
       });
       return closing;
     },

@@ -102,3 +102,11 @@ test('keyframe requests from many subscribers reach the publisher at most once a
   assert.deepEqual(allowed, [0, 1000, 2100]);
   assert.equal(limiter.allow(HIGH, 10), true, 'per source SSRC');
 });
+
+test('the source layer can be given explicitly when the header SSRC cannot be trusted', () => {
+  const d = new DownTrack({ outSsrc: 5, clockRate: 90000, kind: 'video' });
+  d.selectLayer(LOW, 0);
+  const clobbered = vp8(0xdead, 1, 100, true);
+  assert.equal(d.push(clobbered, 0).packet, undefined, 'by header: not the selected layer');
+  assert.ok(d.push(clobbered, 1, LOW).packet, 'by the given source: forwarded');
+});

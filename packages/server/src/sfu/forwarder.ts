@@ -75,12 +75,15 @@ export class DownTrack {
   }
 
   /**
-   * One RTP packet of the published track, from source layer `packet`'s SSRC.
+   * One RTP packet of the published track.
    * @param now ms
+   * @param sourceSsrc the layer it came from when the caller knows it (werift may have
+   *   rewritten the header's SSRC by the time we see the packet); default the header's SSRC
    */
-  push(packet: Uint8Array, now: number): ForwardResult {
-    const h = readRtpHeader(packet);
-    if (!h) return this.drop();
+  push(packet: Uint8Array, now: number, sourceSsrc?: number): ForwardResult {
+    const header = readRtpHeader(packet);
+    if (!header) return this.drop();
+    const h = sourceSsrc === undefined ? header : { ...header, ssrc: sourceSsrc };
     if (this.target !== null && h.ssrc === this.target) {
       const canSwitch = this.options.kind === 'audio' || this.isKeyframe(packet.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength));
       if (canSwitch) this.switchTo(h.ssrc, h.sequenceNumber, h.timestamp, now);

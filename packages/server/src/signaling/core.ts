@@ -31,7 +31,12 @@ export type ConnId = number;
 export type Action =
   | { kind: 'send'; conn: ConnId; message: ServerMessage }
   | { kind: 'close'; conn: ConnId; code: number; reason: string }
-  | { kind: 'event'; event: CoreEvent };
+  | { kind: 'event'; event: CoreEvent }
+  /** An SFU-leg message of a participant in an `sfu` room, for the SFU. */
+  | { kind: 'sfu'; room: string; identity: string; sid: string; message: ClientMessageOf<'sfu-sdp'> | ClientMessageOf<'sfu-candidate'> };
+
+/** Media topology of a room. */
+export type RoomMode = 'p2p' | 'sfu';
 
 /** Lifecycle facts for logs and metrics. */
 export type CoreEvent =
@@ -86,9 +91,11 @@ export interface CoreOptions {
   iceServers: (identity: string) => IceServer[];
   /** Participant sid generator; default crypto.randomUUID based. */
   newSid: () => string;
+  /** Mode of a new room; default always 'p2p'. */
+  roomMode: (room: string) => RoomMode;
 }
 
-export const DEFAULT_CORE_OPTIONS: Omit<CoreOptions, 'iceServers' | 'newSid'> = {
+export const DEFAULT_CORE_OPTIONS: Omit<CoreOptions, 'iceServers' | 'newSid' | 'roomMode'> = {
   maxMessageBytes: 64 * 1024,
   rateLimitPerS: 50,
   rateLimitBurst: 200,
@@ -126,6 +133,7 @@ interface Participant {
 
 interface Room {
   name: string;
+  mode: RoomMode;
   participants: Map<string, Participant>;
 }
 
@@ -140,6 +148,7 @@ export class SignalingCore {
     this.options = {
       ...DEFAULT_CORE_OPTIONS,
       newSid: () => `PA_${globalThis.crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`,
+      roomMode: () => 'p2p',
       ...options,
     };
   }
@@ -160,6 +169,23 @@ export class SignalingCore {
   /** List of room names with their participant counts. */
   listRooms(): { room: string; participants: number }[] {
     return [...this.rooms.values()].map((r) => ({ room: r.name, participants: r.participants.size }));
+  }
+
+  /**
+   * A message from the SFU to a participant (queued while it reconnects).
+   * @returns the actions, empty when the participant is not (any more) in the room
+   */
+  toParticipant(room: string, identity: string, sid: string, message: ServerMessage): Action[] {
+    const p = this.rooms.get(room)?.participants.get(identity);
+    if (!p || p.sid !== sid) return [];
+    const out: Action[] = [];
+    this.deliver(p, message, out);
+    return out;
+  }
+
+  /** The mode of a live room, if it exists. */
+  roomMode(room: string): RoomMode | undefined {
+    return this.rooms.get(room)?.mode;
   }
 
   /** A transport connection opened. */
@@ -265,6 +291,19 @@ export class SignalingCore {
         for (const t of targets) this.deliver(t, event, out);
         break;
       }
+      case 'sfu-sdp':
+      case 'sfu-candidate': {
+        if (p.room.mode !== 'sfu') {
+          this.violation(conn, now, out, ErrorCode.INVALID_MESSAGE, `room ${JSON.stringify(p.room.name)} is not in sfu mode`, msg.id);
+          break;
+        }
+        if (msg.type === 'sfu-sdp' && msg.pc === 'publisher' && !p.grants.canPublish) {
+          this.violation(conn, now, out, ErrorCode.PERMISSION_DENIED, 'token lacks canPublish', msg.id);
+          break;
+        }
+        out.push({ kind: 'sfu', room: p.room.name, identity: p.identity, sid: p.sid, message: msg });
+        break;
+      }
       case 'update': {
         if (msg.tracks && msg.tracks.length > 0 && !p.grants.canPublish) {
           this.violation(conn, now, out, ErrorCode.PERMISSION_DENIED, 'token lacks canPublish', msg.id);
@@ -323,7 +362,7 @@ export class SignalingCore {
       return out;
     }
     if (!room) {
-      room = { name: result.room, participants: new Map() };
+      room = { name: result.room, mode: this.options.roomMode(result.room), participants: new Map() };
       this.rooms.set(room.name, room);
       out.push({ kind: 'event', event: { type: 'room-created', room: room.name } });
     }
@@ -407,6 +446,7 @@ export class SignalingCore {
       participants: [...p.room.participants.values()].filter((o) => o !== p).map(info),
       iceServers: this.options.iceServers(p.identity),
       resumed,
+      mode: p.room.mode,
       limits: { maxMessageBytes: this.options.maxMessageBytes, reconnectGraceMs: this.options.reconnectGraceMs },
     };
   }

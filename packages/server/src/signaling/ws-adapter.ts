@@ -6,13 +6,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { ErrorCode, SignalingError } from '@dari/protocol';
+import { ErrorCode, SignalingError, type ServerMessage } from '@dari/protocol';
 import { SignalingCore, type Action, type CoreOptions, type JoinIntent } from './core.js';
 import { verifyToken } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
+/** The SFU as the signaling adapter sees it (see sfu/werift-sfu.ts). */
+export interface SfuHook {
+  join(room: string, identity: string, sid: string): void;
+  leave(room: string, identity: string): void;
+  message(room: string, identity: string, message: Extract<Action, { kind: 'sfu' }>['message']): void;
+}
+
 export interface SignalingAdapterOptions {
+  /** The SFU for rooms in `sfu` mode. */
+  sfu?: SfuHook | undefined;
   core: Partial<CoreOptions> & Pick<CoreOptions, 'iceServers'>;
   keys: ReadonlyMap<string, string>;
   logger: Logger;
@@ -47,6 +56,11 @@ export class SignalingAdapter {
     this.tickTimer.unref();
     this.pingTimer = setInterval(() => this.heartbeat(), opts.pingIntervalMs ?? 15_000);
     this.pingTimer.unref();
+  }
+
+  /** Sends a server message to a participant (used by the SFU); dropped if it has left. */
+  sendToParticipant(room: string, identity: string, sid: string, message: ServerMessage): void {
+    this.apply(this.core.toParticipant(room, identity, sid, message));
   }
 
   /** Hands an HTTP upgrade on the signaling path to the WebSocket server. */
@@ -143,8 +157,15 @@ export class SignalingAdapter {
           ws?.close(a.code, a.reason.slice(0, 120));
           break;
         }
+        case 'sfu':
+          this.opts.sfu?.message(a.room, a.identity, a.message);
+          break;
         case 'event': {
           const e = a.event;
+          // The core already removed a room whose last participant left, so leaves go to the
+          // SFU unconditionally (it ignores rooms it does not hold).
+          if (this.opts.sfu && e.type === 'participant-left') this.opts.sfu.leave(e.room, e.identity);
+          if (this.opts.sfu && e.type === 'participant-joined' && !e.resumed && this.core.roomMode(e.room) === 'sfu') this.opts.sfu.join(e.room, e.identity, e.sid);
           switch (e.type) {
             case 'message':
               this.messageCounter(e.messageType)?.inc();

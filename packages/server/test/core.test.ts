@@ -351,3 +351,26 @@ test('shutdown tells every client and closes with 1001', () => {
   assert.equal(h.closed.get(1)?.code, CloseCode.GOING_AWAY);
   assert.equal(h.closed.get(2)?.code, CloseCode.GOING_AWAY);
 });
+
+test('SFU legs: only in sfu rooms, publishing needs canPublish, and the SFU can reach a participant', () => {
+  const h = new Harness({ roomMode: (room) => (room.startsWith('sfu-') ? 'sfu' : 'p2p') });
+  h.join(1, 'alice', 'mesh');
+  const [meshJoined] = h.take(1);
+  assert.ok(meshJoined?.type === 'joined' && meshJoined.mode === 'p2p');
+  h.send(1, { type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp: 'v=0' } });
+  assert.deepEqual(h.types(1), ['error:INVALID_MESSAGE']);
+  h.join(2, 'bob', 'sfu-1');
+  const [sfuJoined] = h.take(2);
+  assert.ok(sfuJoined?.type === 'joined' && sfuJoined.mode === 'sfu');
+  const { actions } = h.core.receive(2, JSON.stringify({ type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp: 'v=0' } }), h.now);
+  const sfu = actions.find((a) => a.kind === 'sfu');
+  assert.ok(sfu && sfu.kind === 'sfu' && sfu.room === 'sfu-1' && sfu.identity === 'bob' && sfu.message.pc === 'publisher');
+  h.join(3, 'viewer', 'sfu-1', { grants: { canPublish: false } });
+  h.take(3);
+  h.send(3, { type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp: 'v=0' } });
+  assert.deepEqual(h.types(3), ['error:PERMISSION_DENIED']);
+  const viewerSid = h.core.roomInfo('sfu-1')!.find((p) => p.identity === 'viewer')!.sid;
+  h.apply(h.core.toParticipant('sfu-1', 'viewer', viewerSid, { type: 'sfu-candidate', pc: 'subscriber', candidate: null }));
+  assert.deepEqual(h.types(3), ['sfu-candidate']);
+  assert.deepEqual(h.core.toParticipant('sfu-1', 'viewer', 'PA_stale', { type: 'pong', ts: 1 }), [], 'a stale sid reaches nobody');
+});

@@ -119,7 +119,7 @@ export class SfuRoom {
     member.publisher.ontrack = (ev) => this.onPublishedTrack(member, ev.track, ev.transceiver, ev.streams[0]?.id);
     for (const other of this.members.values()) {
       if (other === member) continue;
-      for (const pub of other.publications) this.subscribe(member, other, pub);
+      for (const pub of other.publications) this.subscribe(member, pub);
     }
     this.negotiate(member);
   }
@@ -203,13 +203,13 @@ export class SfuRoom {
     });
     for (const other of this.members.values()) {
       if (other === publisher) continue;
-      this.subscribe(other, publisher, pub);
+      this.subscribe(other, pub);
       this.negotiate(other);
     }
   }
 
   /** Adds a forwarding track for `pub` to `subscriber`'s subscriber connection. */
-  private subscribe(subscriber: Member, publisher: Member, pub: Publication): void {
+  private subscribe(subscriber: Member, pub: Publication): void {
     if (pub.downs.has(subscriber.identity)) return;
     const local = new MediaStreamTrack({ kind: pub.kind });
     const transceiver = subscriber.subscriber.addTransceiver(local, { direction: 'sendonly' });
@@ -228,7 +228,6 @@ export class SfuRoom {
         if (this.limiter.allow(ssrc, Date.now())) pub.receiverPli(ssrc);
       }
     });
-    void publisher;
   }
 
   /** Sends a description, then the candidates gathered before it. */

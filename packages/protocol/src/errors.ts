@@ -35,6 +35,8 @@ export const ErrorCode = {
   JOIN_TIMEOUT: 'JOIN_TIMEOUT',
   /** The room has reached its participant limit. */
   ROOM_FULL: 'ROOM_FULL',
+  /** An SDP the SFU will not take: no DTLS fingerprint, too many m-lines, no codec it forwards. */
+  INVALID_SDP: 'INVALID_SDP',
   /** A bug on the server; the message was dropped. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -362,13 +362,18 @@ test('SFU legs: only in sfu rooms, publishing needs canPublish, and the SFU can 
   h.join(2, 'bob', 'sfu-1');
   const [sfuJoined] = h.take(2);
   assert.ok(sfuJoined?.type === 'joined' && sfuJoined.mode === 'sfu');
-  const { actions } = h.core.receive(2, JSON.stringify({ type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp: 'v=0' } }), h.now);
+  const sdp = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AB:CD\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n';
+  const { actions } = h.core.receive(2, JSON.stringify({ type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp } }), h.now);
   const sfu = actions.find((a) => a.kind === 'sfu');
   assert.ok(sfu && sfu.kind === 'sfu' && sfu.room === 'sfu-1' && sfu.identity === 'bob' && sfu.message.pc === 'publisher');
   h.join(3, 'viewer', 'sfu-1', { grants: { canPublish: false } });
   h.take(3);
-  h.send(3, { type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp: 'v=0' } });
+  h.send(3, { type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp } });
   assert.deepEqual(h.types(3), ['error:PERMISSION_DENIED']);
+  // A hostile SDP is refused before werift sees it.
+  h.take(2);
+  h.send(2, { type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp: sdp.replace(/a=fingerprint[^\r]*\r\n/, '') } });
+  assert.deepEqual(h.types(2), ['error:INVALID_SDP']);
   const viewerSid = h.core.roomInfo('sfu-1')!.find((p) => p.identity === 'viewer')!.sid;
   h.apply(h.core.toParticipant('sfu-1', 'viewer', viewerSid, { type: 'sfu-candidate', pc: 'subscriber', candidate: null }));
   assert.deepEqual(h.types(3), ['sfu-candidate']);

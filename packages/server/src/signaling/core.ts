@@ -23,6 +23,7 @@ import {
   type TokenClaims,
   type TrackInfo,
 } from '@dari/protocol';
+import { sdpProblem } from '../sfu/sdp-policy.js';
 
 /** Opaque connection handle chosen by the adapter. */
 export type ConnId = number;
@@ -299,6 +300,11 @@ export class SignalingCore {
         }
         if (msg.type === 'sfu-sdp' && msg.pc === 'publisher' && !p.grants.canPublish) {
           this.violation(conn, now, out, ErrorCode.PERMISSION_DENIED, 'token lacks canPublish', msg.id);
+          break;
+        }
+        const problem = msg.type === 'sfu-sdp' ? sdpProblem(msg.description.sdp) : null;
+        if (problem) {
+          this.violation(conn, now, out, ErrorCode.INVALID_SDP, problem, msg.id);
           break;
         }
         out.push({ kind: 'sfu', room: p.room.name, identity: p.identity, sid: p.sid, message: msg });

@@ -8,18 +8,18 @@ import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 
 let server: RunningServer;
 let browser: Browser;
+/** Open UDP sockets of this process (dgram handles; Node has no public API that counts unref'd ones), to catch werift socket leaks. */
+const udpSockets = () => (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().filter((h) => h.constructor.name === 'Socket' && 'setBroadcast' in h).length;
+let udpBefore = 0;
 
 before(async () => {
+  udpBefore = udpSockets();
   server = await testServer({ sfu: { mode: 'sfu' } });
   browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
   await server?.close();
-  // Known werift issue (see the issue 4 note): after close() of peer connections that were
-  // renegotiated, werift keeps some ICE UDP sockets open, so this process would never exit.
-  // The SFU's own resources are checked above; end the process once the results are reported.
-  setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
 });
 
 /** Waits until this page's <video> for each peer has decoded frames and keeps decoding. */
@@ -76,4 +76,12 @@ test('four participants each decode the three others\' videos through the SFU', 
     check();
   });
   assert.deepEqual(server.sfu.stats(), { rooms: 0, peerConnections: 0, publications: 0, downTracks: 0 });
+});
+
+test('closing the server leaves no UDP socket of the SFU (or of TURN) behind', { timeout: 30_000 }, async () => {
+  await server.close();
+  await browser.close();
+  const deadline = Date.now() + 10_000;
+  while (udpSockets() > udpBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(udpSockets(), udpBefore, 'every UDP socket closed (werift-patch.ts stops transports werift forgets)');
 });

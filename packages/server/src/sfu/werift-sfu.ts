@@ -19,6 +19,7 @@ import {
 } from 'werift';
 import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
 import { DownTrack, KeyframeRequestLimiter } from './forwarder.js';
+import { closeConnection, trackTransports } from './werift-patch.js';
 import type { Logger } from '../logger.js';
 
 export interface SfuOptions {
@@ -108,6 +109,8 @@ export class SfuRoom {
       negotiating: false,
       renegotiate: false,
     };
+    trackTransports(member.publisher);
+    trackTransports(member.subscriber);
     this.members.set(identity, member);
     for (const [pc, name] of [[member.publisher, 'publisher'], [member.subscriber, 'subscriber']] as const) {
       pc.onIceCandidate.subscribe((c) => {
@@ -143,7 +146,7 @@ export class SfuRoom {
     for (const other of this.members.values()) {
       for (const pub of other.publications) pub.downs.delete(identity);
     }
-    this.closing.push(m.publisher.close().catch(() => undefined), m.subscriber.close().catch(() => undefined));
+    this.closing.push(closeConnection(m.publisher), closeConnection(m.subscriber));
   }
 
   /** Peer connections being closed (werift closes asynchronously). */

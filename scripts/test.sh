@@ -13,6 +13,7 @@ command -v openssl >/dev/null || missing+=(openssl)
 if [ "$(id -u)" = 0 ]; then
   command -v ip >/dev/null || missing+=(iproute2)
   command -v nft >/dev/null || missing+=(nftables)
+  command -v sysctl >/dev/null || missing+=(procps)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing missing system packages: ${missing[*]}"

@@ -16,11 +16,11 @@ function sh(cmd: string, args: string[], input?: string): string {
 /** Why the lab cannot run here, or undefined when it can (root, `ip`, `nft`). */
 export function labUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'the NAT lab needs root (network namespaces and nftables)';
-  for (const tool of ['ip', 'nft']) {
+  for (const tool of ['ip', 'nft', 'sysctl']) {
     try {
       sh('which', [tool]);
     } catch {
-      return `the NAT lab needs \`${tool}\` (Debian packages iproute2, nftables)`;
+      return `the NAT lab needs \`${tool}\` (Debian packages iproute2, nftables, procps)`;
     }
   }
   return undefined;

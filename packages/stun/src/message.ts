@@ -211,6 +211,7 @@ export function encodeMessage(msg: Pick<StunMessage, 'cls' | 'method' | 'transac
   return b.build();
 }
 
+/** Concatenates byte strings into one new Uint8Array. */
 export function concat(parts: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;

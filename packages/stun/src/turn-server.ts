@@ -50,6 +50,7 @@ export interface ClientTuple {
   localPort: number;
 }
 
+/** The identifying string of a client 5-tuple (RFC 8656 §2), computed once per tuple by the adapter. */
 export const tupleKey = (protocol: Protocol, address: string, port: number, localAddress: string, localPort: number): string =>
   `${protocol}|${address}|${port}|${localAddress}|${localPort}`;
 
@@ -207,7 +208,8 @@ export class TurnServer {
   private nextId = 1;
 
   constructor(options: Partial<TurnServerOptions> = {}) {
-    this.options = { ...DEFAULT_TURN_OPTIONS, ...options };
+    // Stateful defaults are made per server, never shared between instances.
+    this.options = { ...DEFAULT_TURN_OPTIONS, users: new Map(), peerPolicy: new PeerPolicy(), nonces: new NonceIssuer(), ...options };
   }
 
   /** Current counts for gauges. */

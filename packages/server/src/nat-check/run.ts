@@ -3,8 +3,7 @@
  * meaning live in classify.ts; this file performs the Binding transactions it asks for.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { connect } from 'node:net';
-import { isIP } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { parseArgs } from 'node:util';
 import { Attr, MessageBuilder, Method, decodeMessage, getAttribute, readAddress, readXorAddress, writeChangeRequest } from '@dari/stun';

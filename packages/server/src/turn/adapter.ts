@@ -5,6 +5,7 @@
  */
 import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
 import { createServer as createTcpServer, isIPv6, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { TurnServer, frameLength, tupleKey, type ClientTuple, type Protocol, type TurnAction } from '@dari/stun';
@@ -54,6 +55,12 @@ function setBuffers(socket: UdpSocket, bytes: number): void {
   } catch {
     /* capped by net.core.rmem_max / wmem_max: keep what the kernel allows */
   }
+}
+
+/** The first non-internal IPv4 address of this host: the relay address when listening on 0.0.0.0. */
+export function firstExternalIpv4(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
+  return undefined;
 }
 
 /** One bound listener, for the ready line and tests. */

@@ -5,12 +5,11 @@
  */
 import { readFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
-import { networkInterfaces } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { pino } from 'pino';
 import { NonceIssuer, PeerPolicy, TurnServer } from '@dari/stun';
 import { COTURN_OPTIONS, TurnOptionError, parseTurnArgs, type TurnOptions } from './coturn-options.js';
-import { TurnAdapter } from './adapter.js';
+import { TurnAdapter, firstExternalIpv4 } from './adapter.js';
 import type { Logger } from '../logger.js';
 
 function usage(): string {
@@ -18,10 +17,6 @@ function usage(): string {
   return `usage: dari turn [coturn options] [-c turnserver.conf]\n\nsupported coturn options (see docs/turn.md):\n${lines.join('\n')}\n`;
 }
 
-function firstExternalIpv4(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
-  return undefined;
-}
 
 /** Builds the sans-I/O core from validated options. */
 export function turnServerFromOptions(o: TurnOptions): { core: TurnServer; relay: { v4?: string; v6?: string } } {

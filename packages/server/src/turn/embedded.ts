@@ -3,13 +3,12 @@
  * REST API credentials minted per participant and handed out in the join's ICE servers list.
  */
 import { randomBytes } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { IceServer } from '@dari/protocol';
 import { NonceIssuer, PeerPolicy, TurnServer, restCredentials } from '@dari/stun';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { TurnAdapter } from './adapter.js';
+import { TurnAdapter, firstExternalIpv4 } from './adapter.js';
 
 export interface EmbeddedTurn {
   adapter: TurnAdapter;
@@ -18,10 +17,6 @@ export interface EmbeddedTurn {
   close(): Promise<void>;
 }
 
-function firstExternalIpv4(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
-  return undefined;
-}
 
 /**
  * Starts the embedded STUN/TURN server.

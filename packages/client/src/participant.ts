@@ -184,6 +184,8 @@ export class LocalParticipant {
 /** A track a remote participant publishes; `track` is set once it is subscribed. */
 export class RemoteTrackPublication {
   track: MediaStreamTrack | null = null;
+  /** Which connection delivers `track`: the mesh link to the publisher, or the SFU. */
+  path: 'p2p' | 'sfu' | null = null;
   constructor(public info: TrackInfo) {}
   get sid(): string {
     return this.info.sid;

@@ -11,6 +11,8 @@ export interface LocalTrackHandle {
   /** Null while a camera is off (the sender keeps its m-line and sends nothing). */
   track: MediaStreamTrack | null;
   stream: MediaStream;
+  /** `camera` tracks get the simulcast encodings on an SFU publisher leg. */
+  source?: string;
 }
 
 export interface PeerCallbacks {
@@ -19,6 +21,8 @@ export interface PeerCallbacks {
   onTrack(event: RTCTrackEvent): void;
   onDataChannel(channel: RTCDataChannel): void;
   onConnectionState(state: RTCPeerConnectionState): void;
+  /** A message on the control data channel (JSON), from the remote SDK. */
+  onControl?(message: unknown): void;
 }
 
 /** Label of the negotiated data channel that keeps SCTP in every offer (RFC 8831). */
@@ -32,6 +36,9 @@ export class PeerLink {
   private readonly senders = new Map<string, RTCRtpSender>();
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The negotiated control channel (null on a leg that has none). */
+  private readonly control: RTCDataChannel | null = null;
+  private readonly controlQueue: string[] = [];
 
   /**
    * @param polite whether this side yields on offer collision
@@ -46,9 +53,26 @@ export class PeerLink {
     initiator: boolean,
     /** Open the negotiated control data channel (not on an SFU subscriber leg, which only answers). */
     dataChannel = true,
+    /** Send the local tracks (false: a data-only link, e.g. for files in an SFU room; see {@link enableMedia}). */
+    public media = true,
+    /** Encodings for camera video (simulcast on an SFU publisher leg); default one encoding. */
+    private readonly cameraEncodings?: RTCRtpEncodingParameters[],
   ) {
     this.pc = new RTCPeerConnection(configuration);
-    if (dataChannel) this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: 0 });
+    if (dataChannel) {
+      const control = this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: 0 });
+      control.onopen = () => {
+        for (const text of this.controlQueue.splice(0)) control.send(text);
+      };
+      control.onmessage = (ev) => {
+        try {
+          this.cb.onControl?.(JSON.parse(String(ev.data)));
+        } catch {
+          // not ours
+        }
+      };
+      this.control = control;
+    }
     this.pc.onnegotiationneeded = () => void this.negotiate();
     this.pc.onicecandidate = ({ candidate }) => this.cb.sendCandidate(candidate ? candidate.toJSON() as IceCandidate : null);
     this.pc.ontrack = (ev) => this.cb.onTrack(ev);
@@ -60,10 +84,51 @@ export class PeerLink {
     if (initiator) this.attachLocal();
   }
 
+  /** Sends a JSON message to the remote SDK on the control channel (queued until it opens). */
+  sendControl(message: unknown): void {
+    const text = JSON.stringify(message);
+    if (this.control?.readyState === 'open') this.control.send(text);
+    else if (this.control) this.controlQueue.push(text);
+  }
+
+  /** Turns a data-only link into a media one: attaches the local tracks (renegotiates). */
+  enableMedia(): void {
+    if (this.media) return;
+    this.media = true;
+    this.localAttached = false;
+    this.attachLocal();
+  }
+
   /** Starts sending a newly published track (renegotiates). */
   addTrack(handle: LocalTrackHandle): void {
-    if (!this.localAttached || this.senders.has(handle.sid) || !handle.track) return;
+    if (!this.localAttached || !this.media || this.senders.has(handle.sid) || !handle.track) return;
+    if (this.cameraEncodings && handle.source === 'camera') {
+      // Simulcast (RFC 8853): one transceiver, several encodings, told apart by rid.
+      const t = this.pc.addTransceiver(handle.track, { direction: 'sendonly', streams: [handle.stream], sendEncodings: this.cameraEncodings });
+      this.senders.set(handle.sid, t.sender);
+      return;
+    }
     this.senders.set(handle.sid, this.pc.addTrack(handle.track, handle.stream));
+  }
+
+  /**
+   * Pauses or resumes simulcast encodings of a sent track (dynacast; RTCRtpEncodingParameters.active,
+   * W3C webrtc-pc §5.2). Unknown rids are ignored; no renegotiation.
+   */
+  async setActiveEncodings(sid: string, rids: readonly string[]): Promise<void> {
+    const sender = this.senders.get(sid);
+    if (!sender) return;
+    const params = sender.getParameters();
+    let changed = false;
+    for (const e of params.encodings) {
+      if (e.rid === undefined) continue;
+      const active = rids.includes(e.rid);
+      if (e.active !== active) {
+        e.active = active;
+        changed = true;
+      }
+    }
+    if (changed) await sender.setParameters(params);
   }
 
   /** Swaps the media of a published track without renegotiation (camera off/on, device switch). */
@@ -115,7 +180,7 @@ export class PeerLink {
   }
 
   private attachLocal(): void {
-    if (this.localAttached) return;
+    if (this.localAttached || !this.media) return;
     this.localAttached = true;
     for (const handle of this.localTracks()) this.addTrack(handle);
   }

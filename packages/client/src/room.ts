@@ -27,6 +27,33 @@ export type ConnectionState = SignalState;
 /** Key of SFU tracks whose owner is not known yet. */
 const SFU_UNMATCHED = '\u0000sfu';
 
+/** Which connection delivers a remote track: the mesh link to its publisher, or the SFU. */
+export type MediaPath = 'p2p' | 'sfu';
+
+/** A received track not yet handed to the app. */
+interface PendingTrack {
+  ev: RTCTrackEvent;
+  path: MediaPath;
+  /** Decoding (or timed out waiting): may replace a track of the other path without a freeze. */
+  ready: boolean;
+  watching: boolean;
+}
+
+/** How long a topology switch may keep both paths before the old one is closed anyway, ms. */
+const SWITCH_TIMEOUT_MS = 10_000;
+/** How long a new-path track may take to decode before it replaces the old one anyway, ms. */
+const READY_TIMEOUT_MS = 4_000;
+
+/**
+ * Simulcast layers of camera video on the SFU publisher leg (RFC 8853 rids; quarter, half and
+ * full resolution). Bitrates in bps.
+ */
+export const SIMULCAST_ENCODINGS: readonly RTCRtpEncodingParameters[] = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
 export interface RoomEvents {
   connectionStateChanged: (state: ConnectionState) => void;
   /** The room connection ended for good; `reason` is e.g. `left`, `replaced`, `server-shutdown`. */
@@ -56,6 +83,8 @@ export interface RoomOptions {
   iceServers?: IceServer[];
   /** `relay` forces every peer connection through TURN (W3C webrtc-pc §4.2.1). Default `all`. */
   iceTransportPolicy?: RTCIceTransportPolicy;
+  /** Publish camera video to the SFU in three simulcast layers (q, h, f). Default false (until the SFU selects layers). */
+  simulcast?: boolean;
 }
 
 export interface ConnectOptions {
@@ -72,10 +101,13 @@ export class Room extends TypedEmitter<RoomEvents> {
   private readonly signal = new SignalClient();
   private readonly peers = new Map<string, PeerLink>();
   private readonly samplers = new Map<string, StatsSampler>();
-  private readonly pendingTracks = new Map<string, RTCTrackEvent[]>();
+  private readonly pendingTracks = new Map<string, PendingTrack[]>();
+  /** During a topology switch: the path each remote said it has moved to (control channel). */
+  private readonly remoteMoved = new Map<string, MediaPath>();
+  private switchTimer: ReturnType<typeof setTimeout> | null = null;
   private iceServers: IceServer[] = [];
-  /** Media topology of the room, from `joined`. */
-  mode: 'p2p' | 'sfu' = 'p2p';
+  /** Media topology of the room, from `joined` and `room-mode`. */
+  mode: MediaPath = 'p2p';
   /** In `sfu` mode: the publisher and subscriber legs to the SFU. */
   private sfu: { publisher: PeerLink; subscriber: PeerLink } | null = null;
 
@@ -147,8 +179,10 @@ export class Room extends TypedEmitter<RoomEvents> {
    * @throws SignalingError TARGET_NOT_FOUND when there is no peer connection to `to`; Error on integrity failure
    */
   async sendFile(file: Blob, to: string, name = (file as File).name ?? 'file'): Promise<string> {
-    const peer = this.peers.get(to);
-    if (!peer) throw new SignalingError(ErrorCode.TARGET_NOT_FOUND, `no peer connection to ${JSON.stringify(to)}`);
+    const remote = this.remoteParticipants.get(to);
+    if (!remote) throw new SignalingError(ErrorCode.TARGET_NOT_FOUND, `no participant ${JSON.stringify(to)}`);
+    // In an SFU room files still go peer to peer: a data-only link is opened on demand.
+    const peer = this.peers.get(to) ?? this.createPeer(remote, true);
     return sendFileOver(peer.pc, file, name, to, (p) => this.emit('fileProgress', p));
   }
 
@@ -158,15 +192,25 @@ export class Room extends TypedEmitter<RoomEvents> {
    * @param identity only this participant; default all
    */
   async getConnectionInfo(identity?: string): Promise<ConnectionInfo[]> {
-    const links = this.sfu ? [this.sfu.subscriber] : [...this.peers.values()];
-    const peers = links.filter((p) => identity === undefined || p.remoteIdentity === identity);
-    return Promise.all(
-      peers.map((p) => {
-        let sampler = this.samplers.get(p.remoteIdentity);
-        if (!sampler) this.samplers.set(p.remoteIdentity, (sampler = new StatsSampler()));
-        return sampler.sample(p.remoteIdentity, p.pc);
-      }),
-    );
+    const sampler = (id: string) => {
+      let s = this.samplers.get(id);
+      if (!s) this.samplers.set(id, (s = new StatsSampler()));
+      return s;
+    };
+    const jobs: Promise<ConnectionInfo>[] = [];
+    for (const p of this.remoteParticipants.values()) {
+      if (identity !== undefined && p.identity !== identity) continue;
+      // Each participant's media comes over whichever path delivers its tracks now.
+      const viaSfu = [...p.tracks.values()].some((t) => t.track && t.path === 'sfu') || (this.mode === 'sfu' && !this.peers.get(p.identity)?.media);
+      if (viaSfu && this.sfu) {
+        const ids = new Set([...p.tracks.values()].flatMap((t) => (t.track && t.path === 'sfu' ? [t.track.id] : [])));
+        jobs.push(sampler(p.identity).sample(p.identity, this.sfu.subscriber.pc, 'sfu', ids));
+      } else {
+        const peer = this.peers.get(p.identity);
+        if (peer) jobs.push(sampler(p.identity).sample(p.identity, peer.pc, 'p2p'));
+      }
+    }
+    return Promise.all(jobs);
   }
 
   /**
@@ -201,6 +245,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         if (this.remoteParticipants.has(info.identity)) this.updateRemote(info);
         else this.addRemote(info, false); // joined while we were away: they offer to us
       }
+      this.setMode(m.mode);
       return;
     }
     this.teardown();
@@ -214,6 +259,82 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const info of m.participants) this.addRemote(info, m.mode === 'p2p');
   }
 
+  /**
+   * The room's topology changed. Make-before-break: the new path is set up while media keeps
+   * flowing on the old one; each remote track is replaced once its new-path copy decodes
+   * (`trackSubscribed` fires again with the new track), and the old path is closed when both
+   * ends have moved (they tell each other on the mesh control channel), or after
+   * {@link SWITCH_TIMEOUT_MS}.
+   */
+  private setMode(mode: MediaPath): void {
+    if (mode === this.mode) return;
+    this.mode = mode;
+    if (this.switchTimer) clearTimeout(this.switchTimer);
+    this.switchTimer = setTimeout(() => this.finishSwitch(true), SWITCH_TIMEOUT_MS);
+    if (mode === 'sfu') {
+      if (!this.sfu) this.connectSfu();
+    } else {
+      for (const p of this.remoteParticipants.values()) {
+        const peer = this.peers.get(p.identity);
+        if (peer) peer.enableMedia();
+        // One side offers: the impolite one (larger sid); the other answers into its transceivers.
+        else if (this.localParticipant.sid > p.sid) this.createPeer(p, true);
+      }
+    }
+    for (const p of [...this.remoteParticipants.values()]) this.matchPendingTracks(p);
+    this.finishSwitch(false);
+  }
+
+  /** Whether every track of `p` that the app has comes over the current path. */
+  private movedFrom(p: RemoteParticipant): boolean {
+    for (const pub of p.tracks.values()) if (pub.track && pub.path !== this.mode) return false;
+    return true;
+  }
+
+  /**
+   * Closes what the old path no longer carries: a mesh link once both ends receive each other
+   * through the SFU; the SFU legs once every remote and we receive over the mesh.
+   * @param force the switch timed out: close the old path now
+   */
+  private finishSwitch(force: boolean): void {
+    if (this.mode === 'sfu') {
+      for (const p of this.remoteParticipants.values()) {
+        const peer = this.peers.get(p.identity);
+        if (!peer || !peer.media) continue;
+        const moved = this.movedFrom(p);
+        if (moved) peer.sendControl({ t: 'moved', path: 'sfu' });
+        if (force || (moved && this.remoteMoved.get(p.identity) === 'sfu')) {
+          peer.close();
+          this.peers.delete(p.identity);
+          this.remoteMoved.delete(p.identity);
+        }
+      }
+    } else if (this.sfu) {
+      let all = true;
+      for (const p of this.remoteParticipants.values()) {
+        const moved = this.movedFrom(p);
+        if (moved) this.peers.get(p.identity)?.sendControl({ t: 'moved', path: 'p2p' });
+        if (!moved || this.remoteMoved.get(p.identity) !== 'p2p') all = false;
+      }
+      if (force || all) {
+        this.sfu.publisher.close();
+        this.sfu.subscriber.close();
+        this.sfu = null;
+        this.signal.send({ type: 'sfu-leave' });
+        this.remoteMoved.clear();
+      }
+    }
+    if (force) {
+      for (const list of this.pendingTracks.values()) for (const t of list) t.ready = true;
+      for (const p of [...this.remoteParticipants.values()]) this.matchPendingTracks(p);
+    }
+    const done = this.mode === 'sfu' ? ![...this.peers.values()].some((p) => p.media) : this.sfu === null;
+    if (done && this.switchTimer) {
+      clearTimeout(this.switchTimer);
+      this.switchTimer = null;
+    }
+  }
+
   /** The two SFU legs: we offer on the publisher one, the SFU offers on the subscriber one. */
   private connectSfu(): void {
     const config = { iceServers: this.iceServers as RTCIceServer[], iceTransportPolicy: this.options.iceTransportPolicy ?? 'all' };
@@ -223,17 +344,14 @@ export class Room extends TypedEmitter<RoomEvents> {
       onTrack: (ev: RTCTrackEvent) => {
         // Forwarded tracks keep the publisher's a=msid stream id: find whose it is.
         const owner = [...this.remoteParticipants.values()].find((p) => p.info.tracks.some((t) => t.streamId === ev.streams[0]?.id));
-        const key = owner?.identity ?? SFU_UNMATCHED;
-        const list = this.pendingTracks.get(key) ?? [];
-        list.push(ev);
-        this.pendingTracks.set(key, list);
-        if (owner) this.matchPendingTracks(owner);
+        this.queueTrack(owner?.identity ?? SFU_UNMATCHED, ev, 'sfu');
       },
       onDataChannel: () => undefined,
       onConnectionState: (state: RTCPeerConnectionState) => this.emit('peerConnectionStateChanged', `sfu:${pc}`, state),
     });
+    const encodings = this.options.simulcast !== true ? undefined : SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
     this.sfu = {
-      publisher: new PeerLink('sfu:publisher', true, config, () => [...this.localParticipant.tracks.values()], leg('publisher'), true),
+      publisher: new PeerLink('sfu:publisher', true, config, () => [...this.localParticipant.tracks.values()], leg('publisher'), true, true, true, encodings),
       subscriber: new PeerLink('sfu', true, config, () => [], leg('subscriber'), false, false),
     };
   }
@@ -283,6 +401,14 @@ export class Room extends TypedEmitter<RoomEvents> {
       case 'sfu-candidate':
         void (m.pc === 'publisher' ? this.sfu?.publisher : this.sfu?.subscriber)?.handleCandidate(m.candidate);
         break;
+      case 'room-mode':
+        this.setMode(m.mode);
+        break;
+      case 'publisher-layers': {
+        const t = [...this.localParticipant.tracks.values()].find((x) => x.stream.id === m.streamId);
+        if (t) void this.sfu?.publisher.setActiveEncodings(t.sid, m.rids);
+        break;
+      }
       case 'pong':
       case 'closing':
       case 'joined':
@@ -327,12 +453,17 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.remoteParticipants.delete(identity);
     this.peers.get(identity)?.close();
     this.peers.delete(identity);
+    this.remoteMoved.delete(identity);
     this.samplers.delete(identity);
     this.pendingTracks.delete(identity);
     for (const pub of p.tracks.values()) if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
     this.emit('participantDisconnected', p);
   }
 
+  /**
+   * A mesh link to `remote`. In a P2P room it carries media; in an SFU room it is data-only
+   * (files), unless the room switches back to P2P.
+   */
   private createPeer(remote: RemoteParticipant, initiator: boolean): PeerLink {
     const identity = remote.identity;
     // Deterministic roles: the peer with the smaller sid is polite (webrtc-pc §10.7).
@@ -345,12 +476,12 @@ export class Room extends TypedEmitter<RoomEvents> {
       {
         sendDescription: (description) => this.signal.send({ type: 'sdp', to: identity, description }),
         sendCandidate: (candidate) => this.signal.send({ type: 'candidate', to: identity, candidate }),
-        onTrack: (ev) => {
-          const list = this.pendingTracks.get(identity) ?? [];
-          list.push(ev);
-          this.pendingTracks.set(identity, list);
-          const p = this.remoteParticipants.get(identity);
-          if (p) this.matchPendingTracks(p);
+        onTrack: (ev) => this.queueTrack(identity, ev, 'p2p'),
+        onControl: (message) => {
+          const msg = message as { t?: unknown; path?: unknown };
+          if (msg.t !== 'moved' || (msg.path !== 'p2p' && msg.path !== 'sfu')) return;
+          this.remoteMoved.set(identity, msg.path);
+          this.finishSwitch(false);
         },
         onDataChannel: (channel) => {
           if (!channel.label.startsWith(FILE_CHANNEL_PREFIX)) return;
@@ -364,38 +495,88 @@ export class Room extends TypedEmitter<RoomEvents> {
         onConnectionState: (state) => this.emit('peerConnectionStateChanged', identity, state),
       },
       initiator,
+      true,
+      this.mode === 'p2p',
     );
     this.peers.set(identity, peer);
     return peer;
   }
 
-  /** Pairs received RTCTrackEvents with announced publications by a=msid stream id. */
+  private queueTrack(key: string, ev: RTCTrackEvent, path: MediaPath): void {
+    const list = this.pendingTracks.get(key) ?? [];
+    list.push({ ev, path, ready: false, watching: false });
+    this.pendingTracks.set(key, list);
+    const p = this.remoteParticipants.get(key);
+    if (p) this.matchPendingTracks(p);
+  }
+
+  /**
+   * Pairs received RTCTrackEvents with announced publications by a=msid stream id. A track of
+   * the current path that replaces one of the other path waits until it decodes.
+   */
   private matchPendingTracks(p: RemoteParticipant): void {
     // SFU tracks that arrived before their owner's track list: claim those that are p's.
     const unmatched = this.pendingTracks.get(SFU_UNMATCHED);
     if (unmatched) {
-      const mine = unmatched.filter((ev) => p.info.tracks.some((t) => t.streamId === ev.streams[0]?.id));
+      const mine = unmatched.filter((t) => p.info.tracks.some((i) => i.streamId === t.ev.streams[0]?.id));
       if (mine.length > 0) {
-        this.pendingTracks.set(SFU_UNMATCHED, unmatched.filter((ev) => !mine.includes(ev)));
+        this.pendingTracks.set(SFU_UNMATCHED, unmatched.filter((t) => !mine.includes(t)));
         this.pendingTracks.set(p.identity, [...(this.pendingTracks.get(p.identity) ?? []), ...mine]);
       }
     }
     const list = this.pendingTracks.get(p.identity);
-    if (!list) return;
-    const rest: RTCTrackEvent[] = [];
-    for (const ev of list) {
-      const streamId = ev.streams[0]?.id;
-      const pub = [...p.tracks.values()].find((t) => t.info.streamId === streamId && t.kind === ev.track.kind);
-      if (!pub) {
-        rest.push(ev);
-        continue;
+    if (list) {
+      const rest: PendingTrack[] = [];
+      for (const pending of list) {
+        const { ev, path } = pending;
+        if (path !== this.mode || ev.track.readyState === 'ended') continue; // the old path's late arrivals
+        const streamId = ev.streams[0]?.id;
+        const pub = [...p.tracks.values()].find((t) => t.info.streamId === streamId && t.kind === ev.track.kind);
+        if (!pub) {
+          rest.push(pending);
+          continue;
+        }
+        if (pub.track === ev.track) continue;
+        if (pub.track && pub.path !== path && !pending.ready) {
+          rest.push(pending);
+          this.watchReady(pending, p.identity);
+          continue;
+        }
+        pub.track = ev.track;
+        pub.path = path;
+        this.emit('trackSubscribed', ev.track, pub, p);
       }
-      if (pub.track === ev.track) continue;
-      pub.track = ev.track;
-      this.emit('trackSubscribed', ev.track, pub, p);
+      if (rest.length > 0) this.pendingTracks.set(p.identity, rest);
+      else this.pendingTracks.delete(p.identity);
     }
-    if (rest.length > 0) this.pendingTracks.set(p.identity, rest);
-    else this.pendingTracks.delete(p.identity);
+    this.finishSwitch(false);
+  }
+
+  /** Polls a new-path receiver until it decodes (video) or receives (audio), then retries the match. */
+  private watchReady(pending: PendingTrack, identity: string): void {
+    if (pending.watching) return;
+    pending.watching = true;
+    const start = Date.now();
+    const poll = async (): Promise<void> => {
+      let flowing = false;
+      try {
+        const report = await pending.ev.receiver.getStats();
+        report.forEach((s: { type: string; framesDecoded?: number; packetsReceived?: number }) => {
+          if (s.type !== 'inbound-rtp') return;
+          if (pending.ev.track.kind === 'video' ? (s.framesDecoded ?? 0) > 0 : (s.packetsReceived ?? 0) > 0) flowing = true;
+        });
+      } catch {
+        flowing = true; // receiver gone: stop waiting
+      }
+      if (!flowing && Date.now() - start < READY_TIMEOUT_MS) {
+        setTimeout(() => void poll(), 50);
+        return;
+      }
+      pending.ready = true;
+      const p = this.remoteParticipants.get(identity);
+      if (p) this.matchPendingTracks(p);
+    };
+    void poll();
   }
 
   private teardown(): void {
@@ -406,5 +587,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.sfu?.subscriber.close();
     this.sfu = null;
     this.pendingTracks.clear();
+    this.remoteMoved.clear();
+    if (this.switchTimer) clearTimeout(this.switchTimer);
+    this.switchTimer = null;
   }
 }

@@ -18,6 +18,11 @@ export interface CandidateInfo {
 export interface ConnectionInfo {
   /** Identity of the remote participant. */
   peer: string;
+  /**
+   * `p2p`: the mesh link to that participant; `sfu`: the SFU subscriber leg that carries its
+   * media (path, candidates, RTT and bitrates are the leg's, shared by every participant).
+   */
+  via: 'p2p' | 'sfu';
   connectionState: RTCPeerConnectionState;
   iceConnectionState: RTCIceConnectionState;
   /** `relay` when either side of the selected pair is a relay candidate. */
@@ -57,7 +62,11 @@ function candidate(s: Stat | undefined): CandidateInfo | undefined {
 export class StatsSampler {
   private history: { at: number; bytesIn: number; bytesOut: number }[] = [];
 
-  async sample(peer: string, pc: RTCPeerConnection): Promise<ConnectionInfo> {
+  /**
+   * @param via which kind of connection `pc` is
+   * @param trackIds only inbound media of these track ids (the participant's, on a shared SFU leg); default all
+   */
+  async sample(peer: string, pc: RTCPeerConnection, via: 'p2p' | 'sfu' = 'p2p', trackIds?: ReadonlySet<string>): Promise<ConnectionInfo> {
     const report = await pc.getStats();
     const byId = new Map<string, Stat>();
     report.forEach((s: Stat) => byId.set(s.id, s));
@@ -80,6 +89,7 @@ export class StatsSampler {
     const rate = (cur: number, old: number | undefined) => (prev && dtS > 0 && old !== undefined ? Math.max(0, ((cur - old) * 8) / dtS) : 0);
     const info: ConnectionInfo = {
       peer,
+      via,
       connectionState: pc.connectionState,
       iceConnectionState: pc.iceConnectionState,
       path: !local || !remote ? 'none' : local.type === 'relay' || remote.type === 'relay' ? 'relay' : 'direct',
@@ -95,7 +105,7 @@ export class StatsSampler {
       const c = byId.get(String(s['codecId']));
       return typeof c?.['mimeType'] === 'string' ? c['mimeType'] : undefined;
     };
-    for (const s of all.filter((x) => x.type === 'inbound-rtp')) {
+    for (const s of all.filter((x) => x.type === 'inbound-rtp' && (!trackIds || trackIds.has(String(x['trackIdentifier']))))) {
       const codec = codecOf(s);
       if (s['kind'] === 'video') {
         const v: NonNullable<ConnectionInfo['video']> = {

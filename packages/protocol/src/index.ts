@@ -164,6 +164,23 @@ export const SfuPc = z.enum(['publisher', 'subscriber']);
 export type SfuPc = z.infer<typeof SfuPc>;
 export const SfuSdpRequest = z.object({ type: z.literal('sfu-sdp'), id: ref, pc: SfuPc, description: SessionDescription });
 export const SfuCandidateRequest = z.object({ type: z.literal('sfu-candidate'), id: ref, pc: SfuPc, candidate: IceCandidate });
+/** After an `auto` room went back to P2P and the client's media moved to the mesh: close my SFU legs. */
+export const SfuLeaveRequest = z.object({ type: z.literal('sfu-leave'), id: ref });
+/**
+ * Adaptive stream: how a subscriber renders a remote video track (the element's size in CSS
+ * pixels × devicePixelRatio), so the SFU forwards the smallest simulcast layer that fills it;
+ * width/height 0 = not visible (nothing forwarded).
+ */
+export const TrackSettingsRequest = z.object({
+  type: z.literal('track-settings'),
+  id: ref,
+  /** The publisher's identity. */
+  participant: identity,
+  /** The publication's sid (TrackInfo.sid). */
+  trackSid: z.string().min(1).max(64),
+  width: z.number().int().min(0).max(16384),
+  height: z.number().int().min(0).max(16384),
+});
 
 export const ClientMessage = z.discriminatedUnion('type', [
   JoinRequest,
@@ -175,12 +192,18 @@ export const ClientMessage = z.discriminatedUnion('type', [
   PingRequest,
   SfuSdpRequest,
   SfuCandidateRequest,
+  SfuLeaveRequest,
+  TrackSettingsRequest,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageInput = z.input<typeof ClientMessage>;
-export const CLIENT_MESSAGE_TYPES = ['join', 'leave', 'sdp', 'candidate', 'signal', 'update', 'ping', 'sfu-sdp', 'sfu-candidate'] as const;
+export const CLIENT_MESSAGE_TYPES = ['join', 'leave', 'sdp', 'candidate', 'signal', 'update', 'ping', 'sfu-sdp', 'sfu-candidate', 'sfu-leave', 'track-settings'] as const;
 
 // ---------------------------------------------------------------- server → client
+
+/** Media topology of a room at a given moment. */
+export const RoomMode = z.enum(['p2p', 'sfu']);
+export type RoomMode = z.infer<typeof RoomMode>;
 
 export const JoinedEvent = z.object({
   type: z.literal('joined'),
@@ -191,8 +214,8 @@ export const JoinedEvent = z.object({
   iceServers: z.array(IceServer),
   /** True when this join resumed an existing session (same sid, peers untouched). */
   resumed: z.boolean(),
-  /** Media topology of the room: full-mesh P2P, or through the SFU (sfu-sdp / sfu-candidate). */
-  mode: z.enum(['p2p', 'sfu']).default('p2p'),
+  /** Media topology of the room now: full-mesh P2P, or through the SFU (sfu-sdp / sfu-candidate). */
+  mode: RoomMode.default('p2p'),
   limits: z.object({
     maxMessageBytes: z.number(),
     /** How long the server keeps a dropped participant, in ms. */
@@ -234,6 +257,21 @@ export const ErrorEvent = z.object({
 export const PongEvent = z.object({ type: z.literal('pong'), ts: z.number() });
 export const SfuSdpEvent = z.object({ type: z.literal('sfu-sdp'), pc: SfuPc, description: SessionDescription });
 export const SfuCandidateEvent = z.object({ type: z.literal('sfu-candidate'), pc: SfuPc, candidate: IceCandidate });
+/**
+ * The room's topology changed (`auto` rooms: a third participant joined → `sfu`; back to two →
+ * `p2p`). Clients set up the new path before tearing down the old one.
+ */
+export const RoomModeEvent = z.object({ type: z.literal('room-mode'), mode: RoomMode });
+/**
+ * Dynacast: the simulcast layers (RFC 8853 rids) of one published video track that some
+ * subscriber receives; the publisher pauses the others (RTCRtpEncodingParameters.active).
+ */
+export const PublisherLayersEvent = z.object({
+  type: z.literal('publisher-layers'),
+  /** The publication's a=msid stream id (TrackInfo.streamId). */
+  streamId: z.string(),
+  rids: z.array(z.string().max(16)).max(8),
+});
 /** Sent right before the server closes the connection on purpose; the SDK then does not reconnect. */
 export const ClosingEvent = z.object({
   type: z.literal('closing'),
@@ -253,6 +291,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
   ClosingEvent,
   SfuSdpEvent,
   SfuCandidateEvent,
+  RoomModeEvent,
+  PublisherLayersEvent,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
@@ -349,6 +389,8 @@ export const SERVER_MESSAGE_TYPES = [
   'closing',
   'sfu-sdp',
   'sfu-candidate',
+  'room-mode',
+  'publisher-layers',
 ] as const;
 
 /**

@@ -94,8 +94,13 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   sfu: z
     .strictObject({
-      /** Media topology of new rooms: `p2p` (full mesh) or `sfu`. Default p2p. */
-      mode: z.enum(['p2p', 'sfu']).default('p2p'),
+      /**
+       * Topology of rooms: `auto` (P2P for two participants, the SFU from three on, and back),
+       * `p2p` (full mesh always) or `sfu` (always through the SFU). Default auto.
+       */
+      mode: z.enum(['auto', 'p2p', 'sfu']).default('auto'),
+      /** Per-room policy by room name, e.g. `{ town-hall: sfu }`; `POST /api/rooms` sets it at run time. */
+      rooms: z.record(z.string(), z.enum(['auto', 'p2p', 'sfu'])).default({}),
       /** Host addresses the SFU announces in ICE; default the `host` (loopback included). */
       announcedAddresses: z.array(z.string()).optional(),
     })

@@ -84,9 +84,10 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     logger,
     metrics,
     sfu,
-    core: { ...config.signaling, roomMode: () => config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
+    core: { ...config.signaling, roomPolicy: (room) => config.sfu.rooms[room] ?? config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
   });
-  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, metrics, logger });
+  const adapter = signaling;
+  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy: (room, policy) => adapter.setRoomPolicy(room, policy), metrics, logger });
   const server: Server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
   const sig = signaling;
   server.on('upgrade', (req, socket, head) => {

@@ -10,9 +10,12 @@ class Harness {
   readonly core: SignalingCore;
   readonly inbox = new Map<ConnId, ServerMessage[]>();
   readonly closed = new Map<ConnId, { code: number; reason: string }>();
+  /** SFU membership actions, in order, as `join:<identity>` / `leave:<identity>`. */
+  readonly sfu: string[] = [];
 
   constructor(opts: Partial<ConstructorParameters<typeof SignalingCore>[0]> = {}) {
-    this.core = new SignalingCore({ iceServers: () => [{ urls: 'stun:127.0.0.1:3478' }], newSid: () => `PA_${++this.n}`, ...opts });
+    // Mesh by default so presence tests see no topology messages; `auto` has its own tests.
+    this.core = new SignalingCore({ iceServers: () => [{ urls: 'stun:127.0.0.1:3478' }], newSid: () => `PA_${++this.n}`, roomPolicy: () => 'p2p', ...opts });
   }
 
   apply(actions: Action[]): void {
@@ -22,6 +25,8 @@ class Harness {
         list.push(a.message);
         this.inbox.set(a.conn, list);
       } else if (a.kind === 'close') this.closed.set(a.conn, { code: a.code, reason: a.reason });
+      else if (a.kind === 'sfu-join') this.sfu.push(`join:${a.identity}`);
+      else if (a.kind === 'sfu-leave') this.sfu.push(`leave:${a.identity}`);
     }
   }
 
@@ -353,7 +358,7 @@ test('shutdown tells every client and closes with 1001', () => {
 });
 
 test('SFU legs: only in sfu rooms, publishing needs canPublish, and the SFU can reach a participant', () => {
-  const h = new Harness({ roomMode: (room) => (room.startsWith('sfu-') ? 'sfu' : 'p2p') });
+  const h = new Harness({ roomPolicy: (room) => (room.startsWith('sfu-') ? 'sfu' : 'p2p') });
   h.join(1, 'alice', 'mesh');
   const [meshJoined] = h.take(1);
   assert.ok(meshJoined?.type === 'joined' && meshJoined.mode === 'p2p');
@@ -378,4 +383,82 @@ test('SFU legs: only in sfu rooms, publishing needs canPublish, and the SFU can 
   h.apply(h.core.toParticipant('sfu-1', 'viewer', viewerSid, { type: 'sfu-candidate', pc: 'subscriber', candidate: null }));
   assert.deepEqual(h.types(3), ['sfu-candidate']);
   assert.deepEqual(h.core.toParticipant('sfu-1', 'viewer', 'PA_stale', { type: 'pong', ts: 1 }), [], 'a stale sid reaches nobody');
+});
+
+test('auto rooms: P2P for two, SFU from three on, back to P2P at two after each client leaves the SFU', () => {
+  const h = new Harness({ roomPolicy: () => 'auto' });
+  h.join(1, 'alice');
+  h.join(2, 'bob');
+  const joinedB = h.take(2)[0];
+  assert.ok(joinedB?.type === 'joined' && joinedB.mode === 'p2p');
+  assert.deepEqual(h.types(1), ['joined', 'participant-joined']);
+  assert.deepEqual(h.sfu, []);
+  h.join(3, 'carol');
+  const joinedC = h.take(3)[0];
+  assert.ok(joinedC?.type === 'joined' && joinedC.mode === 'sfu', 'the third joins straight into the SFU');
+  const a = h.take(1);
+  assert.deepEqual(a.map((m) => m.type), ['participant-joined', 'room-mode']);
+  assert.deepEqual(a[1], { type: 'room-mode', mode: 'sfu' });
+  assert.deepEqual(h.types(2), ['participant-joined', 'room-mode']);
+  assert.deepEqual(h.sfu.sort(), ['join:alice', 'join:bob', 'join:carol']);
+  // sfu-leave is refused while the room is in sfu mode.
+  h.send(1, { type: 'sfu-leave' });
+  assert.deepEqual(h.types(1), ['error:INVALID_MESSAGE']);
+  h.sfu.length = 0;
+  h.send(3, { type: 'leave' });
+  assert.deepEqual(h.sfu, ['leave:carol']);
+  assert.deepEqual(h.types(1), ['participant-left', 'room-mode']);
+  assert.equal(h.core.roomMode('r'), 'p2p');
+  // Make-before-break: alice and bob keep their SFU legs until they say they moved.
+  const sdp = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AB:CD\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n';
+  const still = h.core.receive(1, JSON.stringify({ type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp } }), h.now);
+  assert.ok(still.actions.some((x) => x.kind === 'sfu'), 'SFU legs still usable during the switch back');
+  h.send(1, { type: 'sfu-leave' });
+  h.send(1, { type: 'sfu-leave' });
+  assert.deepEqual(h.sfu, ['leave:carol', 'leave:alice'], 'sfu-leave is idempotent');
+  h.send(1, { type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp } });
+  assert.deepEqual(h.types(1), ['error:INVALID_MESSAGE'], 'no SFU legs after sfu-leave');
+  // bob never sent sfu-leave; a new third participant finds him still a member: no second join.
+  h.sfu.length = 0;
+  h.join(4, 'dave');
+  assert.deepEqual(h.sfu.sort(), ['join:alice', 'join:dave']);
+  // Leaving the room while a member ends the membership too.
+  h.sfu.length = 0;
+  h.drop(2);
+  h.tick(10_000);
+  assert.deepEqual(h.sfu, ['leave:bob']);
+});
+
+test('room policies: per room, applied to a live room at once, kept for the next one', () => {
+  const h = new Harness({ roomPolicy: () => 'auto' });
+  assert.deepEqual(h.core.setRoomPolicy('big', 'sfu'), [], 'no live room yet');
+  h.join(1, 'alice', 'big');
+  const joined = h.take(1)[0];
+  assert.ok(joined?.type === 'joined' && joined.mode === 'sfu', 'a one-person sfu room is in the SFU');
+  assert.deepEqual(h.sfu, ['join:alice']);
+  h.apply(h.core.setRoomPolicy('big', 'p2p'));
+  assert.deepEqual(h.take(1), [{ type: 'room-mode', mode: 'p2p' }]);
+  assert.equal(h.core.roomPolicy('big'), 'p2p');
+  h.join(2, 'x', 'other');
+  h.join(3, 'y', 'other');
+  h.join(4, 'z', 'other');
+  assert.equal(h.core.roomMode('other'), 'sfu', 'the default policy (auto) elsewhere');
+  h.apply(h.core.setRoomPolicy('other', 'p2p'));
+  assert.equal(h.core.roomMode('other'), 'p2p');
+  assert.deepEqual(h.types(2).slice(-1), ['room-mode']);
+});
+
+test('track-settings: resolved to the publisher\'s stream for SFU members, unknown tracks refused', () => {
+  const h = new Harness({ roomPolicy: () => 'sfu' });
+  h.join(1, 'alice');
+  h.join(2, 'bob');
+  h.send(1, { type: 'update', tracks: [{ sid: 'TR_1', kind: 'video', source: 'camera', streamId: 'stream-a', muted: false }] });
+  h.take(2);
+  const { actions } = h.core.receive(2, JSON.stringify({ type: 'track-settings', participant: 'alice', trackSid: 'TR_1', width: 320, height: 180 }), h.now);
+  const ts = actions.find((a) => a.kind === 'sfu-track-settings');
+  assert.deepEqual(ts, { kind: 'sfu-track-settings', room: 'r', identity: 'bob', publisher: 'alice', streamId: 'stream-a', width: 320, height: 180 });
+  h.send(2, { type: 'track-settings', participant: 'alice', trackSid: 'TR_9', width: 1, height: 1 });
+  assert.deepEqual(h.types(2), ['error:TARGET_NOT_FOUND']);
+  h.send(2, { type: 'track-settings', participant: 'alice', trackSid: 'TR_1', width: -1, height: 1 });
+  assert.deepEqual(h.types(2), ['error:INVALID_MESSAGE']);
 });

@@ -12,7 +12,7 @@ let server: RunningServer;
 let browser: Browser;
 
 before(async () => {
-  server = await testServer({ signaling: { reconnectGraceMs: 10_000 } });
+  server = await testServer({ signaling: { reconnectGraceMs: 10_000 }, sfu: { mode: 'p2p' } }); // the mesh (auto rooms: e2e-auto)
   browser = await launchChromium();
 });
 after(async () => {

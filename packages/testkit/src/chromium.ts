@@ -40,7 +40,8 @@ export interface Participant {
  * Opens a page on the server's origin, loads /sdk/dari.mjs, turns on camera (320×240) and
  * microphone, and connects. The page keeps `window.room` and `window.log` (the test's own page,
  * not the SDK's); `log.peerConnectedAt[identity]` is the time from room.connect() to that peer
- * connection's `connected` state, ms.
+ * connection's `connected` state, ms; `log.frameTimes['<identity>:<source>']` holds the
+ * performance.now() times (ms) of the video frames presented for that publication.
  */
 export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUrl: string, token: string, identity: string, media = true, roomOptions: Record<string, unknown> = {}): Promise<Participant> {
   const context = await browser.newContext();
@@ -53,20 +54,39 @@ export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUr
       const dari = await import(sdkPath);
       const w = window as unknown as Record<string, any>;
       const room = new dari.Room(roomOptions);
-      const log = { connectStart: 0, peerConnectedAt: {} as Record<string, number>, signals: [] as unknown[], left: [] as string[], joined: [] as string[], subscribed: [] as string[], unsubscribed: [] as string[], files: [] as unknown[], states: [] as string[], errors: [] as string[] };
+      const log = { connectStart: 0, peerConnectedAt: {} as Record<string, number>, signals: [] as unknown[], left: [] as string[], joined: [] as string[], subscribed: [] as string[], unsubscribed: [] as string[], files: [] as unknown[], states: [] as string[], errors: [] as string[], frameTimes: {} as Record<string, number[]> };
       w['room'] = room;
       w['log'] = log;
       room.on('signal', (s: unknown) => log.signals.push(s));
       room.on('participantConnected', (p: any) => log.joined.push(p.identity));
       room.on('participantDisconnected', (p: any) => log.left.push(p.identity));
+      // One element per remote publication; a new track (e.g. after a P2P↔SFU switch) replaces
+      // the old one in it. Video frames presented are timed (requestVideoFrameCallback).
+      const elements = new Map<string, HTMLMediaElement>();
       room.on('trackSubscribed', (track: MediaStreamTrack, pub: any, p: any) => {
-        log.subscribed.push(`${p.identity}:${pub.source}`);
-        const el = document.createElement(track.kind === 'video' ? 'video' : 'audio') as HTMLMediaElement;
-        el.muted = true;
-        el.autoplay = true;
+        const key = `${p.identity}:${pub.source}`;
+        log.subscribed.push(key);
+        let el = elements.get(key);
+        if (!el) {
+          el = document.createElement(track.kind === 'video' ? 'video' : 'audio') as HTMLMediaElement;
+          el.muted = true;
+          el.autoplay = true;
+          el.dataset['identity'] = p.identity;
+          el.dataset['source'] = pub.source;
+          elements.set(key, el);
+          document.body.append(el);
+          if (el instanceof HTMLVideoElement) {
+            const video = el;
+            const times: number[] = (log.frameTimes[key] = []);
+            const onFrame = () => {
+              times.push(performance.now());
+              if (times.length > 4000) times.splice(0, 1000);
+              video.requestVideoFrameCallback(onFrame);
+            };
+            video.requestVideoFrameCallback(onFrame);
+          }
+        }
         el.srcObject = new MediaStream([track]);
-        el.dataset['identity'] = p.identity;
-        document.body.append(el);
       });
       room.on('trackUnsubscribed', (_t: unknown, pub: any, p: any) => log.unsubscribed.push(`${p.identity}:${pub.source}`));
       room.on('fileReceived', (f: any) => log.files.push({ name: f.name, size: f.size, sha256: f.sha256, from: f.from }));

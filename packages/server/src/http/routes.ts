@@ -11,7 +11,7 @@ import { Grants } from '@dari/protocol';
 import { mintToken, parseDurationS } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { SignalingCore } from '../signaling/core.js';
+import type { RoomPolicy, SignalingCore } from '../signaling/core.js';
 
 /** Where the built browser assets live (built by `npm run build`). */
 export const MEET_DIST = fileURLToPath(new URL('../../../../meet/dist/', import.meta.url));
@@ -34,6 +34,8 @@ export interface RouteContext {
   keys: ReadonlyMap<string, string>;
   devMode: boolean;
   core: SignalingCore;
+  /** Sets a room's topology policy and moves a live room (the signaling adapter's). */
+  setRoomPolicy: (room: string, policy: RoomPolicy) => void;
   metrics: Metrics;
   logger: Logger;
 }
@@ -82,6 +84,9 @@ function authenticate(req: IncomingMessage, keys: ReadonlyMap<string, string>): 
   if (i <= 0 || secret === undefined || secret !== decoded.slice(i + 1)) throw new HttpError(401, 'UNAUTHORIZED', 'unknown API key or wrong secret');
   return { apiKey, apiSecret: secret };
 }
+
+/** Body of `POST /api/rooms`. */
+const RoomRequest = z.strictObject({ room: z.string().min(1).max(128), mode: z.enum(['auto', 'p2p', 'sfu']) });
 
 function parseTokenRequest(body: unknown): z.infer<typeof TokenRequest> & { ttlS: number | undefined } {
   const parsed = TokenRequest.safeParse(body);
@@ -134,6 +139,17 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       const [apiKey, apiSecret] = [...ctx.keys][0]!;
       const token = await mintToken({ apiKey, apiSecret, ...rest, ttlS });
       return json(res, 200, { token });
+    }
+    if (path === '/api/rooms' && req.method === 'POST') {
+      // LiveKit's CreateRoom, with Dari's topology: {room, mode: auto|p2p|sfu}.
+      authenticate(req, ctx.keys);
+      const parsed = RoomRequest.safeParse(await readJson(req));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new HttpError(400, 'INVALID_REQUEST', `${issue?.path.join('.') || '(body)'}: ${issue?.message ?? 'invalid'}`);
+      }
+      ctx.setRoomPolicy(parsed.data.room, parsed.data.mode);
+      return json(res, 200, { room: parsed.data.room, mode: parsed.data.mode, current: ctx.core.roomMode(parsed.data.room) ?? null });
     }
     if (path === '/api/rooms') {
       authenticate(req, ctx.keys);

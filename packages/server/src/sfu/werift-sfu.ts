@@ -39,7 +39,7 @@ interface Publication {
   streamId: string;
   receiverPli: (ssrc: number) => void;
   /** Subscribers' down tracks, by subscriber identity. */
-  downs: Map<string, { down: DownTrack; local: MediaStreamTrack; transceiver: RTCRtpTransceiver }>;
+  downs: Map<string, { down: DownTrack; local: MediaStreamTrack; transceiver: RTCRtpTransceiver; renderSize?: { width: number; height: number } }>;
 }
 
 interface Member {
@@ -91,7 +91,9 @@ export class SfuRoom {
 
   /** A participant joined the room: create its two peer connections and offer what exists. */
   join(identity: string, sid: string): void {
-    if (this.members.has(identity)) this.leave(identity);
+    const existing = this.members.get(identity);
+    if (existing?.sid === sid) return; // still a member from before (auto room flipping back)
+    if (existing) this.leave(identity);
     const config = {
       iceServers: [],
       iceAdditionalHostAddresses: this.options.announcedAddresses,
@@ -233,6 +235,13 @@ export class SfuRoom {
     });
   }
 
+  /** Adaptive stream: the subscriber's render size (device pixels) for one publication; layer choice uses it. */
+  trackSettings(identity: string, publisher: string, streamId: string, width: number, height: number): void {
+    const pub = this.members.get(publisher)?.publications.find((p) => p.streamId === streamId && p.kind === 'video');
+    const d = pub?.downs.get(identity);
+    if (d) d.renderSize = { width, height };
+  }
+
   /** Sends a description, then the candidates gathered before it. */
   private sendDescription(m: Member, pc: SfuPc, description: SessionDescription): void {
     this.options.send(this.name, m.identity, m.sid, { type: 'sfu-sdp', pc, description });
@@ -275,6 +284,10 @@ export class SfuManager {
     let r = this.rooms.get(room);
     if (!r) this.rooms.set(room, (r = new SfuRoom(room, this.options)));
     r.join(identity, sid);
+  }
+
+  trackSettings(room: string, identity: string, publisher: string, streamId: string, width: number, height: number): void {
+    this.rooms.get(room)?.trackSettings(identity, publisher, streamId, width, height);
   }
 
   leave(room: string, identity: string): void {

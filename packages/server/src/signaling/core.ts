@@ -33,11 +33,22 @@ export type Action =
   | { kind: 'send'; conn: ConnId; message: ServerMessage }
   | { kind: 'close'; conn: ConnId; code: number; reason: string }
   | { kind: 'event'; event: CoreEvent }
-  /** An SFU-leg message of a participant in an `sfu` room, for the SFU. */
-  | { kind: 'sfu'; room: string; identity: string; sid: string; message: ClientMessageOf<'sfu-sdp'> | ClientMessageOf<'sfu-candidate'> };
+  /** An SFU-leg message of a participant that is a member of the room's SFU. */
+  | { kind: 'sfu'; room: string; identity: string; sid: string; message: ClientMessageOf<'sfu-sdp'> | ClientMessageOf<'sfu-candidate'> }
+  /** Make the participant a member of the room's SFU (create its publisher and subscriber legs). */
+  | { kind: 'sfu-join'; room: string; identity: string; sid: string }
+  /** The participant is no longer a member of the room's SFU (left the room, or the room went back to P2P). */
+  | { kind: 'sfu-leave'; room: string; identity: string }
+  /** Adaptive stream: the size, in device pixels, at which `identity` renders `publisher`'s video of `streamId`. */
+  | { kind: 'sfu-track-settings'; room: string; identity: string; publisher: string; streamId: string; width: number; height: number };
 
-/** Media topology of a room. */
+/** Media topology of a room at a given moment. */
 export type RoomMode = 'p2p' | 'sfu';
+/**
+ * How a room chooses its topology: always `p2p` (full mesh), always `sfu`, or `auto`: P2P while
+ * the room has at most two participants, the SFU from three on (and back to P2P at two).
+ */
+export type RoomPolicy = 'auto' | RoomMode;
 
 /** Lifecycle facts for logs and metrics. */
 export type CoreEvent =
@@ -92,11 +103,11 @@ export interface CoreOptions {
   iceServers: (identity: string) => IceServer[];
   /** Participant sid generator; default crypto.randomUUID based. */
   newSid: () => string;
-  /** Mode of a new room; default always 'p2p'. */
-  roomMode: (room: string) => RoomMode;
+  /** Topology policy of a new room (see {@link SignalingCore.setRoomPolicy} for per-room settings); default always 'auto'. */
+  roomPolicy: (room: string) => RoomPolicy;
 }
 
-export const DEFAULT_CORE_OPTIONS: Omit<CoreOptions, 'iceServers' | 'newSid' | 'roomMode'> = {
+export const DEFAULT_CORE_OPTIONS: Omit<CoreOptions, 'iceServers' | 'newSid' | 'roomPolicy'> = {
   maxMessageBytes: 64 * 1024,
   rateLimitPerS: 50,
   rateLimitBurst: 200,
@@ -130,10 +141,13 @@ interface Participant {
   conn: ConnId | null;
   disconnectedAt: number | null;
   queue: ServerMessage[];
+  /** Member of the room's SFU (has publisher and subscriber legs there). */
+  inSfu: boolean;
 }
 
 interface Room {
   name: string;
+  policy: RoomPolicy;
   mode: RoomMode;
   participants: Map<string, Participant>;
 }
@@ -144,12 +158,14 @@ export class SignalingCore {
   readonly options: CoreOptions;
   private readonly conns = new Map<ConnId, Conn>();
   private readonly rooms = new Map<string, Room>();
+  /** Per-room policies set through {@link setRoomPolicy}; they outlive the room. */
+  private readonly policies = new Map<string, RoomPolicy>();
 
   constructor(options: Partial<CoreOptions> & Pick<CoreOptions, 'iceServers'>) {
     this.options = {
       ...DEFAULT_CORE_OPTIONS,
       newSid: () => `PA_${globalThis.crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`,
-      roomMode: () => 'p2p',
+      roomPolicy: () => 'auto',
       ...options,
     };
   }
@@ -187,6 +203,27 @@ export class SignalingCore {
   /** The mode of a live room, if it exists. */
   roomMode(room: string): RoomMode | undefined {
     return this.rooms.get(room)?.mode;
+  }
+
+  /**
+   * Sets a room's topology policy (LiveKit's CreateRoom, with Dari's `mode`); it applies to the
+   * live room at once (participants get `room-mode` and move) and to the room when next created.
+   * @returns the actions for the live room, if any
+   */
+  setRoomPolicy(name: string, policy: RoomPolicy): Action[] {
+    this.policies.set(name, policy);
+    const room = this.rooms.get(name);
+    const out: Action[] = [];
+    if (room) {
+      room.policy = policy;
+      this.retopologize(room, out);
+    }
+    return out;
+  }
+
+  /** The policy a room has or would get. */
+  roomPolicy(name: string): RoomPolicy {
+    return this.rooms.get(name)?.policy ?? this.policies.get(name) ?? this.options.roomPolicy(name);
   }
 
   /** A transport connection opened. */
@@ -294,7 +331,7 @@ export class SignalingCore {
       }
       case 'sfu-sdp':
       case 'sfu-candidate': {
-        if (p.room.mode !== 'sfu') {
+        if (!p.inSfu) {
           this.violation(conn, now, out, ErrorCode.INVALID_MESSAGE, `room ${JSON.stringify(p.room.name)} is not in sfu mode`, msg.id);
           break;
         }
@@ -308,6 +345,24 @@ export class SignalingCore {
           break;
         }
         out.push({ kind: 'sfu', room: p.room.name, identity: p.identity, sid: p.sid, message: msg });
+        break;
+      }
+      case 'sfu-leave':
+        if (p.room.mode === 'sfu') {
+          this.violation(conn, now, out, ErrorCode.INVALID_MESSAGE, `room ${JSON.stringify(p.room.name)} is in sfu mode`, msg.id);
+        } else if (p.inSfu) {
+          p.inSfu = false;
+          out.push({ kind: 'sfu-leave', room: p.room.name, identity: p.identity });
+        }
+        break;
+      case 'track-settings': {
+        const publisher = p.room.participants.get(msg.participant);
+        const track = publisher?.tracks.find((t) => t.sid === msg.trackSid);
+        if (!publisher || !track) {
+          this.violation(conn, now, out, ErrorCode.TARGET_NOT_FOUND, `no track ${JSON.stringify(msg.trackSid)} of ${JSON.stringify(msg.participant)}`, msg.id);
+          break;
+        }
+        if (p.inSfu) out.push({ kind: 'sfu-track-settings', room: p.room.name, identity: p.identity, publisher: publisher.identity, streamId: track.streamId, width: msg.width, height: msg.height });
         break;
       }
       case 'update': {
@@ -368,7 +423,8 @@ export class SignalingCore {
       return out;
     }
     if (!room) {
-      room = { name: result.room, mode: this.options.roomMode(result.room), participants: new Map() };
+      const policy = this.roomPolicy(result.room);
+      room = { name: result.room, policy, mode: policy === 'sfu' ? 'sfu' : 'p2p', participants: new Map() };
       this.rooms.set(room.name, room);
       out.push({ kind: 'event', event: { type: 'room-created', room: room.name } });
     }
@@ -388,13 +444,21 @@ export class SignalingCore {
       conn: conn.id,
       disconnectedAt: null,
       queue: [],
+      inSfu: false,
     };
     this.broadcast(room, { type: 'participant-joined', participant: info(p) }, out);
     room.participants.set(p.identity, p);
     conn.state = 'joined';
     conn.participant = p;
+    // The newcomer learns the (possibly new) mode from `joined`; the others from `room-mode`.
+    const mode = this.wantedMode(room);
+    if (mode !== room.mode) {
+      room.mode = mode;
+      this.broadcast(room, { type: 'room-mode', mode }, out, p);
+    }
     out.push(send(conn.id, this.joinedMessage(p, false)));
     out.push({ kind: 'event', event: { type: 'participant-joined', room: room.name, identity: p.identity, sid: p.sid, resumed: false } });
+    this.retopologize(room, out);
     return out;
   }
 
@@ -471,11 +535,43 @@ export class SignalingCore {
     const room = p.room;
     if (room.participants.get(p.identity) !== p) return;
     room.participants.delete(p.identity);
+    if (p.inSfu) {
+      p.inSfu = false;
+      out.push({ kind: 'sfu-leave', room: room.name, identity: p.identity });
+    }
     this.broadcast(room, { type: 'participant-left', sid: p.sid, identity: p.identity, reason }, out);
     out.push({ kind: 'event', event: { type: 'participant-left', room: room.name, identity: p.identity, sid: p.sid, reason } });
     if (room.participants.size === 0) {
       this.rooms.delete(room.name);
       out.push({ kind: 'event', event: { type: 'room-closed', room: room.name } });
+    } else {
+      this.retopologize(room, out);
+    }
+  }
+
+  /** The topology the room's policy asks for at its current size. */
+  private wantedMode(room: Room): RoomMode {
+    if (room.policy !== 'auto') return room.policy;
+    return room.participants.size > 2 ? 'sfu' : 'p2p';
+  }
+
+  /**
+   * Brings the room to the mode its policy wants: tells everyone of a change (`room-mode`) and
+   * makes every participant an SFU member in `sfu` mode. Going back to `p2p` leaves SFU
+   * membership alone: each client sends `sfu-leave` once its media moved to the mesh
+   * (make-before-break).
+   */
+  private retopologize(room: Room, out: Action[]): void {
+    const mode = this.wantedMode(room);
+    if (mode !== room.mode) {
+      room.mode = mode;
+      this.broadcast(room, { type: 'room-mode', mode }, out);
+    }
+    if (room.mode !== 'sfu') return;
+    for (const p of room.participants.values()) {
+      if (p.inSfu) continue;
+      p.inSfu = true;
+      out.push({ kind: 'sfu-join', room: room.name, identity: p.identity, sid: p.sid });
     }
   }
 

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { ErrorCode, SignalingError, type ServerMessage } from '@dari/protocol';
-import { SignalingCore, type Action, type CoreOptions, type JoinIntent } from './core.js';
+import { SignalingCore, type Action, type CoreOptions, type JoinIntent, type RoomPolicy } from './core.js';
 import { verifyToken } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -17,6 +17,8 @@ export interface SfuHook {
   join(room: string, identity: string, sid: string): void;
   leave(room: string, identity: string): void;
   message(room: string, identity: string, message: Extract<Action, { kind: 'sfu' }>['message']): void;
+  /** Adaptive stream: `identity` renders `publisher`'s video `streamId` at width×height device pixels. */
+  trackSettings(room: string, identity: string, publisher: string, streamId: string, width: number, height: number): void;
 }
 
 export interface SignalingAdapterOptions {
@@ -56,6 +58,11 @@ export class SignalingAdapter {
     this.tickTimer.unref();
     this.pingTimer = setInterval(() => this.heartbeat(), opts.pingIntervalMs ?? 15_000);
     this.pingTimer.unref();
+  }
+
+  /** Sets a room's topology policy (REST `POST /api/rooms`); see {@link SignalingCore.setRoomPolicy}. */
+  setRoomPolicy(room: string, policy: RoomPolicy): void {
+    this.apply(this.core.setRoomPolicy(room, policy));
   }
 
   /** Sends a server message to a participant (used by the SFU); dropped if it has left. */
@@ -160,12 +167,17 @@ export class SignalingAdapter {
         case 'sfu':
           this.opts.sfu?.message(a.room, a.identity, a.message);
           break;
+        case 'sfu-join':
+          this.opts.sfu?.join(a.room, a.identity, a.sid);
+          break;
+        case 'sfu-leave':
+          this.opts.sfu?.leave(a.room, a.identity);
+          break;
+        case 'sfu-track-settings':
+          this.opts.sfu?.trackSettings(a.room, a.identity, a.publisher, a.streamId, a.width, a.height);
+          break;
         case 'event': {
           const e = a.event;
-          // The core already removed a room whose last participant left, so leaves go to the
-          // SFU unconditionally (it ignores rooms it does not hold).
-          if (this.opts.sfu && e.type === 'participant-left') this.opts.sfu.leave(e.room, e.identity);
-          if (this.opts.sfu && e.type === 'participant-joined' && !e.resumed && this.core.roomMode(e.room) === 'sfu') this.opts.sfu.join(e.room, e.identity, e.sid);
           switch (e.type) {
             case 'message':
               this.messageCounter(e.messageType)?.inc();

@@ -59,6 +59,8 @@ interface Expect {
   relayProtocol?: string;
 }
 
+const SFU_ROOM = 'sfu-fw';
+
 async function scenario(a: string, b: string, expect: Expect): Promise<void> {
   const t = topo!;
   const room = `${a}-${b}`;
@@ -84,7 +86,8 @@ async function scenario(a: string, b: string, expect: Expect): Promise<void> {
 }
 
 test('lab: dari serve starts in the public namespace', { skip }, async () => {
-  await startDari(topo!.lab, topo!.server);
+  // One room runs through the SFU whatever its size (the SFU row); the others are 1:1 `auto` rooms, i.e. P2P.
+  await startDari(topo!.lab, topo!.server, ['--set', `sfu.rooms.${SFU_ROOM}=sfu`]);
 });
 
 test('same LAN: host ↔ host', { skip, timeout: 120_000 }, () => scenario('lanA', 'lanB', { path: 'direct', localTypes: ['host'], remoteTypes: ['host'] }));
@@ -99,6 +102,41 @@ test('cone ↔ symmetric: relay', { skip, timeout: 120_000 }, () => scenario('co
 test('symmetric ↔ symmetric: relay', { skip, timeout: 120_000 }, () => scenario('symA', 'symB', { path: 'relay' }));
 
 test('UDP-blocked ↔ cone: relay, reaching TURN over TCP', { skip, timeout: 120_000 }, () => scenario('fw', 'coneA', { path: 'relay', localTypes: ['relay'], relayProtocol: 'tcp' }));
+
+test('SFU room: the UDP-blocked client publishes and subscribes through TURN over TCP', { skip, timeout: 120_000 }, async () => {
+  const t = topo!;
+  const fw = await participant(t.hosts['fw']!, SFU_ROOM);
+  const cone = await participant(t.hosts['coneA']!, SFU_ROOM);
+  try {
+    await Promise.all([waitForMedia(fw, ['coneA'], 45_000), waitForMedia(cone, ['fw'], 45_000)]);
+    // Both legs of the fw client (its publisher and subscriber peer connections to the SFU).
+    const legs = await fw.page.evaluate(async () => {
+      const room = (window as unknown as Record<string, any>)['room'];
+      const leg = async (name: string) => {
+        const report: RTCStatsReport = await room.getPeerConnection(name).getStats();
+        const byId = new Map<string, any>();
+        report.forEach((s: any) => byId.set(s.id, s));
+        const transport = [...byId.values()].find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+        const pair = transport ? byId.get(transport.selectedCandidatePairId) : undefined;
+        const local = pair ? byId.get(pair.localCandidateId) : undefined;
+        const remote = pair ? byId.get(pair.remoteCandidateId) : undefined;
+        return { local: local?.candidateType, relayProtocol: local?.relayProtocol, remote: remote?.candidateType, remoteAddress: remote?.address };
+      };
+      return { mode: room.mode, publisher: await leg('sfu:publisher'), subscriber: await leg('sfu') };
+    });
+    const connectedMs = await fw.page.evaluate(() => (window as unknown as Record<string, any>)['log'].peerConnectedAt['sfu:subscriber']);
+    results.push(`fw → SFU (sfu room): publisher leg ${legs.publisher.local}(${legs.publisher.relayProtocol}) ↔ ${legs.publisher.remote} ${legs.publisher.remoteAddress}, subscriber leg ${legs.subscriber.local}(${legs.subscriber.relayProtocol}) ↔ ${legs.subscriber.remote}; ${Math.round(connectedMs)} ms`);
+    assert.equal(legs.mode, 'sfu');
+    for (const leg of [legs.publisher, legs.subscriber]) {
+      assert.equal(leg.local, 'relay', JSON.stringify(leg));
+      assert.equal(leg.relayProtocol, 'tcp', JSON.stringify(leg));
+      assert.equal(leg.remoteAddress, SERVER_IP, 'the SFU itself is the remote end');
+    }
+  } finally {
+    await fw.page.context().close();
+    await cone.page.context().close();
+  }
+});
 
 test('the meeting app\'s connection inspector shows the relayed TCP path behind the UDP-blocked firewall', { skip, timeout: 120_000 }, async () => {
   const t = topo!;

@@ -1,5 +1,5 @@
 /** Rooms in `sfu` mode in Chromium: every participant publishes once to Dari's SFU (werift) and decodes the others' video through it. */
-import { test, before, after } from 'node:test';
+import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
@@ -14,7 +14,7 @@ let udpBefore = 0;
 
 before(async () => {
   udpBefore = udpSockets();
-  server = await testServer({ sfu: { mode: 'sfu' } });
+  server = await testServer({ sfu: { mode: 'sfu' }, signaling: { reconnectGraceMs: 2000 } });
   browser = await launchChromium();
 });
 after(async () => {
@@ -76,6 +76,106 @@ test('four participants each decode the three others\' videos through the SFU', 
     check();
   });
   assert.deepEqual(server.sfu.stats(), { rooms: 0, peerConnections: 0, publications: 0, downTracks: 0 });
+});
+
+/** Waits until the SFU holds exactly `n` peer connections. */
+async function sfuPeerConnections(n: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (server.sfu.stats().peerConnections !== n) {
+    if (Date.now() > deadline) throw new Error(`SFU: ${JSON.stringify(server.sfu.stats())}, expected ${n} peer connections`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const w = (p: Participant) => p.page;
+
+test('SFU room: chat to everyone and to one, and a file over a data-only P2P link', { timeout: 90_000 }, async () => {
+  const names = ['ann', 'ben', 'cy'];
+  const ps: Participant[] = [];
+  for (const n of names) ps.push(await joinWithSdk(browser, server.url, server.url, await devToken('sfu-data', n), n));
+  const [a, b, c] = ps as [Participant, Participant, Participant];
+  try {
+    await Promise.all(ps.map((p, i) => decodesVideoFrom(p, names.filter((_, j) => j !== i))));
+    await w(a).evaluate(() => {
+      const room = (window as unknown as Record<string, any>)['room'];
+      room.sendSignal('chat', 'hello all', []);
+      room.sendSignal('chat', 'for cy', ['cy']);
+    });
+    for (const p of ps) await w(p).waitForFunction(() => (window as unknown as Record<string, any>)['log'].signals.some((s: any) => s.data === 'hello all'));
+    await w(c).waitForFunction(() => (window as unknown as Record<string, any>)['log'].signals.some((s: any) => s.data === 'for cy'));
+    const forCy = async (p: Participant) => w(p).evaluate(() => (window as unknown as Record<string, any>)['log'].signals.filter((s: any) => s.data === 'for cy').length);
+    assert.deepEqual([await forCy(a), await forCy(b), await forCy(c)], [0, 0, 1], 'a targeted signal reaches only its target');
+    const sent = await w(a).evaluate(async () => {
+      const room = (window as unknown as Record<string, any>)['room'];
+      const data = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+      const sha = await room.sendFile(new Blob([data]), 'ben', 'sfu.bin');
+      const local = [...new Uint8Array(await crypto.subtle.digest('SHA-256', data))].map((x) => x.toString(16).padStart(2, '0')).join('');
+      // The link is data-only: no media goes peer to peer in an SFU room.
+      const pc: RTCPeerConnection = room.getPeerConnection('ben');
+      return { sha, local, senders: pc.getSenders().filter((s) => s.track).length, mode: room.mode };
+    });
+    assert.equal(sent.mode, 'sfu');
+    assert.equal(sent.sha, sent.local);
+    assert.equal(sent.senders, 0, 'no media on the file link');
+    await w(b).waitForFunction(() => (window as unknown as Record<string, any>)['log'].files.length === 1);
+    const [file] = await w(b).evaluate(() => (window as unknown as Record<string, any>)['log'].files);
+    assert.deepEqual(file, { name: 'sfu.bin', size: 1024 * 1024, sha256: sent.local, from: 'ann' });
+  } finally {
+    for (const p of ps) await p.page.context().close();
+  }
+  await sfuPeerConnections(0);
+});
+
+test('a late joiner decodes every publisher\'s first frame within a second of its SFU leg connecting', { timeout: 120_000 }, async (t: TestContext) => {
+  const names = ['pa', 'pb', 'pc'];
+  const ps: Participant[] = [];
+  try {
+    for (const n of names) ps.push(await joinWithSdk(browser, server.url, server.url, await devToken('sfu-late', n), n));
+    await Promise.all(ps.map((p, i) => decodesVideoFrom(p, names.filter((_, j) => j !== i))));
+    // Publishers have been sending for a while: their last keyframe is old, so only a PLI
+    // forwarded by the SFU gets the newcomer a picture quickly.
+    await new Promise((r) => setTimeout(r, 3000));
+    const late = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-late', 'late'), 'late');
+    ps.push(late);
+    await decodesVideoFrom(late, names);
+    const waits = await w(late).evaluate((names) => {
+      const log = (window as unknown as Record<string, any>)['log'];
+      const connected = log.connectStart + log.peerConnectedAt['sfu:subscriber'];
+      return names.map((n) => Math.round((log.frameTimes[`${n}:camera`]?.[0] ?? Infinity) - connected));
+    }, names);
+    t.diagnostic(`late joiner: first frame ${waits.join(', ')} ms after its subscriber leg connected`);
+    for (const ms of waits) assert.ok(ms < 1000, `first frame after ${ms} ms`);
+  } finally {
+    for (const p of ps) await p.page.context().close();
+  }
+  await sfuPeerConnections(0);
+});
+
+test('a publisher that vanishes mid-stream is cleaned up: no peer connection, forwarding track or timer left', { timeout: 120_000 }, async () => {
+  await sfuPeerConnections(0);
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const idleTimers = timers();
+  const stay = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-vanish', 'stay'), 'stay');
+  const gone = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-vanish', 'gone'), 'gone');
+  try {
+    await Promise.all([decodesVideoFrom(stay, ['gone']), decodesVideoFrom(gone, ['stay'])]);
+    assert.deepEqual(server.sfu.stats(), { rooms: 1, peerConnections: 4, publications: 4, downTracks: 4 });
+    // The tab dies: no leave, its sockets just close (the browser process's own teardown).
+    await gone.page.context().close();
+    // After the reconnect grace (2 s here) the server drops it and its SFU legs.
+    await sfuPeerConnections(2);
+    assert.deepEqual(server.sfu.stats(), { rooms: 1, peerConnections: 2, publications: 2, downTracks: 0 });
+    await w(stay).waitForFunction(() => (window as unknown as Record<string, any>)['log'].left.includes('gone'));
+  } finally {
+    await stay.page.context().close();
+  }
+  await sfuPeerConnections(0);
+  assert.deepEqual(server.sfu.stats(), { rooms: 0, peerConnections: 0, publications: 0, downTracks: 0 });
+  // werift's timers (ICE consent, DTLS retransmission, RTCP reports) are gone with the connections.
+  const deadline = Date.now() + 10_000;
+  while (timers() > idleTimers && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(timers() <= idleTimers, `timers: ${timers()} now, ${idleTimers} before`);
 });
 
 test('closing the server leaves no UDP socket of the SFU (or of TURN) behind', { timeout: 30_000 }, async () => {

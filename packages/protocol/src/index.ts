@@ -272,6 +272,21 @@ export const PublisherLayersEvent = z.object({
   streamId: z.string(),
   rids: z.array(z.string().max(16)).max(8),
 });
+/**
+ * `sfu` rooms: the participants speaking now, dominant speaker first, from the RFC 6464 audio
+ * levels of their microphone packets. Sent to everyone when the list or its order changes (an
+ * empty list: nobody speaks).
+ */
+export const ActiveSpeakersEvent = z.object({
+  type: z.literal('active-speakers'),
+  speakers: z.array(
+    z.object({
+      identity,
+      /** Smoothed level, 0..1 linear amplitude (1 = 0 dBov, 0.01 = -40 dBov). */
+      level: z.number().min(0).max(1),
+    }),
+  ),
+});
 /** Sent right before the server closes the connection on purpose; the SDK then does not reconnect. */
 export const ClosingEvent = z.object({
   type: z.literal('closing'),
@@ -293,6 +308,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
   SfuCandidateEvent,
   RoomModeEvent,
   PublisherLayersEvent,
+  ActiveSpeakersEvent,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
@@ -391,6 +407,7 @@ export const SERVER_MESSAGE_TYPES = [
   'sfu-candidate',
   'room-mode',
   'publisher-layers',
+  'active-speakers',
 ] as const;
 
 /**

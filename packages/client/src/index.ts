@@ -13,7 +13,7 @@
  * ```
  */
 export { Room, type RoomEvents, type RoomOptions, type ConnectOptions, type ConnectionState } from './room.js';
-export { LocalParticipant, LocalTrack, RemoteParticipant, RemoteTrackPublication, type CaptureOptions } from './participant.js';
+export { LocalParticipant, LocalTrack, RemoteParticipant, RemoteTrackPublication, type CaptureOptions, type Participant } from './participant.js';
 export type { FileProgress, ReceivedFile } from './file-transfer.js';
 export { CHUNK_BYTES } from './file-transfer.js';
 export type { ConnectionInfo, CandidateInfo } from './stats.js';

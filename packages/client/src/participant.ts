@@ -46,6 +46,10 @@ export class LocalParticipant {
   name = '';
   grants: Grants = { canPublish: true, canSubscribe: true, canPublishData: true };
   readonly tracks = new Map<TrackSource, LocalTrack>();
+  /** In the room's active speaker list (`sfu` rooms; set by the Room on `activeSpeakersChanged`). */
+  isSpeaking = false;
+  /** Smoothed microphone level from the SFU, 0..1 linear amplitude (0.01 = -40 dBov); 0 when not speaking. */
+  audioLevel = 0;
 
   constructor(private readonly sink: PublishSink) {}
 
@@ -203,6 +207,10 @@ export class RemoteTrackPublication {
 
 export class RemoteParticipant {
   readonly tracks = new Map<string, RemoteTrackPublication>();
+  /** In the room's active speaker list (`sfu` rooms; set by the Room on `activeSpeakersChanged`). */
+  isSpeaking = false;
+  /** Smoothed microphone level from the SFU, 0..1 linear amplitude (0.01 = -40 dBov); 0 when not speaking. */
+  audioLevel = 0;
   constructor(public info: ParticipantInfo) {}
   get sid(): string {
     return this.info.sid;
@@ -226,3 +234,6 @@ export class RemoteParticipant {
     return undefined;
   }
 }
+
+/** Any participant of a room: the local one or a remote one. */
+export type Participant = LocalParticipant | RemoteParticipant;

@@ -18,7 +18,7 @@ import {
 import { TypedEmitter } from './events.js';
 import { SignalClient, type SignalState } from './signal-client.js';
 import { PeerLink } from './peer.js';
-import { LocalParticipant, RemoteParticipant, RemoteTrackPublication, type LocalTrack } from './participant.js';
+import { LocalParticipant, RemoteParticipant, RemoteTrackPublication, type LocalTrack, type Participant } from './participant.js';
 import { FILE_CHANNEL_PREFIX, receiveFileOn, sendFileOver, type FileProgress, type ReceivedFile } from './file-transfer.js';
 import { StatsSampler, type ConnectionInfo } from './stats.js';
 
@@ -76,6 +76,8 @@ export interface RoomEvents {
   peerConnectionStateChanged: (identity: string, state: RTCPeerConnectionState) => void;
   /** A typed error the server sent for one of our messages. */
   error: (error: SignalingError) => void;
+  /** `sfu` rooms: who speaks now, dominant speaker first, the local participant included; `[]` = nobody. */
+  activeSpeakersChanged: (speakers: Participant[]) => void;
 }
 
 export interface RoomOptions {
@@ -98,6 +100,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly localParticipant: LocalParticipant;
   /** Remote participants by identity. */
   readonly remoteParticipants = new Map<string, RemoteParticipant>();
+  /** Who speaks now, dominant speaker first (`sfu` rooms, from the server's `active-speakers`). */
+  activeSpeakers: Participant[] = [];
   private readonly signal = new SignalClient();
   private readonly peers = new Map<string, PeerLink>();
   private readonly samplers = new Map<string, StatsSampler>();
@@ -409,11 +413,31 @@ export class Room extends TypedEmitter<RoomEvents> {
         if (t) void this.sfu?.publisher.setActiveEncodings(t.sid, m.rids);
         break;
       }
+      case 'active-speakers':
+        this.onActiveSpeakers(m);
+        break;
       case 'pong':
       case 'closing':
       case 'joined':
         break;
     }
+  }
+
+  /** Marks who speaks (`isSpeaking`, `audioLevel`) and emits `activeSpeakersChanged`; unknown identities are skipped. */
+  private onActiveSpeakers(m: ServerMessageOf<'active-speakers'>): void {
+    for (const p of this.activeSpeakers) {
+      p.isSpeaking = false;
+      p.audioLevel = 0;
+    }
+    const lp = this.localParticipant;
+    this.activeSpeakers = m.speakers.flatMap(({ identity, level }) => {
+      const p = identity === lp.identity ? lp : this.remoteParticipants.get(identity);
+      if (!p) return [];
+      p.isSpeaking = true;
+      p.audioLevel = level;
+      return [p];
+    });
+    this.emit('activeSpeakersChanged', [...this.activeSpeakers]);
   }
 
   private addRemote(info: ParticipantInfo, offer: boolean): void {

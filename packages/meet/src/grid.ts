@@ -9,7 +9,8 @@
  *   screen share   `.tile.screen[data-screen-of]` (`.tile.screen.local` for our own share)
  *
  * State classes and attributes: `.video-off` (avatar shown), `data-mic="on|muted"`,
- * `.reconnecting`, `data-peer-state` (RTCPeerConnectionState).
+ * `.reconnecting`, `data-peer-state` (RTCPeerConnectionState), `.speaking` (in the room's active
+ * speaker list, own tile included).
  */
 import type { LocalParticipant, RemoteParticipant } from '@dari/client';
 import { avatarColor, h, icon, initials } from './dom.js';
@@ -56,6 +57,8 @@ export class Grid {
   private local: Tile | null = null;
   private localScreen: ScreenTile | null = null;
   private audioBlocked = false;
+  /** Identities in the active speaker list, so tiles created later start highlighted. */
+  private speaking = new Set<string>();
 
   /**
    * @param onAudioBlocked called when the browser's autoplay policy refused to play remote audio
@@ -157,6 +160,17 @@ export class Grid {
     if (tile) tile.root.dataset['peerState'] = state;
   }
 
+  /**
+   * Highlights the tiles of who speaks now (`.speaking`).
+   * @param identities the room's active speakers (the SDK's `activeSpeakersChanged`)
+   * @param localIdentity our own identity, whose tile is `#local-tile`
+   */
+  setSpeaking(identities: string[], localIdentity: string): void {
+    this.speaking = new Set(identities);
+    for (const [id, tile] of this.remotes) tile.root.classList.toggle('speaking', this.speaking.has(id));
+    this.local?.root.classList.toggle('speaking', localIdentity !== '' && this.speaking.has(localIdentity));
+  }
+
   /** Retries remote audio after a user gesture (autoplay policy). */
   resumeAudio(): void {
     this.audioBlocked = false;
@@ -172,6 +186,7 @@ export class Grid {
     this.local = null;
     this.localScreen = null;
     this.audioBlocked = false;
+    this.speaking.clear();
     this.updateCount();
   }
 
@@ -183,6 +198,7 @@ export class Grid {
     inspect.addEventListener('click', () => this.onInspect(p.identity, inspect));
     base.root.append(audio, badge, inspect);
     const tile: RemoteTile = { ...base, audio, badge, inspect, screen: null };
+    tile.root.classList.toggle('speaking', this.speaking.has(p.identity));
     this.remotes.set(p.identity, tile);
     this.container.append(tile.root);
     return tile;

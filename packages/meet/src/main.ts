@@ -162,6 +162,9 @@ function wire(room: Room): void {
     grid.setPeerState(identity, state);
     if (state === 'connected') conn.pollSoon();
   });
+  room.on('activeSpeakersChanged', (speakers) => {
+    if (live()) grid.setSpeaking(speakers.map((p) => p.identity), room.localParticipant.identity);
+  });
   room.on('error', (err) => live() && toast(err.message, 'error'));
   room.on('disconnected', (reason) => {
     if (!live()) return;

@@ -12,7 +12,7 @@
  * await room.sendFile(file, 'bob');           // P2P, with fileProgress events
  * ```
  */
-export { Room, type RoomEvents, type RoomOptions, type ConnectOptions, type ConnectionState } from './room.js';
+export { Room, SIMULCAST_ENCODINGS, simulcastEncodings, type RoomEvents, type RoomOptions, type ConnectOptions, type ConnectionState, type MediaPath } from './room.js';
 export { LocalParticipant, LocalTrack, RemoteParticipant, RemoteTrackPublication, type CaptureOptions, type Participant } from './participant.js';
 export type { FileProgress, ReceivedFile } from './file-transfer.js';
 export { CHUNK_BYTES } from './file-transfer.js';

@@ -190,7 +190,54 @@ export class RemoteTrackPublication {
   track: MediaStreamTrack | null = null;
   /** Which connection delivers `track`: the mesh link to the publisher, or the SFU. */
   path: 'p2p' | 'sfu' | null = null;
-  constructor(public info: TrackInfo) {}
+  /** Last size reported with {@link setVideoDimensions}, device pixels. */
+  dimensions: { width: number; height: number } | null = null;
+  private observer: ResizeObserver | null = null;
+
+  /** @param onDimensions tells the room (which sends `track-settings` to the SFU) */
+  constructor(
+    public info: TrackInfo,
+    private readonly onDimensions: (pub: RemoteTrackPublication) => void = () => undefined,
+  ) {}
+
+  /**
+   * Adaptive stream (LiveKit's `setVideoDimensions`): the size at which the app renders this
+   * video, in device pixels; the SFU then forwards the smallest simulcast layer that fills it.
+   * 0×0 = not shown (nothing is forwarded). No effect on P2P links.
+   */
+  setVideoDimensions(dimensions: { width: number; height: number }): void {
+    const width = Math.max(0, Math.round(dimensions.width));
+    const height = Math.max(0, Math.round(dimensions.height));
+    if (this.dimensions?.width === width && this.dimensions.height === height) return;
+    this.dimensions = { width, height };
+    this.onDimensions(this);
+  }
+
+  /**
+   * Shows the track in `element` and keeps reporting the element's size (ResizeObserver ×
+   * devicePixelRatio) for adaptive stream. Call again after a new `trackSubscribed` for it.
+   */
+  attach(element: HTMLMediaElement): void {
+    if (this.track) element.srcObject = new MediaStream([this.track]);
+    if (this.kind !== 'video' || typeof ResizeObserver === 'undefined') return;
+    this.observer?.disconnect();
+    const report = () => {
+      const dpr = globalThis.devicePixelRatio || 1;
+      const hidden = !element.isConnected || element.clientWidth === 0 || element.clientHeight === 0;
+      this.setVideoDimensions(hidden ? { width: 0, height: 0 } : { width: element.clientWidth * dpr, height: element.clientHeight * dpr });
+    };
+    this.observer = new ResizeObserver(report);
+    this.observer.observe(element);
+    report();
+  }
+
+  /** Stops showing the track in `element` and reports it as not shown. */
+  detach(element: HTMLMediaElement): void {
+    element.srcObject = null;
+    this.observer?.disconnect();
+    this.observer = null;
+    if (this.kind === 'video') this.setVideoDimensions({ width: 0, height: 0 });
+  }
   get sid(): string {
     return this.info.sid;
   }

@@ -55,8 +55,8 @@ export class PeerLink {
     dataChannel = true,
     /** Send the local tracks (false: a data-only link, e.g. for files in an SFU room; see {@link enableMedia}). */
     public media = true,
-    /** Encodings for camera video (simulcast on an SFU publisher leg); default one encoding. */
-    private readonly cameraEncodings?: RTCRtpEncodingParameters[],
+    /** Encodings for a camera track (simulcast on an SFU publisher leg); undefined = one encoding. */
+    private readonly cameraEncodings?: (track: MediaStreamTrack) => RTCRtpEncodingParameters[] | undefined,
   ) {
     this.pc = new RTCPeerConnection(configuration);
     if (dataChannel) {
@@ -102,9 +102,10 @@ export class PeerLink {
   /** Starts sending a newly published track (renegotiates). */
   addTrack(handle: LocalTrackHandle): void {
     if (!this.localAttached || !this.media || this.senders.has(handle.sid) || !handle.track) return;
-    if (this.cameraEncodings && handle.source === 'camera') {
+    const sendEncodings = handle.source === 'camera' ? this.cameraEncodings?.(handle.track) : undefined;
+    if (sendEncodings) {
       // Simulcast (RFC 8853): one transceiver, several encodings, told apart by rid.
-      const t = this.pc.addTransceiver(handle.track, { direction: 'sendonly', streams: [handle.stream], sendEncodings: this.cameraEncodings });
+      const t = this.pc.addTransceiver(handle.track, { direction: 'sendonly', streams: [handle.stream], sendEncodings });
       this.senders.set(handle.sid, t.sender);
       return;
     }

@@ -14,6 +14,7 @@ import {
   type ServerMessage,
   type ServerMessageOf,
   type SignalIn,
+  type TrackInfo,
 } from '@dari/protocol';
 import { TypedEmitter } from './events.js';
 import { SignalClient, type SignalState } from './signal-client.js';
@@ -45,14 +46,27 @@ const SWITCH_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 4_000;
 
 /**
- * Simulcast layers of camera video on the SFU publisher leg (RFC 8853 rids; quarter, half and
- * full resolution). Bitrates in bps.
+ * Simulcast layers of camera video on the SFU publisher leg (RFC 8853 rids: quarter, half and
+ * full resolution; bitrates in bps).
  */
 export const SIMULCAST_ENCODINGS: readonly RTCRtpEncodingParameters[] = [
   { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
   { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
+
+/**
+ * The simulcast encodings for a capture of `width`×`height` pixels: libwebrtc sends at most
+ * three layers from 540p up, two from 270p and one below, dropping the lowest ones; so q/h/f
+ * from 540p, h/f from 270p, and no simulcast below (a lone quarter-size layer would look bad).
+ * @returns encodings for RTCRtpTransceiverInit.sendEncodings, or undefined for a single encoding
+ */
+export function simulcastEncodings(width: number, height: number): RTCRtpEncodingParameters[] | undefined {
+  const short = Math.min(width, height);
+  if (short >= 540) return SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+  if (short >= 270) return SIMULCAST_ENCODINGS.slice(1).map((e) => ({ ...e }));
+  return undefined;
+}
 
 export interface RoomEvents {
   connectionStateChanged: (state: ConnectionState) => void;
@@ -85,7 +99,7 @@ export interface RoomOptions {
   iceServers?: IceServer[];
   /** `relay` forces every peer connection through TURN (W3C webrtc-pc §4.2.1). Default `all`. */
   iceTransportPolicy?: RTCIceTransportPolicy;
-  /** Publish camera video to the SFU in three simulcast layers (q, h, f). Default false (until the SFU selects layers). */
+  /** Publish camera video to the SFU in three simulcast layers (q, h, f). Default true. */
   simulcast?: boolean;
 }
 
@@ -353,7 +367,13 @@ export class Room extends TypedEmitter<RoomEvents> {
       onDataChannel: () => undefined,
       onConnectionState: (state: RTCPeerConnectionState) => this.emit('peerConnectionStateChanged', `sfu:${pc}`, state),
     });
-    const encodings = this.options.simulcast !== true ? undefined : SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+    const encodings =
+      this.options.simulcast === false
+        ? undefined
+        : (track: MediaStreamTrack) => {
+            const { width = 0, height = 0 } = track.getSettings();
+            return simulcastEncodings(width, height);
+          };
     this.sfu = {
       publisher: new PeerLink('sfu:publisher', true, config, () => [...this.localParticipant.tracks.values()], leg('publisher'), true, true, true, encodings),
       subscriber: new PeerLink('sfu', true, config, () => [], leg('subscriber'), false, false),
@@ -440,9 +460,20 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.emit('activeSpeakersChanged', [...this.activeSpeakers]);
   }
 
+  /** A remote publication whose adaptive-stream size goes to the SFU. */
+  private newPublication(identity: string, info: TrackInfo): RemoteTrackPublication {
+    return new RemoteTrackPublication(info, (pub) => this.sendTrackSettings(identity, pub));
+  }
+
+  /** Tells the SFU how large we render `identity`'s video (only while it comes through the SFU). */
+  private sendTrackSettings(identity: string, pub: RemoteTrackPublication): void {
+    if (!pub.dimensions || pub.kind !== 'video' || this.mode !== 'sfu') return;
+    this.signal.send({ type: 'track-settings', participant: identity, trackSid: pub.sid, width: pub.dimensions.width, height: pub.dimensions.height });
+  }
+
   private addRemote(info: ParticipantInfo, offer: boolean): void {
     const p = new RemoteParticipant(info);
-    for (const t of info.tracks) p.tracks.set(t.sid, new RemoteTrackPublication(t));
+    for (const t of info.tracks) p.tracks.set(t.sid, this.newPublication(info.identity, t));
     this.remoteParticipants.set(info.identity, p);
     this.emit('participantConnected', p);
     if (offer) this.createPeer(p, true);
@@ -460,7 +491,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const t of info.tracks) {
       const pub = p.tracks.get(t.sid);
       if (!pub) {
-        p.tracks.set(t.sid, new RemoteTrackPublication(t));
+        p.tracks.set(t.sid, this.newPublication(info.identity, t));
         continue;
       }
       const wasMuted = pub.muted;
@@ -568,6 +599,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         }
         pub.track = ev.track;
         pub.path = path;
+        if (path === 'sfu') this.sendTrackSettings(p.identity, pub);
         this.emit('trackSubscribed', ev.track, pub, p);
       }
       if (rest.length > 0) this.pendingTracks.set(p.identity, rest);

@@ -111,7 +111,11 @@ export class Grid {
     this.setAvatar(tile, name, p.identity);
 
     const camera = p.getTrack('camera');
-    this.setSource(tile.video, camera?.track ?? null);
+    if (camera?.track && (tile.video.srcObject as MediaStream | null)?.getTracks()[0] !== camera.track) {
+      // attach() also reports the tile's size, so the SFU sends the simulcast layer that fills it.
+      camera.attach(tile.video);
+      this.play(tile.video);
+    } else if (!camera?.track) this.setSource(tile.video, null);
     const cameraOn = !!camera?.track && !camera.muted && camera.track.readyState === 'live';
     tile.root.classList.toggle('video-off', !cameraOn);
 

@@ -4,6 +4,28 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the SFU reports at scrape time (see SfuManager.stats). Totals count since start. */
+export interface SfuMetricsSample {
+  rooms: number;
+  /** SFU members (participants with publisher and subscriber legs). */
+  participants: number;
+  peerConnections: number;
+  /** Published tracks (a simulcast track counts once). */
+  publications: number;
+  /** Forwarding tracks to subscribers ("down tracks"). */
+  downTracks: number;
+  forwardedPackets: number;
+  forwardedBytes: number;
+  /** PLIs received from subscribers / sent to publishers (after the 1 per second per track limit). */
+  pliReceived: number;
+  pliSent: number;
+  /** NACKs received from subscribers (werift retransmits from its send cache) and sent to publishers. */
+  nackReceived: number;
+  nackSent: number;
+  /** Down tracks by the simulcast layer (rid; `-` without simulcast, `none` while waiting) they forward now. */
+  layers: Record<string, number>;
+}
+
 export interface Metrics {
   registry: Registry;
   signalingMessages: Counter<'type'>;
@@ -15,7 +37,7 @@ export interface Metrics {
 /**
  * @param sample called at scrape time for the live gauges (connections, rooms, participants)
  */
-export function createMetrics(sample: () => { connections: number; rooms: number; participants: number }): Metrics {
+export function createMetrics(sample: () => { connections: number; rooms: number; participants: number; roomsByMode?: Record<string, number> }, sfu?: () => SfuMetricsSample): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dari_' });
   const gauge = (name: string, help: string, key: 'connections' | 'rooms' | 'participants'): void => {
@@ -24,6 +46,53 @@ export function createMetrics(sample: () => { connections: number; rooms: number
   gauge('dari_signaling_connections', 'Open signaling WebSocket connections', 'connections');
   gauge('dari_rooms', 'Rooms with at least one participant', 'rooms');
   gauge('dari_participants', 'Participants in all rooms, including those reconnecting', 'participants');
+  new Gauge({
+    name: 'dari_rooms_by_mode',
+    help: 'Rooms by current topology (p2p or sfu)',
+    labelNames: ['mode'],
+    registers: [registry],
+    collect() {
+      for (const [mode, n] of Object.entries(sample().roomsByMode ?? {})) this.set({ mode }, n);
+    },
+  });
+  if (sfu) {
+    const sfuGauge = (name: string, help: string, key: 'rooms' | 'participants' | 'peerConnections' | 'publications' | 'downTracks'): void => {
+      new Gauge({ name, help, registers: [registry], collect() { this.set(sfu()[key]); } });
+    };
+    sfuGauge('dari_sfu_rooms', 'Rooms with SFU members', 'rooms');
+    sfuGauge('dari_sfu_participants', 'Participants with SFU legs', 'participants');
+    sfuGauge('dari_sfu_peer_connections', 'Server-side peer connections (two per SFU participant)', 'peerConnections');
+    sfuGauge('dari_sfu_published_tracks', 'Tracks published to the SFU', 'publications');
+    sfuGauge('dari_sfu_subscribed_tracks', 'Tracks forwarded to subscribers (one per publication and subscriber)', 'downTracks');
+    // Monotonic totals kept by the SFU, exposed as counters at scrape time.
+    const total = (name: string, help: string, key: 'forwardedPackets' | 'forwardedBytes' | 'pliReceived' | 'pliSent' | 'nackReceived' | 'nackSent'): void => {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(sfu()[key]);
+        },
+      });
+    };
+    total('dari_sfu_forwarded_packets_total', 'RTP packets forwarded to subscribers', 'forwardedPackets');
+    total('dari_sfu_forwarded_bytes_total', 'RTP bytes forwarded to subscribers (before SRTP)', 'forwardedBytes');
+    total('dari_sfu_pli_received_total', 'PLIs received from subscribers', 'pliReceived');
+    total('dari_sfu_pli_sent_total', 'PLIs sent to publishers (at most one per second per track)', 'pliSent');
+    total('dari_sfu_nack_received_total', 'NACKs received from subscribers', 'nackReceived');
+    total('dari_sfu_nack_sent_total', 'NACKs sent to publishers', 'nackSent');
+    new Gauge({
+      name: 'dari_sfu_selected_layers',
+      help: 'Forwarding video tracks by the simulcast layer they forward (rid)',
+      labelNames: ['layer'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [layer, n] of Object.entries(sfu().layers)) this.set({ layer }, n);
+      },
+    });
+  }
   return {
     registry,
     signalingMessages: new Counter({ name: 'dari_signaling_messages_total', help: 'Valid signaling messages received, by type', labelNames: ['type'], registers: [registry] }),

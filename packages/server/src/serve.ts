@@ -64,7 +64,8 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     );
   }
   let signaling: SignalingAdapter | undefined;
-  const metrics = createMetrics(() => signaling?.core.stats() ?? { connections: 0, rooms: 0, participants: 0 });
+  let sfuRef: SfuManager | undefined;
+  const metrics = createMetrics(() => signaling?.core.stats() ?? { connections: 0, rooms: 0, participants: 0 }, () => sfuRef!.metrics());
   let turn: EmbeddedTurn | undefined;
   if (config.turn.enabled) {
     try {
@@ -79,6 +80,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     logger: logger.child({ plane: 'sfu' }),
     send: (room, identity, sid, message) => signaling?.sendToParticipant(room, identity, sid, message),
   });
+  sfuRef = sfu;
   signaling = new SignalingAdapter({
     keys: resolved.keys,
     logger,

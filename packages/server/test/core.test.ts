@@ -90,7 +90,7 @@ test('join returns the room roster and ICE servers; others see participant-joine
   const [evt] = h.take(1);
   assert.ok(evt?.type === 'participant-joined');
   assert.equal(evt.participant.name, 'Bob');
-  assert.deepEqual(h.core.stats(), { connections: 2, rooms: 1, participants: 2 });
+  assert.deepEqual(h.core.stats(), { connections: 2, rooms: 1, participants: 2, roomsByMode: { p2p: 1, sfu: 0 } });
 });
 
 test('sdp and candidates are relayed to their target only, with the sender', () => {

@@ -178,6 +178,79 @@ test('a publisher that vanishes mid-stream is cleaned up: no peer connection, fo
   assert.ok(timers() <= idleTimers, `timers: ${timers()} now, ${idleTimers} before`);
 });
 
+test('simulcast: a subscriber that renders small gets a lower layer, one that renders large the top layer; unused layers pause', { timeout: 120_000 }, async (t: TestContext) => {
+  const pub = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-layers', 'pub'), 'pub', { width: 1280, height: 720, frameRate: 15 });
+  const small = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-layers', 'small'), 'small', false);
+  const large = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-layers', 'large'), 'large', false);
+  try {
+    // Each subscriber tells the SFU its render size (adaptive stream), as attach() does from the element.
+    const render = (p: Participant, width: number, height: number) =>
+      w(p).waitForFunction(
+        ({ width, height }) => {
+          const pubn = (window as unknown as Record<string, any>)['room'].remoteParticipants.get('pub')?.getTrack('camera');
+          if (!pubn?.track) return false;
+          pubn.setVideoDimensions({ width, height });
+          return true;
+        },
+        { width, height },
+        { polling: 100, timeout: 30_000 },
+      );
+    await render(small, 160, 90);
+    await render(large, 1280, 720);
+    /** Frame width the subscriber decodes now, from getStats. */
+    const decodedWidth = (p: Participant) =>
+      w(p).evaluate(async () => {
+        const report: RTCStatsReport = await (window as unknown as Record<string, any>)['room'].getPeerConnection('sfu').getStats();
+        let width = 0;
+        report.forEach((s: any) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video' && s.frameWidth) width = s.frameWidth;
+        });
+        return width;
+      });
+    /** The publisher's layers: rid → frame width sent (0 when paused), from its outbound-rtp stats. */
+    const sentLayers = () =>
+      w(pub).evaluate(async () => {
+        const report: RTCStatsReport = await (window as unknown as Record<string, any>)['room'].getPeerConnection('sfu:publisher').getStats();
+        const out: Record<string, { width: number; active: boolean }> = {};
+        report.forEach((s: any) => {
+          if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid) out[s.rid] = { width: s.frameWidth ?? 0, active: s.active !== false };
+        });
+        return out;
+      });
+    const deadline = Date.now() + 60_000;
+    let state = { small: 0, large: 0, layers: {} as Record<string, { width: number; active: boolean }> };
+    for (;;) {
+      state = { small: await decodedWidth(small), large: await decodedWidth(large), layers: await sentLayers() };
+      const q = state.layers['q']?.width ?? 0;
+      const f = state.layers['f']?.width ?? 0;
+      if (q > 0 && f > q && state.small === q && state.large === f && state.layers['h']?.active === false) break;
+      if (Date.now() > deadline) throw new Error(`layers not selected: ${JSON.stringify(state)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    t.diagnostic(`simulcast: publisher sends ${JSON.stringify(state.layers)}; small decodes ${state.small} px wide, large ${state.large} px`);
+    const layers = server.sfu.metrics().layers;
+    assert.equal(layers['q'], 1, JSON.stringify(layers));
+    assert.equal(layers['f'], 1, JSON.stringify(layers));
+    // The small one's window grows: it gets a higher layer (h is resumed at the publisher).
+    await render(small, 640, 360);
+    await w(small).waitForFunction(
+      async (q) => {
+        const report: RTCStatsReport = await (window as unknown as Record<string, any>)['room'].getPeerConnection('sfu').getStats();
+        let width = 0;
+        report.forEach((s: any) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video' && s.frameWidth) width = s.frameWidth;
+        });
+        return width > q;
+      },
+      state.layers['q']!.width,
+      { polling: 250, timeout: 30_000 },
+    );
+  } finally {
+    for (const p of [pub, small, large]) await p.page.context().close();
+  }
+  await sfuPeerConnections(0);
+});
+
 test('closing the server leaves no UDP socket of the SFU (or of TURN) behind', { timeout: 30_000 }, async () => {
   await server.close();
   await browser.close();

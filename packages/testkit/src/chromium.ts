@@ -43,7 +43,16 @@ export interface Participant {
  * connection's `connected` state, ms; `log.frameTimes['<identity>:<source>']` holds the
  * performance.now() times (ms) of the video frames presented for that publication.
  */
-export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUrl: string, token: string, identity: string, media = true, roomOptions: Record<string, unknown> = {}): Promise<Participant> {
+export async function joinWithSdk(
+  browser: Browser,
+  baseUrl: string,
+  signalingUrl: string,
+  token: string,
+  identity: string,
+  /** true: camera 320×240 at 15 fps and microphone; or the camera's constraints; false: nothing */
+  media: boolean | { width: number; height: number; frameRate: number } = true,
+  roomOptions: Record<string, unknown> = {},
+): Promise<Participant> {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`[${identity}] pageerror`, err));
@@ -96,7 +105,8 @@ export async function joinWithSdk(browser: Browser, baseUrl: string, signalingUr
         if (state === 'connected' && log.peerConnectedAt[id] === undefined) log.peerConnectedAt[id] = performance.now() - log.connectStart;
       });
       if (media) {
-        await room.localParticipant.setCameraEnabled(true, { constraints: { width: 320, height: 240, frameRate: 15 } });
+        const constraints = media === true ? { width: 320, height: 240, frameRate: 15 } : media;
+        await room.localParticipant.setCameraEnabled(true, { constraints });
         await room.localParticipant.setMicrophoneEnabled(true);
       }
       log.connectStart = performance.now();

@@ -56,9 +56,23 @@ export class DownTrack {
     this.isKeyframe = options.isKeyframe ?? isVp8Keyframe;
   }
 
-  /** The source SSRC being forwarded now, if any. */
+  /** The source being forwarded now (SSRC, or the layer id the caller passes to {@link push}), if any. */
   get currentSsrc(): number | null {
     return this.mapping?.ssrc ?? null;
+  }
+
+  /** The source a switch waits for (its keyframe), if any. */
+  get targetSsrc(): number | null {
+    return this.target;
+  }
+
+  /**
+   * Stops forwarding (the subscriber does not render the track). Sequence numbers and
+   * timestamps continue from the last packet sent when {@link selectLayer} resumes.
+   */
+  pause(): void {
+    this.mapping = null;
+    this.target = null;
   }
 
   /**
@@ -69,6 +83,11 @@ export class DownTrack {
    */
   selectLayer(ssrc: number, now: number): number | undefined {
     if (this.mapping?.ssrc === ssrc && this.target === null) return undefined;
+    if (this.target === ssrc) return this.options.kind === 'audio' ? undefined : this.keyframeRequest(ssrc, now);
+    if (this.mapping?.ssrc === ssrc) {
+      this.target = null; // back to the layer still forwarded: no switch needed
+      return undefined;
+    }
     this.target = ssrc;
     if (this.options.kind === 'audio') return undefined;
     return this.keyframeRequest(ssrc, now);

@@ -14,13 +14,21 @@ import {
   MediaStreamTrack,
   RTCRtpCodecParameters,
   RtcpPayloadSpecificFeedback,
+  RtcpTransportLayerFeedback,
   PictureLossIndication,
+  GenericNack,
+  useSdesMid,
+  useSdesRTPStreamId,
   type RTCRtpTransceiver,
+  type RtpPacket,
 } from 'werift';
 import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
 import { DownTrack, KeyframeRequestLimiter } from './forwarder.js';
+import { LayerMonitor, chooseLayer } from './layer-selection.js';
+import { vp8KeyframeSize } from './rtp.js';
 import { closeConnection, trackTransports } from './werift-patch.js';
 import type { Logger } from '../logger.js';
+import type { SfuMetricsSample } from '../metrics.js';
 
 export interface SfuOptions {
   /** Extra host addresses werift announces (e.g. 127.0.0.1 for loopback tests, a public IP). */
@@ -30,16 +38,44 @@ export interface SfuOptions {
   logger: Logger;
   /** Sends a signaling message to a participant (by room, identity and sid). */
   send(room: string, identity: string, sid: string, message: ServerMessage): void;
+  /** How often layer selection and dynacast run, ms; default 500. */
+  selectionIntervalMs?: number;
 }
 
+/** Totals since start, for metrics (see SfuMetricsSample in metrics.ts). */
+export interface SfuCounters {
+  forwardedPackets: number;
+  forwardedBytes: number;
+  pliReceived: number;
+  pliSent: number;
+  nackReceived: number;
+  nackSent: number;
+}
+
+/** A subscriber's forwarding track for one publication. */
+interface Down {
+  down: DownTrack;
+  local: MediaStreamTrack;
+  transceiver: RTCRtpTransceiver;
+  /** Adaptive stream: render size in device pixels, from the subscriber's SDK. */
+  renderSize?: { width: number; height: number };
+}
+
+/** One published track: one werift track per simulcast layer (one layer without simulcast). */
 interface Publication {
-  /** The publisher's remote track (one per layer for simulcast; one here). */
-  track: MediaStreamTrack;
+  publisher: Member;
   kind: 'audio' | 'video';
   streamId: string;
-  receiverPli: (ssrc: number) => void;
+  /** Layers from lowest to highest; rid `''` without simulcast; `ssrc` seen on the layer's packets (werift leaves rid tracks' ssrc unset). */
+  layers: { rid: string; track: MediaStreamTrack; ssrc?: number }[];
+  transceiver: RTCRtpTransceiver;
+  monitor: LayerMonitor;
+  /** PLIs to the publisher: at most one per second per layer, however many subscribers ask. */
+  limiter: KeyframeRequestLimiter;
   /** Subscribers' down tracks, by subscriber identity. */
-  downs: Map<string, { down: DownTrack; local: MediaStreamTrack; transceiver: RTCRtpTransceiver; renderSize?: { width: number; height: number } }>;
+  downs: Map<string, Down>;
+  /** The rids last sent in `publisher-layers` (dynacast), comma-joined; null before the first. */
+  activeRids: string | null;
 }
 
 interface Member {
@@ -63,15 +99,21 @@ const VIDEO = new RTCRtpCodecParameters({
 });
 const AUDIO = new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
 
+/** Order of the usual simulcast rids, lowest first (LiveKit's and our SDK's q/h/f). */
+const RID_RANK: Record<string, number> = { q: 0, h: 1, f: 2 };
+/** Expected bitrate of a layer by rank, bps, for paused layers (the SDK's maxBitrate). */
+const NOMINAL_BPS = [150_000, 500_000, 1_500_000];
+
 /** One room's SFU. */
 export class SfuRoom {
   private readonly members = new Map<string, Member>();
-  private readonly limiter = new KeyframeRequestLimiter(1000);
   private nextSsrc = 0x10000000;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly name: string,
     private readonly options: SfuOptions,
+    private readonly counters: SfuCounters,
   ) {}
 
   get size(): number {
@@ -89,6 +131,20 @@ export class SfuRoom {
     return { peerConnections: this.members.size * 2, publications, downTracks };
   }
 
+  /** Video down tracks by the rid they forward now (`-` without simulcast, `none` when paused or waiting). */
+  layers(into: Record<string, number>): void {
+    for (const m of this.members.values()) {
+      for (const p of m.publications) {
+        if (p.kind !== 'video') continue;
+        for (const d of p.downs.values()) {
+          const i = d.down.currentSsrc;
+          const rid = i === null ? 'none' : p.layers[i]?.rid || '-';
+          into[rid] = (into[rid] ?? 0) + 1;
+        }
+      }
+    }
+  }
+
   /** A participant joined the room: create its two peer connections and offer what exists. */
   join(identity: string, sid: string): void {
     const existing = this.members.get(identity);
@@ -99,6 +155,8 @@ export class SfuRoom {
       iceAdditionalHostAddresses: this.options.announcedAddresses,
       ...(this.options.portRange ? { icePortRange: this.options.portRange } : {}),
       codecs: { video: [VIDEO], audio: [AUDIO] },
+      // Simulcast layers are told apart by rid (RFC 8852), bundled streams by mid (RFC 8843).
+      headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId()], audio: [useSdesMid()] },
     };
     const member: Member = {
       identity,
@@ -121,12 +179,16 @@ export class SfuRoom {
         else member.heldCandidates[name].push(candidate);
       });
     }
-    member.publisher.ontrack = (ev) => this.onPublishedTrack(member, ev.track, ev.transceiver, ev.streams[0]?.id);
+    member.publisher.ontrack = (ev) => this.onPublishedTrack(member, ev.transceiver, ev.streams[0]?.id);
     for (const other of this.members.values()) {
       if (other === member) continue;
       for (const pub of other.publications) this.subscribe(member, pub);
     }
     this.negotiate(member);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.selectLayers(Date.now()), this.options.selectionIntervalMs ?? 500);
+      this.timer.unref();
+    }
   }
 
   /** A participant left: close its connections and stop forwarding its tracks. */
@@ -143,10 +205,13 @@ export class SfuRoom {
         this.negotiate(sub);
       }
       pub.downs.clear();
-      if (pub.track.ssrc !== undefined) this.limiter.forget(pub.track.ssrc);
     }
     for (const other of this.members.values()) {
       for (const pub of other.publications) pub.downs.delete(identity);
+    }
+    if (this.members.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
     }
     this.closing.push(closeConnection(m.publisher), closeConnection(m.subscriber));
   }
@@ -185,32 +250,76 @@ export class SfuRoom {
     }
   }
 
-  /** `streamId`: the publisher's a=msid stream id (RFC 8830), kept on forwarded tracks. */
-  private onPublishedTrack(publisher: Member, track: MediaStreamTrack, transceiver: RTCRtpTransceiver, streamId: string | undefined): void {
-    const kind = track.kind === 'audio' ? 'audio' : 'video';
+  /** Adaptive stream: the subscriber's render size (device pixels) for one publication. */
+  trackSettings(identity: string, publisher: string, streamId: string, width: number, height: number): void {
+    const pub = this.members.get(publisher)?.publications.find((p) => p.streamId === streamId && p.kind === 'video');
+    const d = pub?.downs.get(identity);
+    if (!pub || !d) return;
+    d.renderSize = { width, height };
+    this.selectLayersOf(pub, Date.now());
+  }
+
+  /**
+   * A track the publisher offered. `streamId`: its a=msid stream id (RFC 8830), kept on
+   * forwarded tracks. With simulcast werift gives one track per rid on the transceiver's receiver.
+   */
+  private onPublishedTrack(publisher: Member, transceiver: RTCRtpTransceiver, streamId: string | undefined): void {
+    const kind = transceiver.kind === 'audio' ? 'audio' : 'video';
+    const ridTracks = transceiver.receiver.tracks.filter((t) => t.rid);
+    const rank = (rid: string, i: number) => RID_RANK[rid] ?? i;
+    const layers =
+      ridTracks.length > 0
+        ? ridTracks.map((track, i) => ({ rid: track.rid!, track, order: rank(track.rid!, i) })).sort((a, b) => a.order - b.order)
+        : [{ rid: '', track: transceiver.receiver.track, order: 0 }];
     const pub: Publication = {
-      track,
+      publisher,
       kind,
       streamId: streamId ?? publisher.identity,
-      receiverPli: (ssrc) => void transceiver.receiver.sendRtcpPLI(ssrc).catch(() => undefined),
+      layers: layers.map(({ rid, track }) => ({ rid, track })),
+      transceiver,
+      monitor: new LayerMonitor(
+        layers.map((l) => l.rid),
+        layers.map((l, i) => NOMINAL_BPS[layers.length === 1 ? 1 : Math.min(i, 2)]!),
+      ),
+      limiter: new KeyframeRequestLimiter(1000),
       downs: new Map(),
+      activeRids: null,
     };
     publisher.publications.push(pub);
-    track.onReceiveRtp.subscribe((rtp) => {
-      if (pub.downs.size === 0) return;
-      const bytes = rtp.serialize();
-      const now = Date.now();
-      for (const d of pub.downs.values()) {
-        const r = d.down.push(bytes, now, track.ssrc);
-        if (r.packet) d.local.writeRtp(Buffer.from(r.packet));
-        if (r.requestKeyframe !== undefined && this.limiter.allow(r.requestKeyframe, now)) pub.receiverPli(r.requestKeyframe);
-      }
-    });
+    transceiver.receiver.onPacketLost.subscribe(() => this.counters.nackSent++);
+    pub.layers.forEach((layer, i) => layer.track.onReceiveRtp.subscribe((rtp) => this.forward(pub, i, rtp)));
     for (const other of this.members.values()) {
       if (other === publisher) continue;
       this.subscribe(other, pub);
       this.negotiate(other);
     }
+  }
+
+  /** One RTP packet of layer `layer` of `pub`: to every subscriber that forwards that layer. */
+  private forward(pub: Publication, layer: number, rtp: RtpPacket): void {
+    const now = Date.now();
+    const l = pub.layers[layer]!;
+    if (l.ssrc !== rtp.header.ssrc) l.ssrc = rtp.header.ssrc;
+    const bytes = rtp.serialize();
+    if (pub.kind === 'video') pub.monitor.packet(layer, bytes.length, now, vp8KeyframeSize(rtp.payload));
+    for (const d of pub.downs.values()) {
+      const r = d.down.push(bytes, now, layer);
+      if (r.packet) {
+        d.local.writeRtp(Buffer.from(r.packet.buffer, r.packet.byteOffset, r.packet.byteLength));
+        this.counters.forwardedPackets++;
+        this.counters.forwardedBytes += r.packet.byteLength;
+      }
+      if (r.requestKeyframe !== undefined) this.requestKeyframe(pub, r.requestKeyframe, now);
+    }
+  }
+
+  /** Sends a PLI (RFC 4585 §6.3.1) for one layer to the publisher, at most once a second per layer. */
+  private requestKeyframe(pub: Publication, layer: number, now: number): void {
+    const l = pub.layers[layer];
+    const ssrc = l?.ssrc ?? l?.track.ssrc;
+    if (ssrc === undefined || !pub.limiter.allow(layer, now)) return;
+    this.counters.pliSent++;
+    void pub.transceiver.receiver.sendRtcpPLI(ssrc).catch(() => undefined);
   }
 
   /** Adds a forwarding track for `pub` to `subscriber`'s subscriber connection. */
@@ -220,26 +329,55 @@ export class SfuRoom {
     const transceiver = subscriber.subscriber.addTransceiver(local, { direction: 'sendonly' });
     transceiver.sender.streamId = pub.streamId;
     const down = new DownTrack({ outSsrc: this.nextSsrc++, clockRate: pub.kind === 'video' ? 90000 : 48000, kind: pub.kind });
-    pub.downs.set(subscriber.identity, { down, local, transceiver });
-    const now = Date.now();
-    const ssrc = pub.track.ssrc;
-    if (ssrc !== undefined) {
-      const pli = down.selectLayer(ssrc, now);
-      if (pli !== undefined && this.limiter.allow(pli, now)) pub.receiverPli(pli);
-    }
-    // Subscribers' PLIs go to the publisher (werift does not forward them).
+    const d: Down = { down, local, transceiver };
+    pub.downs.set(subscriber.identity, d);
+    if (pub.kind === 'audio') down.selectLayer(0, Date.now());
+    else this.selectLayersOf(pub, Date.now());
     transceiver.sender.onRtcp.subscribe((rtcp) => {
-      if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof PictureLossIndication && ssrc !== undefined) {
-        if (this.limiter.allow(ssrc, Date.now())) pub.receiverPli(ssrc);
+      if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof PictureLossIndication) {
+        // A subscriber lost the picture: ask the publisher for a keyframe of the layer it gets.
+        this.counters.pliReceived++;
+        const layer = down.targetSsrc ?? down.currentSsrc;
+        if (layer !== null) this.requestKeyframe(pub, layer, Date.now());
+      } else if (rtcp instanceof RtcpTransportLayerFeedback && rtcp.feedback instanceof GenericNack) {
+        this.counters.nackReceived++; // werift's sender retransmits from its cache
       }
     });
   }
 
-  /** Adaptive stream: the subscriber's render size (device pixels) for one publication; layer choice uses it. */
-  trackSettings(identity: string, publisher: string, streamId: string, width: number, height: number): void {
-    const pub = this.members.get(publisher)?.publications.find((p) => p.streamId === streamId && p.kind === 'video');
-    const d = pub?.downs.get(identity);
-    if (d) d.renderSize = { width, height };
+  /** Layer selection and dynacast for every video publication (timer). */
+  private selectLayers(now: number): void {
+    for (const m of this.members.values()) for (const pub of m.publications) if (pub.kind === 'video') this.selectLayersOf(pub, now);
+  }
+
+  /**
+   * Picks each subscriber's layer from its render size and REMB estimate ({@link chooseLayer}),
+   * and tells the publisher which simulcast layers someone needs (`publisher-layers`).
+   */
+  private selectLayersOf(pub: Publication, now: number): void {
+    const layers = pub.monitor.layers(now);
+    const wanted = new Set<number>();
+    for (const d of pub.downs.values()) {
+      const estimateBps = Number(d.transceiver.sender.receiverEstimatedMaxBitrate ?? 0n);
+      const choice = chooseLayer(layers, { render: d.renderSize, estimateBps }, d.down.currentSsrc);
+      // Dynacast keeps what is forwarded too, until the desired layer arrives.
+      if (choice.desired !== null) wanted.add(choice.desired);
+      if (choice.forward !== null) wanted.add(choice.forward);
+      if (choice.forward === null) {
+        d.down.pause();
+        continue;
+      }
+      if (choice.forward === d.down.currentSsrc && d.down.targetSsrc === null) continue;
+      const pli = d.down.selectLayer(choice.forward, now);
+      if (pli !== undefined) this.requestKeyframe(pub, pli, now);
+    }
+    if (pub.layers.length < 2) return;
+    const rids = pub.layers.filter((_, i) => wanted.has(i)).map((l) => l.rid);
+    const key = rids.join(',');
+    if (key === pub.activeRids) return;
+    pub.activeRids = key;
+    const p = pub.publisher;
+    this.options.send(this.name, p.identity, p.sid, { type: 'publisher-layers', streamId: pub.streamId, rids });
   }
 
   /** Sends a description, then the candidates gathered before it. */
@@ -277,12 +415,13 @@ export class SfuRoom {
 /** All SFU rooms of the process; the signaling adapter's {@link SfuHook}. */
 export class SfuManager {
   private readonly rooms = new Map<string, SfuRoom>();
+  private readonly counters: SfuCounters = { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, nackSent: 0 };
 
   constructor(private readonly options: SfuOptions) {}
 
   join(room: string, identity: string, sid: string): void {
     let r = this.rooms.get(room);
-    if (!r) this.rooms.set(room, (r = new SfuRoom(room, this.options)));
+    if (!r) this.rooms.set(room, (r = new SfuRoom(room, this.options, this.counters)));
     r.join(identity, sid);
   }
 
@@ -314,6 +453,17 @@ export class SfuManager {
       total.downTracks += s.downTracks;
     }
     return total;
+  }
+
+  /** Everything metrics.ts exposes, sampled at scrape time. */
+  metrics(): SfuMetricsSample {
+    let participants = 0;
+    const layers: Record<string, number> = {};
+    for (const r of this.rooms.values()) {
+      participants += r.size;
+      r.layers(layers);
+    }
+    return { ...this.stats(), participants, ...this.counters, layers };
   }
 
   /** Closes every room; resolves when werift has closed every peer connection. */

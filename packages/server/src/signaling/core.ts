@@ -171,10 +171,14 @@ export class SignalingCore {
   }
 
   /** Counts for metrics. */
-  stats(): { connections: number; rooms: number; participants: number } {
+  stats(): { connections: number; rooms: number; participants: number; roomsByMode: Record<RoomMode, number> } {
     let participants = 0;
-    for (const room of this.rooms.values()) participants += room.participants.size;
-    return { connections: this.conns.size, rooms: this.rooms.size, participants };
+    const roomsByMode: Record<RoomMode, number> = { p2p: 0, sfu: 0 };
+    for (const room of this.rooms.values()) {
+      participants += room.participants.size;
+      roomsByMode[room.mode]++;
+    }
+    return { connections: this.conns.size, rooms: this.rooms.size, participants, roomsByMode };
   }
 
   /** Participants of a room as presence info, or undefined when the room does not exist. */

@@ -1,6 +1,9 @@
 /** Rooms in `sfu` mode in Chromium: every participant publishes once to Dari's SFU (werift) and decodes the others' video through it. */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
 import { devToken, testServer } from './helpers.js';
@@ -247,6 +250,63 @@ test('simulcast: a subscriber that renders small gets a lower layer, one that re
     );
   } finally {
     for (const p of [pub, small, large]) await p.page.context().close();
+  }
+  await sfuPeerConnections(0);
+});
+
+/** A 16-bit mono WAV of a continuous 440 Hz tone at about -12 dBFS, for Chromium's fake microphone. */
+function toneWav(seconds: number): Buffer {
+  const rate = 48000;
+  const n = rate * seconds;
+  const buf = Buffer.alloc(44 + n * 2);
+  buf.write('RIFF', 0);
+  buf.writeUInt32LE(36 + n * 2, 4);
+  buf.write('WAVEfmt ', 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20); // PCM
+  buf.writeUInt16LE(1, 22); // mono
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36);
+  buf.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  return buf;
+}
+
+test('active speaker: the participant who talks is reported to everyone, from RFC 6464 audio levels', { timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dari-tone-'));
+  const wav = join(dir, 'tone.wav');
+  writeFileSync(wav, toneWav(10));
+  const talkerBrowser = await launchChromium([`--use-file-for-fake-audio-capture=${wav}`]);
+  const ps: Participant[] = [];
+  try {
+    ps.push(await joinWithSdk(talkerBrowser, server.url, server.url, await devToken('sfu-speak', 'talker'), 'talker'));
+    for (const n of ['quiet1', 'quiet2']) {
+      const p = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-speak', n), n);
+      await w(p).evaluate(() => (window as unknown as Record<string, any>)['room'].localParticipant.setMicrophoneEnabled(false));
+      ps.push(p);
+    }
+    for (const p of ps) {
+      await w(p).waitForFunction(
+        () => {
+          const room = (window as unknown as Record<string, any>)['room'];
+          return room.activeSpeakers?.[0]?.identity === 'talker';
+        },
+        undefined,
+        { polling: 100, timeout: 30_000 },
+      );
+    }
+    const quietSpeaking = await w(ps[1]!).evaluate(() => {
+      const room = (window as unknown as Record<string, any>)['room'];
+      return room.activeSpeakers.map((p: any) => p.identity);
+    });
+    assert.deepEqual(quietSpeaking, ['talker'], 'muted participants are not speakers');
+  } finally {
+    for (const p of ps) await p.page.context().close();
+    await talkerBrowser.close();
+    rmSync(dir, { recursive: true, force: true });
   }
   await sfuPeerConnections(0);
 });

@@ -17,6 +17,7 @@ import {
   RtcpTransportLayerFeedback,
   PictureLossIndication,
   GenericNack,
+  useAudioLevelIndication,
   useSdesMid,
   useSdesRTPStreamId,
   type RTCRtpTransceiver,
@@ -25,6 +26,7 @@ import {
 import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
 import { DownTrack, KeyframeRequestLimiter } from './forwarder.js';
 import { LayerMonitor, chooseLayer } from './layer-selection.js';
+import { ActiveSpeakerDetector, AUDIO_LEVEL_URI, decodeAudioLevel } from './active-speaker.js';
 import { vp8KeyframeSize } from './rtp.js';
 import { closeConnection, trackTransports } from './werift-patch.js';
 import type { Logger } from '../logger.js';
@@ -38,7 +40,7 @@ export interface SfuOptions {
   logger: Logger;
   /** Sends a signaling message to a participant (by room, identity and sid). */
   send(room: string, identity: string, sid: string, message: ServerMessage): void;
-  /** How often layer selection and dynacast run, ms; default 500. */
+  /** How often layer selection, dynacast and active-speaker updates run, ms; default 250. */
   selectionIntervalMs?: number;
 }
 
@@ -76,6 +78,8 @@ interface Publication {
   downs: Map<string, Down>;
   /** The rids last sent in `publisher-layers` (dynacast), comma-joined; null before the first. */
   activeRids: string | null;
+  /** Negotiated id of the RFC 6464 audio level header extension (audio), once known. */
+  audioLevelId?: number | undefined;
 }
 
 interface Member {
@@ -109,6 +113,8 @@ export class SfuRoom {
   private readonly members = new Map<string, Member>();
   private nextSsrc = 0x10000000;
   private timer: NodeJS.Timeout | null = null;
+  /** Dominant speakers from the publishers' RFC 6464 audio levels. */
+  private readonly speakers = new ActiveSpeakerDetector();
 
   constructor(
     readonly name: string,
@@ -156,7 +162,8 @@ export class SfuRoom {
       ...(this.options.portRange ? { icePortRange: this.options.portRange } : {}),
       codecs: { video: [VIDEO], audio: [AUDIO] },
       // Simulcast layers are told apart by rid (RFC 8852), bundled streams by mid (RFC 8843).
-      headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId()], audio: [useSdesMid()] },
+      // Audio carries its level (RFC 6464) for active-speaker detection.
+      headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId()], audio: [useSdesMid(), useAudioLevelIndication()] },
     };
     const member: Member = {
       identity,
@@ -185,10 +192,20 @@ export class SfuRoom {
       for (const pub of other.publications) this.subscribe(member, pub);
     }
     this.negotiate(member);
+    const speakers = this.speakers.speakers;
+    if (speakers.length > 0) this.options.send(this.name, identity, sid, { type: 'active-speakers', speakers: [...speakers] });
     if (!this.timer) {
-      this.timer = setInterval(() => this.selectLayers(Date.now()), this.options.selectionIntervalMs ?? 500);
+      this.timer = setInterval(() => this.tick(Date.now()), this.options.selectionIntervalMs ?? 250);
       this.timer.unref();
     }
+  }
+
+  /** Timer: layer selection and dynacast, and active-speaker changes to every member. */
+  private tick(now: number): void {
+    this.selectLayers(now);
+    const list = this.speakers.tick(now);
+    if (!list) return;
+    for (const m of this.members.values()) this.options.send(this.name, m.identity, m.sid, { type: 'active-speakers', speakers: [...list] });
   }
 
   /** A participant left: close its connections and stop forwarding its tracks. */
@@ -196,6 +213,7 @@ export class SfuRoom {
     const m = this.members.get(identity);
     if (!m) return;
     this.members.delete(identity);
+    this.speakers.remove(identity);
     for (const pub of m.publications) {
       for (const [subscriberId, d] of pub.downs) {
         const sub = this.members.get(subscriberId);
@@ -302,6 +320,7 @@ export class SfuRoom {
     if (l.ssrc !== rtp.header.ssrc) l.ssrc = rtp.header.ssrc;
     const bytes = rtp.serialize();
     if (pub.kind === 'video') pub.monitor.packet(layer, bytes.length, now, vp8KeyframeSize(rtp.payload));
+    else this.audioLevel(pub, rtp, now);
     for (const d of pub.downs.values()) {
       const r = d.down.push(bytes, now, layer);
       if (r.packet) {
@@ -311,6 +330,15 @@ export class SfuRoom {
       }
       if (r.requestKeyframe !== undefined) this.requestKeyframe(pub, r.requestKeyframe, now);
     }
+  }
+
+  /** Feeds an audio packet's RFC 6464 level to the active-speaker detector. */
+  private audioLevel(pub: Publication, rtp: RtpPacket, now: number): void {
+    pub.audioLevelId ??= pub.transceiver.headerExtensions.find((e) => e.uri === AUDIO_LEVEL_URI)?.id;
+    if (pub.audioLevelId === undefined) return;
+    const ext = rtp.header.extensions.find((e) => e.id === pub.audioLevelId);
+    const level = ext && decodeAudioLevel(ext.payload);
+    if (level) this.speakers.push(pub.publisher.identity, level.level, level.voice, now);
   }
 
   /** Sends a PLI (RFC 4585 §6.3.1) for one layer to the publisher, at most once a second per layer. */

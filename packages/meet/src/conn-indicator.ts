@@ -15,8 +15,9 @@ const STATE_LABELS: Record<ConnectionState, string> = {
   reconnecting: 'Reconnecting…',
 };
 
-/** Badge text for one peer connection: "P2P", "Relay", "Relay (TCP)", "…" (not yet connected). */
+/** Badge text for one participant's path: "P2P", "SFU", "Relay", "Relay (TCP)", "SFU · Relay (TCP)", "…" (not yet connected). */
 export function pathLabel(info: ConnectionInfo): string {
+  if (info.via === 'sfu' && info.path !== 'none') return info.path === 'direct' ? 'SFU' : `SFU · ${pathLabel({ ...info, via: 'p2p' })}`;
   if (info.path === 'direct') return 'P2P';
   if (info.path === 'relay') {
     const proto = info.local?.type === 'relay' ? info.local.relayProtocol : undefined;

@@ -17,7 +17,7 @@ import { formatRate } from './conn-indicator.js';
 export const INSPECT_MS = 1000;
 
 /** What {@link explainPath} needs from a ConnectionInfo. */
-export type PathFacts = Pick<ConnectionInfo, 'path' | 'local' | 'remote' | 'connectionState' | 'iceConnectionState'>;
+export type PathFacts = Pick<ConnectionInfo, 'path' | 'local' | 'remote' | 'connectionState' | 'iceConnectionState'> & Partial<Pick<ConnectionInfo, 'via'>>;
 
 const isReflexive = (c: CandidateInfo | undefined) => c?.type === 'srflx' || c?.type === 'prflx';
 
@@ -26,6 +26,12 @@ export function explainPath(info: PathFacts): string {
   if (info.connectionState === 'failed' || info.iceConnectionState === 'failed') return 'Connection failed.';
   const { local, remote } = info;
   if (info.path === 'none' || !local || !remote) return info.connectionState === 'closed' ? 'Connection closed.' : 'Connecting…';
+  if (info.via === 'sfu') {
+    const proto = local.relayProtocol?.toLowerCase();
+    if (local.type === 'relay' && (proto === 'tcp' || proto === 'tls')) return `Through the server (SFU), relayed over ${proto.toUpperCase()}: UDP is blocked on your network.`;
+    if (local.type === 'relay') return 'Through the server (SFU), relayed: your network does not allow a direct path to it.';
+    return 'Through the server (SFU): with three or more people, everyone sends once to the server.';
+  }
   if (local.type === 'relay') {
     const proto = local.relayProtocol?.toLowerCase();
     if (proto === 'tcp' || proto === 'tls') return `Relayed over ${proto.toUpperCase()}: UDP is blocked on your network.`;
@@ -39,6 +45,7 @@ export function explainPath(info: PathFacts): string {
 
 /** "Direct (P2P)", "Relayed through TURN", or the state when there is no selected pair. */
 export function pathText(info: PathFacts): string {
+  if (info.via === 'sfu' && info.path !== 'none') return info.path === 'relay' ? 'SFU, relayed through TURN' : 'Through the SFU';
   if (info.path === 'direct') return 'Direct (P2P)';
   if (info.path === 'relay') return 'Relayed through TURN';
   return info.connectionState === 'failed' || info.iceConnectionState === 'failed' ? 'No connection' : 'Not connected yet';

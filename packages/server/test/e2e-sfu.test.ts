@@ -311,6 +311,56 @@ test('active speaker: the participant who talks is reported to everyone, from RF
   await sfuPeerConnections(0);
 });
 
+test('a track published and unpublished mid-call reaches subscribers and then stops being forwarded', { timeout: 90_000 }, async () => {
+  const pub = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-share', 'sharer'), 'sharer');
+  const sub = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-share', 'viewer'), 'viewer');
+  try {
+    await Promise.all([decodesVideoFrom(pub, ['viewer']), decodesVideoFrom(sub, ['sharer'])]);
+    const before = server.sfu.stats();
+    // A "screen share" from a canvas (no display picker in headless Chromium).
+    await w(pub).evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 640;
+      canvas.height = 360;
+      const ctx = canvas.getContext('2d')!;
+      let n = 0;
+      setInterval(() => {
+        ctx.fillStyle = `hsl(${(n += 7) % 360} 80% 50%)`;
+        ctx.fillRect(0, 0, 640, 360);
+      }, 66);
+      const track = canvas.captureStream(15).getVideoTracks()[0]!;
+      await (window as unknown as Record<string, any>)['room'].localParticipant.publishTrack(track, 'screen_share');
+    });
+    await w(sub).waitForFunction(() => (window as unknown as Record<string, any>)['log'].subscribed.includes('sharer:screen_share'), undefined, { timeout: 30_000 });
+    await w(sub).waitForFunction(
+      async () => {
+        const room = (window as unknown as Record<string, any>)['room'];
+        const track = room.remoteParticipants.get('sharer')?.getTrack('screen_share')?.track;
+        if (!track) return false;
+        const report: RTCStatsReport = await room.getPeerConnection('sfu').getStats();
+        let frames = 0;
+        report.forEach((s: any) => {
+          if (s.type === 'inbound-rtp' && s.trackIdentifier === track.id) frames = s.framesDecoded ?? 0;
+        });
+        return frames > 5;
+      },
+      undefined,
+      { polling: 250, timeout: 30_000 },
+    );
+    assert.equal(server.sfu.stats().publications, before.publications + 1);
+    assert.equal(server.sfu.stats().downTracks, before.downTracks + 1);
+    await w(pub).evaluate(() => (window as unknown as Record<string, any>)['room'].localParticipant.setScreenShareEnabled(false));
+    await w(sub).waitForFunction(() => (window as unknown as Record<string, any>)['log'].unsubscribed.includes('sharer:screen_share'), undefined, { timeout: 30_000 });
+    const deadline = Date.now() + 15_000;
+    while (server.sfu.stats().publications !== before.publications && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(server.sfu.stats(), before, 'the SFU stopped forwarding the unpublished track');
+    await decodesVideoFrom(sub, ['sharer']); // the camera keeps coming
+  } finally {
+    for (const p of [pub, sub]) await p.page.context().close();
+  }
+  await sfuPeerConnections(0);
+});
+
 test('closing the server leaves no UDP socket of the SFU (or of TURN) behind', { timeout: 30_000 }, async () => {
   await server.close();
   await browser.close();

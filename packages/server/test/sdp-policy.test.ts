@@ -1,7 +1,7 @@
 /** Hostile or useless SDP from a client is refused before it reaches werift. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sdpProblem, MAX_M_LINES } from '../src/sfu/sdp-policy.js';
+import { sdpProblem, sendingMids, MAX_M_LINES } from '../src/sfu/sdp-policy.js';
 
 const head = 'v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n';
 const fp = 'a=fingerprint:sha-256 12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0\r\n';
@@ -31,4 +31,30 @@ test('media sections offering only codecs the SFU does not forward are refused',
 test('garbage is not an SDP', () => {
   assert.match(sdpProblem('hello')!, /no v=0/);
   assert.match(sdpProblem('v=0\r\n')!, /no m-lines/);
+});
+
+test('sendingMids: the sections the author sends in (direction, port 0, default sendrecv)', () => {
+  const sdp = [
+    'v=0',
+    'o=- 1 2 IN IP4 127.0.0.1',
+    's=-',
+    't=0 0',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+    'a=mid:0',
+    'a=sendonly',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96',
+    'a=mid:1',
+    'a=inactive',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96',
+    'a=mid:2',
+    'm=video 0 UDP/TLS/RTP/SAVPF 96',
+    'a=mid:3',
+    'a=sendonly',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96',
+    'a=recvonly',
+    'a=mid:4',
+    '',
+  ].join('\r\n');
+  assert.deepEqual([...sendingMids(sdp)].sort(), ['0', '2']);
+  assert.deepEqual([...sendingMids('garbage')], []);
 });

@@ -29,6 +29,7 @@ import { LayerMonitor, chooseLayer } from './layer-selection.js';
 import { ActiveSpeakerDetector, AUDIO_LEVEL_URI, decodeAudioLevel } from './active-speaker.js';
 import { vp8KeyframeSize } from './rtp.js';
 import { closeConnection, trackTransports } from './werift-patch.js';
+import { sendingMids } from './sdp-policy.js';
 import type { Logger } from '../logger.js';
 import type { SfuMetricsSample } from '../metrics.js';
 
@@ -78,6 +79,8 @@ interface Publication {
   downs: Map<string, Down>;
   /** The rids last sent in `publisher-layers` (dynacast), comma-joined; null before the first. */
   activeRids: string | null;
+  /** Unsubscribes from the layers' werift events. */
+  unsubscribe: (() => void)[];
   /** Negotiated id of the RFC 6464 audio level header extension (audio), once known. */
   audioLevelId?: number | undefined;
 }
@@ -208,22 +211,28 @@ export class SfuRoom {
     for (const m of this.members.values()) this.options.send(this.name, m.identity, m.sid, { type: 'active-speakers', speakers: [...list] });
   }
 
+  /** Stops forwarding a publication: its subscribers' transceivers are removed (they renegotiate). */
+  private unpublish(pub: Publication): void {
+    const owner = pub.publisher;
+    owner.publications = owner.publications.filter((p) => p !== pub);
+    for (const off of pub.unsubscribe.splice(0)) off();
+    for (const [subscriberId, d] of pub.downs) {
+      const sub = this.members.get(subscriberId);
+      if (!sub) continue;
+      d.transceiver.sender.replaceTrack(null).catch(() => undefined);
+      sub.subscriber.removeTrack(d.transceiver.sender);
+      this.negotiate(sub);
+    }
+    pub.downs.clear();
+  }
+
   /** A participant left: close its connections and stop forwarding its tracks. */
   leave(identity: string): void {
     const m = this.members.get(identity);
     if (!m) return;
     this.members.delete(identity);
     this.speakers.remove(identity);
-    for (const pub of m.publications) {
-      for (const [subscriberId, d] of pub.downs) {
-        const sub = this.members.get(subscriberId);
-        if (!sub) continue;
-        d.transceiver.sender.replaceTrack(null).catch(() => undefined);
-        sub.subscriber.removeTrack(d.transceiver.sender);
-        this.negotiate(sub);
-      }
-      pub.downs.clear();
-    }
+    for (const pub of [...m.publications]) this.unpublish(pub);
     for (const other of this.members.values()) {
       for (const pub of other.publications) pub.downs.delete(identity);
     }
@@ -258,6 +267,9 @@ export class SfuRoom {
     const d = body.description!;
     if (pc === 'publisher' && d.type === 'offer') {
       await m.publisher.setRemoteDescription(d);
+      // Tracks the client stopped sending (unpublished) stop being forwarded.
+      const sending = sendingMids(d.sdp);
+      for (const pub of [...m.publications]) if (pub.transceiver.mid === null || !sending.has(pub.transceiver.mid)) this.unpublish(pub);
       await m.publisher.setLocalDescription(await m.publisher.createAnswer());
       const local = m.publisher.localDescription!;
       this.sendDescription(m, 'publisher', { type: 'answer', sdp: local.sdp });
@@ -302,10 +314,11 @@ export class SfuRoom {
       limiter: new KeyframeRequestLimiter(1000),
       downs: new Map(),
       activeRids: null,
+      unsubscribe: [],
     };
     publisher.publications.push(pub);
-    transceiver.receiver.onPacketLost.subscribe(() => this.counters.nackSent++);
-    pub.layers.forEach((layer, i) => layer.track.onReceiveRtp.subscribe((rtp) => this.forward(pub, i, rtp)));
+    pub.unsubscribe.push(transceiver.receiver.onPacketLost.subscribe(() => this.counters.nackSent++).unSubscribe);
+    pub.layers.forEach((layer, i) => pub.unsubscribe.push(layer.track.onReceiveRtp.subscribe((rtp) => this.forward(pub, i, rtp)).unSubscribe));
     for (const other of this.members.values()) {
       if (other === publisher) continue;
       this.subscribe(other, pub);

@@ -28,7 +28,7 @@ import { DownTrack, KeyframeRequestLimiter } from './forwarder.js';
 import { LayerMonitor, chooseLayer } from './layer-selection.js';
 import { ActiveSpeakerDetector, AUDIO_LEVEL_URI, decodeAudioLevel } from './active-speaker.js';
 import { vp8KeyframeSize } from './rtp.js';
-import { closeConnection, trackTransports } from './werift-patch.js';
+import { closeConnection, disableWeriftDefaultStun, trackTransports } from './werift-patch.js';
 import { sendingMids } from './sdp-policy.js';
 import type { Logger } from '../logger.js';
 import type { SfuMetricsSample } from '../metrics.js';
@@ -458,7 +458,10 @@ export class SfuManager {
   private readonly rooms = new Map<string, SfuRoom>();
   private readonly counters: SfuCounters = { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, nackSent: 0 };
 
-  constructor(private readonly options: SfuOptions) {}
+  constructor(private readonly options: SfuOptions) {
+    // werift would otherwise ask stun.l.google.com for srflx candidates on every gather.
+    if (!disableWeriftDefaultStun()) options.logger.warn('werift internals changed: could not disable its default STUN server');
+  }
 
   join(room: string, identity: string, sid: string): void {
     let r = this.rooms.get(room);

@@ -28,10 +28,11 @@ import { DownTrack, KeyframeRequestLimiter } from './forwarder.js';
 import { LayerMonitor, chooseLayer } from './layer-selection.js';
 import { ActiveSpeakerDetector, AUDIO_LEVEL_URI, decodeAudioLevel } from './active-speaker.js';
 import { vp8KeyframeSize } from './rtp.js';
-import { closeConnection, disableWeriftDefaultStun, trackTransports } from './werift-patch.js';
+import { closeConnection, disableWeriftDefaultStun, patchWeriftSrtp, trackTransports } from './werift-patch.js';
 import { sendingMids } from './sdp-policy.js';
 import type { Logger } from '../logger.js';
 import type { SfuMetricsSample } from '../metrics.js';
+patchWeriftSrtp(); // issue #4: byte-identical, leaner SRTP and a guard against werift's quadratic RTP header parse (werift-patch.ts)
 
 export interface SfuOptions {
   /** Extra host addresses werift announces (e.g. 127.0.0.1 for loopback tests, a public IP). */

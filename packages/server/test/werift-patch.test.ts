@@ -193,11 +193,11 @@ test('patchWeriftSrtp applies, self-tests and is idempotent', () => {
   const first = patchWeriftSrtp();
   assert.deepEqual(first, { patched: true });
   const probe = pair(GCM, keysFor(12)).tx.localContext;
-  const method = Object.getPrototypeOf(probe.cipher).encryptRtp;
+  const method = Object.getPrototypeOf(probe.cipher).decryptRtp;
   assert.equal(patchWeriftSrtp(), first, 'second call: same status, nothing re-patched');
-  assert.equal(Object.getPrototypeOf(probe.cipher).encryptRtp, method);
+  assert.equal(Object.getPrototypeOf(probe.cipher).decryptRtp, method);
   unpatchWeriftSrtp();
-  assert.notEqual(Object.getPrototypeOf(probe.cipher).encryptRtp, method, 'unpatch restores werift');
+  assert.notEqual(Object.getPrototypeOf(probe.cipher).decryptRtp, method, 'unpatch restores werift');
   assert.equal(patchWeriftSrtp().patched, true);
 });
 

@@ -399,20 +399,13 @@ function makeCtrMethods(orig: { encryptRtp: AnyFn; decryptRtp: AnyFn }) {
   };
 }
 
-function makeGcmMethods(orig: { encryptRtp: AnyFn; decryptRtp: AnyFn }) {
+/**
+ * AES-GCM unprotect only. Protect stays werift's: its cost is the `createCipheriv('aes-128-gcm')`
+ * per packet (key schedule and GHASH key), which Node's API cannot avoid, and trimming the rest
+ * measured no faster (within +-10 % run-to-run noise, bench/werift-srtp/run.mjs).
+ */
+function makeGcmMethods(orig: { decryptRtp: AnyFn }) {
   return {
-    encryptRtp(this: GcmCipherState, header: RtpHeader, payload: Buffer, rolloverCounter: number): Buffer {
-      const size = headerSize(header);
-      if (size === undefined) return orig.encryptRtp.call(this, header as never, payload as never, rolloverCounter as never) as Buffer;
-      const out = Buffer.allocUnsafe(size + payload.length + this.aeadAuthTagLen);
-      writeHeader(header, out, size);
-      const cipher = createCipheriv('aes-128-gcm', this.srtpSessionKey, gcmRtpIv(this, header.ssrc, rolloverCounter, header.sequenceNumber));
-      cipher.setAAD(out.subarray(0, size));
-      let at = size + cipher.update(payload).copy(out, size);
-      at += cipher.final().copy(out, at);
-      cipher.getAuthTag().copy(out, at);
-      return out;
-    },
     decryptRtp(this: GcmCipherState, cipherText: Buffer, rolloverCounter: number, header?: RtpHeader): [Buffer, RtpHeader] {
       const h = header ?? parseSrtpHeader(cipherText, this.aeadAuthTagLen);
       if (!h) return orig.decryptRtp.call(this, cipherText as never, rolloverCounter as never) as [Buffer, RtpHeader];
@@ -583,10 +576,11 @@ export function srtpSample(profile: number): Buffer[] {
  * a throwaway `SrtpSession`, since werift does not export them): `CipherAesCtr.encryptRtp` /
  * `decryptRtp` (SRTP_AES128_CM_HMAC_SHA1_80, RFC 3711 §4.1.1 and §4.2.1): keystream from one
  * long-lived AES-128-ECB cipher per session key instead of `createCipheriv('aes-128-ctr')` per
- * packet, one output allocation; `CipherAesGcm.encryptRtp` / `decryptRtp` (SRTP_AEAD_AES_128_GCM,
- * RFC 7714 §8): still one `createCipheriv('aes-128-gcm')` per packet (Node's API has no IV reset),
- * but no zeroed buffers, BigInt or concat; `SrtpContext.decryptRtp`: header parsed without werift's
- * string-based bit parser. SRTCP is left alone (a few packets a second). Unusual headers (non-RFC
+ * packet, one output allocation; `CipherAesGcm.decryptRtp` (SRTP_AEAD_AES_128_GCM, RFC 7714 §8):
+ * still one `createDecipheriv('aes-128-gcm')` per packet (Node's API has no IV reset) but no zeroed
+ * buffers, generic writers or concat; `SrtpContext.decryptRtp`: header parsed without werift's
+ * string-based bit parser. AES-GCM protect is left as werift's (no measurable gain: see
+ * makeGcmMethods). SRTCP is left alone (a few packets a second). Unusual headers (non-RFC
  * 8285 extension profile, one-byte extension ID 15, malformed lengths) fall through to werift's
  * original code, so errors (`SrtpAuthenticationError`) and quirks are werift's own.
  *
@@ -614,7 +608,6 @@ export function patchWeriftSrtp(): SrtpPatchStatus {
     const targets: [Proto, string][] = [
       [ctr.cipher, 'encryptRtp'],
       [ctr.cipher, 'decryptRtp'],
-      [gcm.cipher, 'encryptRtp'],
       [gcm.cipher, 'decryptRtp'],
       [ctr.context, 'decryptRtp'],
     ];
@@ -622,13 +615,12 @@ export function patchWeriftSrtp(): SrtpPatchStatus {
       if (typeof proto[name] !== 'function') return (srtpPatchStatus = { patched: false, reason: `werift SRTP has no ${name}` });
     }
     for (const [proto, name] of targets) srtpOriginals.push({ proto, name, fn: proto[name] });
-    const original = (proto: Proto) => ({ encryptRtp: proto.encryptRtp as AnyFn, decryptRtp: proto.decryptRtp as AnyFn });
+    const original = (proto: Proto) => ({ encryptRtp: proto['encryptRtp'] as AnyFn, decryptRtp: proto['decryptRtp'] as AnyFn });
     const ctrMethods = makeCtrMethods(original(ctr.cipher));
     const gcmMethods = makeGcmMethods(original(gcm.cipher));
     const contextDecrypt = makeContextDecrypt(ctr.context.decryptRtp as AnyFn);
     ctr.cipher.encryptRtp = ctrMethods.encryptRtp;
     ctr.cipher.decryptRtp = ctrMethods.decryptRtp;
-    gcm.cipher.encryptRtp = gcmMethods.encryptRtp;
     gcm.cipher.decryptRtp = gcmMethods.decryptRtp;
     ctr.context.decryptRtp = contextDecrypt;
     const mismatch = srtpSelfTest(srtpSample);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DownTrack, KeyframeRequestLimiter } from '../src/sfu/forwarder.js';
-import { isVp8Keyframe, readRtpHeader, seqNewer } from '../src/sfu/rtp.js';
+import { isVp8Keyframe, readRtpHeader, rewriteRtp, seqNewer } from '../src/sfu/rtp.js';
 
 /** An RTP packet carrying a VP8 payload descriptor (RFC 7741) with a PictureID. */
 function vp8(ssrc: number, seq: number, ts: number, keyframe: boolean, start = true): Uint8Array {
@@ -109,4 +109,20 @@ test('the source layer can be given explicitly when the header SSRC cannot be tr
   const clobbered = vp8(0xdead, 1, 100, true);
   assert.equal(d.push(clobbered, 0).packet, undefined, 'by header: not the selected layer');
   assert.ok(d.push(clobbered, 1, LOW).packet, 'by the given source: forwarded');
+});
+
+test('rewriteRtp drops the header extension (its ids were negotiated with the publisher) and keeps CSRCs and payload', () => {
+  // V=2, X=1, CC=1; one CSRC; a one-byte-form extension of 2 words; 3 payload bytes.
+  const packet = Uint8Array.from([0x91, 96, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0xaa, 0xbb, 0xcc, 0xdd, 0xbe, 0xde, 0, 2, 0x10, 0x41, 0x20, 0x01, 0x02, 0, 0, 0, 7, 8, 9]);
+  const out = rewriteRtp(packet, 0x11223344, 500, 9000);
+  const h = readRtpHeader(out)!;
+  assert.equal(h.extension, undefined);
+  assert.equal(out[0]! & 0x10, 0, 'X bit cleared');
+  assert.equal(out[0]! & 0x0f, 1, 'CSRC count kept');
+  assert.deepEqual([...out.subarray(12, 16)], [0xaa, 0xbb, 0xcc, 0xdd]);
+  assert.deepEqual([...out.subarray(h.payloadOffset)], [7, 8, 9]);
+  assert.deepEqual([h.ssrc, h.sequenceNumber, h.timestamp], [0x11223344, 500, 9000]);
+  assert.equal(packet[0], 0x91, 'the input is not modified');
+  const plain = Uint8Array.from([0x80, 96, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 5]);
+  assert.deepEqual([...rewriteRtp(plain, 1, 2, 3).subarray(12)], [5]);
 });

@@ -103,9 +103,26 @@ export function findRtpHeaderExtension(packet: Uint8Array, id: number): Uint8Arr
   return undefined;
 }
 
-/** A copy of `packet` with SSRC, sequence number and timestamp replaced. */
+/**
+ * A copy of `packet` with SSRC, sequence number and timestamp replaced and its header extension
+ * (RFC 3550 §5.3.1) removed: the ids were negotiated with the publisher, not the subscriber, and
+ * werift's sender lets a forwarded element override its own with the same id (a publisher's mid
+ * would replace the subscriber leg's). The sender adds the subscriber leg's own extensions.
+ */
 export function rewriteRtp(packet: Uint8Array, ssrc: number, sequenceNumber: number, timestamp: number): Uint8Array {
-  const out = packet.slice();
+  let out: Uint8Array;
+  const cc = packet[0]! & 0x0f;
+  const fixed = 12 + cc * 4;
+  if (packet[0]! & 0x10 && packet.length >= fixed + 4) {
+    const extBytes = 4 + ((packet[fixed + 2]! << 8) | packet[fixed + 3]!) * 4;
+    const rest = Math.min(packet.length, fixed + extBytes);
+    out = new Uint8Array(packet.length - (rest - fixed));
+    out.set(packet.subarray(0, fixed), 0);
+    out.set(packet.subarray(rest), fixed);
+    out[0] = out[0]! & ~0x10;
+  } else {
+    out = packet.slice();
+  }
   const v = new DataView(out.buffer);
   v.setUint16(2, sequenceNumber & 0xffff);
   v.setUint32(4, timestamp >>> 0);

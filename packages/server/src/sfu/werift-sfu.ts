@@ -17,7 +17,9 @@ import {
   RtcpTransportLayerFeedback,
   PictureLossIndication,
   GenericNack,
+  useAbsSendTime,
   useAudioLevelIndication,
+  ReceiverEstimatedMaxBitrate,
   useSdesMid,
   useSdesRTPStreamId,
   type RTCRtpTransceiver,
@@ -30,6 +32,7 @@ import { ActiveSpeakerDetector, AUDIO_LEVEL_URI, decodeAudioLevel } from './acti
 import { vp8KeyframeSize } from './rtp.js';
 import { closeConnection, disableWeriftDefaultStun, patchWeriftSrtp, trackTransports } from './werift-patch.js';
 import { sendingMids } from './sdp-policy.js';
+import { RembEstimate, RembGenerator } from './bwe-feedback.js';
 import type { Logger } from '../logger.js';
 import type { SfuMetricsSample } from '../metrics.js';
 patchWeriftSrtp(); // issue #4: byte-identical, leaner SRTP and a guard against werift's quadratic RTP header parse (werift-patch.ts)
@@ -98,6 +101,12 @@ interface Member {
   /** Subscriber renegotiation: one offer in flight at a time. */
   negotiating: boolean;
   renegotiate: boolean;
+  /** REMB toward the publisher leg (werift sends none): lets the client's send-side BWE ramp up to every simulcast layer. */
+  remb?: RembGenerator;
+  /** The subscriber leg's bandwidth estimate, from the client's REMBs (werift hands them to one sender only). */
+  estimate: RembEstimate;
+  /** The subscriber leg is connected: video is only forwarded (and keyframes asked for) from then on. */
+  subscriberConnected: boolean;
 }
 
 const VIDEO = new RTCRtpCodecParameters({
@@ -106,6 +115,13 @@ const VIDEO = new RTCRtpCodecParameters({
   rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'goog-remb' }],
 });
 const AUDIO = new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
+
+/**
+ * The bitrate announced to each publisher in REMB, bps: all three simulcast layers (150 + 500 +
+ * 1500 kbps), audio and headroom. libwebrtc takes it as its estimate during its first 2 s and as
+ * a ceiling after; its loss-based control still backs off on a congested link.
+ */
+export const PUBLISHER_REMB_BPS = 2_500_000;
 
 /** Order of the usual simulcast rids, lowest first (LiveKit's and our SDK's q/h/f). */
 const RID_RANK: Record<string, number> = { q: 0, h: 1, f: 2 };
@@ -160,25 +176,31 @@ export class SfuRoom {
     const existing = this.members.get(identity);
     if (existing?.sid === sid) return; // still a member from before (auto room flipping back)
     if (existing) this.leave(identity);
-    const config = {
+    const base = {
       iceServers: [],
       iceAdditionalHostAddresses: this.options.announcedAddresses,
       ...(this.options.portRange ? { icePortRange: this.options.portRange } : {}),
       codecs: { video: [VIDEO], audio: [AUDIO] },
-      // Simulcast layers are told apart by rid (RFC 8852), bundled streams by mid (RFC 8843).
-      // Audio carries its level (RFC 6464) for active-speaker detection.
-      headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId()], audio: [useSdesMid(), useAudioLevelIndication()] },
     };
+    // Publisher leg: simulcast layers are told apart by rid (RFC 8852), bundled streams by mid
+    // (RFC 8843); audio carries its level (RFC 6464) for active-speaker detection. No
+    // transport-cc: werift's TWCC feedback is malformed and collapses the client's estimate; the
+    // SFU sends REMB instead (bwe-feedback.ts).
+    const publisherConfig = { ...base, headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId()], audio: [useSdesMid(), useAudioLevelIndication()] } };
+    // Subscriber leg: abs-send-time lets the client's receive-side estimator work, so it sends REMB.
+    const subscriberConfig = { ...base, headerExtensions: { video: [useSdesMid(), useAbsSendTime()], audio: [useSdesMid()] } };
     const member: Member = {
       identity,
       sid,
       described: { publisher: false, subscriber: false },
       heldCandidates: { publisher: [], subscriber: [] },
-      publisher: new RTCPeerConnection(config),
-      subscriber: new RTCPeerConnection(config),
+      publisher: new RTCPeerConnection(publisherConfig),
+      subscriber: new RTCPeerConnection(subscriberConfig),
       publications: [],
       negotiating: false,
       renegotiate: false,
+      estimate: new RembEstimate(),
+      subscriberConnected: false,
     };
     trackTransports(member.publisher);
     trackTransports(member.subscriber);
@@ -190,6 +212,13 @@ export class SfuRoom {
         else member.heldCandidates[name].push(candidate);
       });
     }
+    member.subscriber.connectionStateChange.subscribe((state) => {
+      const connected = state === 'connected';
+      if (connected === member.subscriberConnected) return;
+      member.subscriberConnected = connected;
+      // A keyframe now, not before: one sent while DTLS was still coming up would be lost.
+      if (connected && this.members.get(identity) === member) this.selectLayers(Date.now());
+    });
     member.publisher.ontrack = (ev) => this.onPublishedTrack(member, ev.transceiver, ev.streams[0]?.id);
     for (const other of this.members.values()) {
       if (other === member) continue;
@@ -332,6 +361,7 @@ export class SfuRoom {
     const now = Date.now();
     const l = pub.layers[layer]!;
     if (l.ssrc !== rtp.header.ssrc) l.ssrc = rtp.header.ssrc;
+    this.sendRemb(pub, rtp.header.ssrc, now);
     const bytes = rtp.serialize();
     if (pub.kind === 'video') pub.monitor.packet(layer, bytes.length, now, vp8KeyframeSize(rtp.payload));
     else this.audioLevel(pub, rtp, now);
@@ -344,6 +374,17 @@ export class SfuRoom {
       }
       if (r.requestKeyframe !== undefined) this.requestKeyframe(pub, r.requestKeyframe, now);
     }
+  }
+
+  /** REMB to the publisher, when due (RembGenerator paces it). */
+  private sendRemb(pub: Publication, ssrc: number, now: number): void {
+    const p = pub.publisher;
+    p.remb ??= new RembGenerator({ senderSsrc: pub.transceiver.receiver.rtcpSsrc, maxBitrateBps: PUBLISHER_REMB_BPS });
+    p.remb.onRtp(ssrc, now);
+    const bytes = p.remb.poll(now);
+    if (!bytes) return;
+    const packet = { serialize: () => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    void pub.transceiver.receiver.dtlsTransport.sendRtcp([packet as never]).catch(() => undefined);
   }
 
   /** Feeds an audio packet's RFC 6464 level to the active-speaker detector. */
@@ -383,24 +424,50 @@ export class SfuRoom {
         if (layer !== null) this.requestKeyframe(pub, layer, Date.now());
       } else if (rtcp instanceof RtcpTransportLayerFeedback && rtcp.feedback instanceof GenericNack) {
         this.counters.nackReceived++; // werift's sender retransmits from its cache
+      } else if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof ReceiverEstimatedMaxBitrate) {
+        subscriber.estimate.onRemb(Number(rtcp.feedback.bitrate), Date.now());
       }
     });
   }
 
+  /**
+   * A subscriber's bandwidth estimate for one of its video tracks, bps: its leg's REMB split
+   * evenly over the video it receives (undefined when unknown).
+   */
+  private videoShare(identity: string, now: number, videos: ReadonlyMap<string, number>): number | undefined {
+    const total = this.members.get(identity)?.estimate.estimate(now);
+    if (total === undefined) return undefined;
+    return total / Math.max(1, videos.get(identity) ?? 0);
+  }
+
+  /** How many video tracks each subscriber is forwarded now, by identity. */
+  private videoCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const m of this.members.values()) {
+      for (const p of m.publications) {
+        if (p.kind !== 'video') continue;
+        for (const [identity, d] of p.downs) if (d.down.currentSsrc !== null) counts.set(identity, (counts.get(identity) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+
   /** Layer selection and dynacast for every video publication (timer). */
   private selectLayers(now: number): void {
-    for (const m of this.members.values()) for (const pub of m.publications) if (pub.kind === 'video') this.selectLayersOf(pub, now);
+    const videos = this.videoCounts();
+    for (const m of this.members.values()) for (const pub of m.publications) if (pub.kind === 'video') this.selectLayersOf(pub, now, videos);
   }
 
   /**
    * Picks each subscriber's layer from its render size and REMB estimate ({@link chooseLayer}),
    * and tells the publisher which simulcast layers someone needs (`publisher-layers`).
    */
-  private selectLayersOf(pub: Publication, now: number): void {
+  private selectLayersOf(pub: Publication, now: number, videos: ReadonlyMap<string, number> = this.videoCounts()): void {
     const layers = pub.monitor.layers(now);
     const wanted = new Set<number>();
-    for (const d of pub.downs.values()) {
-      const estimateBps = Number(d.transceiver.sender.receiverEstimatedMaxBitrate ?? 0n);
+    for (const [identity, d] of pub.downs) {
+      if (!this.members.get(identity)?.subscriberConnected) continue;
+      const estimateBps = this.videoShare(identity, now, videos);
       const choice = chooseLayer(layers, { render: d.renderSize, estimateBps }, d.down.currentSsrc);
       // Dynacast keeps what is forwarded too, until the desired layer arrives.
       if (choice.desired !== null) wanted.add(choice.desired);

@@ -105,8 +105,6 @@ interface Member {
   remb?: RembGenerator;
   /** The subscriber leg's bandwidth estimate, from the client's REMBs (werift hands them to one sender only). */
   estimate: RembEstimate;
-  /** The subscriber leg is connected: video is only forwarded (and keyframes asked for) from then on. */
-  subscriberConnected: boolean;
 }
 
 const VIDEO = new RTCRtpCodecParameters({
@@ -200,7 +198,6 @@ export class SfuRoom {
       negotiating: false,
       renegotiate: false,
       estimate: new RembEstimate(),
-      subscriberConnected: false,
     };
     trackTransports(member.publisher);
     trackTransports(member.subscriber);
@@ -212,12 +209,10 @@ export class SfuRoom {
         else member.heldCandidates[name].push(candidate);
       });
     }
+    // Video goes to a subscriber once its DTLS transport is up (a keyframe sent before would be
+    // lost); select at once when the leg connects, and the timer catches any later transport.
     member.subscriber.connectionStateChange.subscribe((state) => {
-      const connected = state === 'connected';
-      if (connected === member.subscriberConnected) return;
-      member.subscriberConnected = connected;
-      // A keyframe now, not before: one sent while DTLS was still coming up would be lost.
-      if (connected && this.members.get(identity) === member) this.selectLayers(Date.now());
+      if (state === 'connected' && this.members.get(identity) === member) this.selectLayers(Date.now());
     });
     member.publisher.ontrack = (ev) => this.onPublishedTrack(member, ev.transceiver, ev.streams[0]?.id);
     for (const other of this.members.values()) {
@@ -466,7 +461,7 @@ export class SfuRoom {
     const layers = pub.monitor.layers(now);
     const wanted = new Set<number>();
     for (const [identity, d] of pub.downs) {
-      if (!this.members.get(identity)?.subscriberConnected) continue;
+      if (d.transceiver.sender.dtlsTransport?.state !== 'connected') continue;
       const estimateBps = this.videoShare(identity, now, videos);
       const choice = chooseLayer(layers, { render: d.renderSize, estimateBps }, d.down.currentSsrc);
       // Dynacast keeps what is forwarded too, until the desired layer arrives.

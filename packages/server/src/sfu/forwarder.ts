@@ -100,29 +100,50 @@ export class DownTrack {
    *   rewritten the header's SSRC by the time we see the packet); default the header's SSRC
    */
   push(packet: Uint8Array, now: number, sourceSsrc?: number): ForwardResult {
-    const header = readRtpHeader(packet);
-    if (!header) return this.drop();
-    const h = sourceSsrc === undefined ? header : { ...header, ssrc: sourceSsrc };
-    if (this.target !== null && h.ssrc === this.target) {
-      const canSwitch = this.options.kind === 'audio' || this.isKeyframe(packet.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength));
-      if (canSwitch) this.switchTo(h.ssrc, h.sequenceNumber, h.timestamp, now);
+    const h = readRtpHeader(packet);
+    if (!h) return this.drop();
+    const r = this.route(sourceSsrc ?? h.ssrc, h.sequenceNumber, h.timestamp, () => this.isKeyframe(packet.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength)), now);
+    if (!r.out) return r.requestKeyframe === undefined ? {} : { requestKeyframe: r.requestKeyframe };
+    return { packet: rewriteRtp(packet, this.options.outSsrc, r.out.sequenceNumber, r.out.timestamp) };
+  }
+
+  /**
+   * The decision of {@link push} without the bytes, for adapters that hold parsed packets:
+   * whether to forward a packet of `source` (SSRC or layer id) and with which sequence number
+   * and timestamp (the outgoing SSRC is {@link DownTrackOptions.outSsrc}).
+   * @param keyframe called at most once, only when a switch waits on this packet
+   * @param now ms
+   */
+  route(
+    source: number,
+    sequenceNumber: number,
+    timestamp: number,
+    keyframe: () => boolean,
+    now: number,
+  ): { out?: { sequenceNumber: number; timestamp: number }; requestKeyframe?: number } {
+    if (this.target !== null && source === this.target) {
+      if (this.options.kind === 'audio' || keyframe()) this.switchTo(source, sequenceNumber, timestamp, now);
       else if (this.mapping === null) {
         // Nothing forwarded yet: keep asking for the keyframe we wait for.
-        const pli = this.keyframeRequest(h.ssrc, now);
-        return pli === undefined ? this.drop() : { requestKeyframe: pli };
+        const pli = this.keyframeRequest(source, now);
+        this.stats.dropped++;
+        return pli === undefined ? {} : { requestKeyframe: pli };
       }
     }
     const m = this.mapping;
-    if (!m || h.ssrc !== m.ssrc) return this.drop();
+    if (!m || source !== m.ssrc) {
+      this.stats.dropped++;
+      return {};
+    }
     // Old or duplicate packets (reordering, retransmission) keep their place in sequence space.
-    const seq = (h.sequenceNumber + m.seqOffset) & 0xffff;
-    const ts = (h.timestamp + m.tsOffset) >>> 0;
-    if (this.lastSourceSeq < 0 || seqNewer(h.sequenceNumber, this.lastSourceSeq)) {
-      this.lastSourceSeq = h.sequenceNumber;
+    const seq = (sequenceNumber + m.seqOffset) & 0xffff;
+    const ts = (timestamp + m.tsOffset) >>> 0;
+    if (this.lastSourceSeq < 0 || seqNewer(sequenceNumber, this.lastSourceSeq)) {
+      this.lastSourceSeq = sequenceNumber;
       this.lastOut = { seq, ts, at: now };
     }
     this.stats.forwarded++;
-    return { packet: rewriteRtp(packet, this.options.outSsrc, seq, ts) };
+    return { out: { sequenceNumber: seq, timestamp: ts } };
   }
 
   private switchTo(ssrc: number, seq: number, ts: number, now: number): void {

@@ -22,14 +22,18 @@ import {
   ReceiverEstimatedMaxBitrate,
   useSdesMid,
   useSdesRTPStreamId,
+  RtpHeader,
+  RtpPacket,
   type RTCRtpTransceiver,
-  type RtpPacket,
 } from 'werift';
 import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
 import { DownTrack, KeyframeRequestLimiter } from './forwarder.js';
 import { LayerMonitor, chooseLayer } from './layer-selection.js';
 import { ActiveSpeakerDetector, AUDIO_LEVEL_URI, decodeAudioLevel } from './active-speaker.js';
-import { vp8KeyframeSize } from './rtp.js';
+import { isVp8Keyframe, vp8KeyframeSize } from './rtp.js';
+
+/** RTP fixed header size (RFC 3550 §5.1), counted with the payload in byte metrics. */
+const RTP_FIXED_HEADER_BYTES = 12;
 import { closeConnection, disableWeriftDefaultStun, patchWeriftSrtp, trackTransports } from './werift-patch.js';
 import { sendingMids } from './sdp-policy.js';
 import { RembEstimate, RembGenerator } from './bwe-feedback.js';
@@ -357,15 +361,23 @@ export class SfuRoom {
     const l = pub.layers[layer]!;
     if (l.ssrc !== rtp.header.ssrc) l.ssrc = rtp.header.ssrc;
     this.sendRemb(pub, rtp.header.ssrc, now);
-    const bytes = rtp.serialize();
-    if (pub.kind === 'video') pub.monitor.packet(layer, bytes.length, now, vp8KeyframeSize(rtp.payload));
+    const h = rtp.header;
+    const size = RTP_FIXED_HEADER_BYTES + rtp.payload.length;
+    let keyframe: boolean | undefined;
+    const isKeyframe = () => (keyframe ??= isVp8Keyframe(rtp.payload));
+    if (pub.kind === 'video') pub.monitor.packet(layer, size, now, vp8KeyframeSize(rtp.payload));
     else this.audioLevel(pub, rtp, now);
     for (const d of pub.downs.values()) {
-      const r = d.down.push(bytes, now, layer);
-      if (r.packet) {
-        d.local.writeRtp(Buffer.from(r.packet.buffer, r.packet.byteOffset, r.packet.byteLength));
+      const r = d.down.route(layer, h.sequenceNumber, h.timestamp, isKeyframe, now);
+      if (r.out) {
+        // The parsed packet goes straight to the subscriber's sender (no serialize/parse round
+        // trip): the payload is shared; the header is a copy with our sequence number and
+        // timestamp and without the publisher's extensions (their ids are the publisher leg's;
+        // werift adds the subscriber leg's own and sets the SSRC).
+        const header = new RtpHeader({ ...h, sequenceNumber: r.out.sequenceNumber, timestamp: r.out.timestamp, extension: false, extensions: [] });
+        void d.transceiver.sender.sendRtp(new RtpPacket(header, rtp.payload)).catch(() => undefined);
         this.counters.forwardedPackets++;
-        this.counters.forwardedBytes += r.packet.byteLength;
+        this.counters.forwardedBytes += size;
       }
       if (r.requestKeyframe !== undefined) this.requestKeyframe(pub, r.requestKeyframe, now);
     }

@@ -1,0 +1,125 @@
+/**
+ * The SFU with werift bots (bench/sfu/dari-bot.mjs) as publishers and subscribers: scenarios
+ * too heavy or too fine-grained for browsers. The server runs in this process, so a test can
+ * reach into a leg and drop one packet on the wire.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RunningServer } from '../src/serve.js';
+import { testServer } from './helpers.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const bench = (file: string) => new URL(`../../../../bench/sfu/${file}`, import.meta.url).href;
+const { DariBot, devToken } = (await import(bench('dari-bot.mjs'))) as any;
+const { readStamp, nowMs } = (await import(bench('media.mjs'))) as any;
+
+let server: RunningServer;
+before(async () => {
+  server = await testServer({ sfu: { mode: 'sfu' }, turn: { enabled: false } });
+});
+after(async () => {
+  await server?.close();
+});
+
+const wsUrl = () => server.wsUrl;
+const bot = async (room: string, identity: string) => {
+  const b = new DariBot({ url: wsUrl(), token: await devToken(server.url, room, identity) });
+  await b.connect();
+  return b;
+};
+
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Makes `transport` drop the first video packet it sends after `skip` more of them, once (later
+ * sends of the same packet, i.e. retransmissions, go through). Resolves with its stamp index.
+ */
+function dropOnce(transport: any, ssrc: number, skip: number): Promise<number> {
+  return new Promise((resolve) => {
+    const original = transport.sendRtp.bind(transport);
+    let seen = 0;
+    let dropped: number | null = null;
+    transport.sendRtp = (payload: Buffer, header: any) => {
+      if (dropped === null && header.ssrc === ssrc && ++seen > skip) {
+        const stamp = readStamp(payload);
+        if (stamp) {
+          dropped = header.sequenceNumber;
+          resolve(stamp.index);
+          return Promise.resolve(0);
+        }
+      }
+      return original(payload, header);
+    };
+  });
+}
+
+test('NACK and retransmission work end to end: a packet lost before the SFU and one lost after it both reach the subscriber', { timeout: 60_000 }, async () => {
+  const pub = await bot('nack', 'pub');
+  const sub = await bot('nack', 'sub');
+  try {
+    await pub.publish();
+    await sub.subscriberConnected(15_000);
+    // Every stamped video packet the subscriber receives, by the publisher's index.
+    const received = new Set<number>();
+    await until('the subscriber video track', () => sub.subscriberPc.getTransceivers().some((t: any) => t.kind === 'video' && t.receiver.tracks.length > 0));
+    const videoRx = sub.subscriberPc.getTransceivers().find((t: any) => t.kind === 'video');
+    for (const track of videoRx.receiver.tracks) track.onReceiveRtp.subscribe((rtp: any) => {
+      const s = readStamp(rtp.payload);
+      if (s) received.add(s.index);
+    });
+    await until('video flowing', () => received.size > 30);
+
+    // Hop 1: the publisher's transport drops one video packet on its way to the SFU.
+    const pubVideo = pub.publisherPc.getTransceivers().find((t: any) => t.kind === 'video');
+    const lostBeforeSfu = await dropOnce(pubVideo.sender.dtlsTransport, pubVideo.sender.ssrc, 5);
+    // Hop 2: the SFU's transport toward the subscriber drops another.
+    const room = (server.sfu as any).rooms.get('nack');
+    const down = room.members.get('pub').publications.find((p: any) => p.kind === 'video').downs.get('sub');
+    const lostAfterSfu = await dropOnce(down.transceiver.sender.dtlsTransport, down.transceiver.sender.ssrc, 5);
+
+    await until(`packets ${lostBeforeSfu} and ${lostAfterSfu} repaired`, () => received.has(lostBeforeSfu) && received.has(lostAfterSfu), 10_000);
+    const m = server.sfu.metrics();
+    assert.ok(m.nackSent >= 1, `the SFU NACKed the publisher (${m.nackSent})`);
+    assert.ok(m.nackReceived >= 1, `the subscriber NACKed the SFU (${m.nackReceived})`);
+  } finally {
+    await Promise.all([pub.close(), sub.close()]);
+  }
+});
+
+test('one publisher, 30 subscribers: every subscriber gets audio and video without loss; all gone leaves nothing', { timeout: 120_000 }, async () => {
+  const pub = await bot('fanout', 'pub');
+  const subs: any[] = [];
+  try {
+    await pub.publish();
+    for (let i = 0; i < 30; i++) subs.push(await bot('fanout', `sub${i}`));
+    await Promise.all(subs.map((s) => s.subscriberConnected(30_000)));
+    await until('both tracks at every subscriber', () => subs.every((s) => s.streams.length === 2 && s.streams.every((st: any) => st.total > 20)), 30_000);
+    // A 2 s window: every packet the publisher sends in it must reach every subscriber.
+    const t0 = nowMs() + 200;
+    const t1 = t0 + 2000;
+    pub.media.setWindow(t0, t1);
+    for (const s of subs) for (const st of s.streams) st.reset({ t0, t1 });
+    await until('the window and a drain', () => nowMs() > t1 + 500, 5000);
+    for (const [i, s] of subs.entries()) {
+      for (const st of s.streams) {
+        const sum = st.summary(pub.media.windowCounts[st.kind]);
+        assert.ok(sum.sent > 0, `sub${i} ${st.kind}: the publisher sent in the window`);
+        assert.equal(sum.lossPct, 0, `sub${i} ${st.kind}: ${JSON.stringify(sum)}`);
+      }
+    }
+    const stats = (server.sfu as any).rooms.get('fanout').stats();
+    assert.equal(stats.peerConnections, 62);
+    assert.equal(stats.downTracks, 60);
+    assert.ok((server.sfu.metrics().layers['-'] ?? 0) >= 30, 'each subscriber forwards the (single) video layer');
+  } finally {
+    await Promise.all([pub.close(), ...subs.map((s) => s.close())]);
+  }
+  await until('SFU empty', () => server.sfu.stats().peerConnections === 0, 20_000);
+  assert.deepEqual(server.sfu.stats(), { rooms: 0, peerConnections: 0, publications: 0, downTracks: 0 });
+});

@@ -234,6 +234,14 @@ test('simulcast: a subscriber that renders small gets a lower layer, one that re
     const layers = server.sfu.metrics().layers;
     assert.equal(layers['q'], 1, JSON.stringify(layers));
     assert.equal(layers['f'], 1, JSON.stringify(layers));
+    // The same figures on /metrics (Prometheus text format).
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /^dari_sfu_selected_layers\{layer="q"\} 1$/m);
+    assert.match(text, /^dari_sfu_selected_layers\{layer="f"\} 1$/m);
+    assert.match(text, /^dari_rooms_by_mode\{mode="sfu"\} [1-9]/m);
+    const forwarded = Number(/^dari_sfu_forwarded_packets_total (\d+)/m.exec(text)?.[1]);
+    assert.ok(forwarded > 10, `forwarded packets: ${forwarded}`);
+    assert.match(text, /^dari_sfu_pli_sent_total [1-9]/m, 'layer switches asked publishers for keyframes');
     // The small one's window grows: it gets a higher layer (h is resumed at the publisher).
     await render(small, 640, 360);
     await w(small).waitForFunction(

@@ -124,8 +124,8 @@ test('SFU room: the UDP-blocked client publishes and subscribes through TURN ove
       };
       return { mode: room.mode, publisher: await leg('sfu:publisher'), subscriber: await leg('sfu') };
     });
-    const connectedMs = await fw.page.evaluate(() => (window as unknown as Record<string, any>)['log'].peerConnectedAt['sfu:subscriber']);
-    results.push(`fw → SFU (sfu room): publisher leg ${legs.publisher.local}(${legs.publisher.relayProtocol}) ↔ ${legs.publisher.remote} ${legs.publisher.remoteAddress}, subscriber leg ${legs.subscriber.local}(${legs.subscriber.relayProtocol}) ↔ ${legs.subscriber.remote}; ${Math.round(connectedMs)} ms`);
+    const [publisherMs, subscriberMs] = await fw.page.evaluate(() => ['sfu:publisher', 'sfu:subscriber'].map((leg) => (window as unknown as Record<string, any>)['log'].peerConnectedAt[leg] as number));
+    results.push(`fw → SFU (sfu room): publisher leg ${legs.publisher.local}(${legs.publisher.relayProtocol}) ↔ ${legs.publisher.remote} ${legs.publisher.remoteAddress}, subscriber leg ${legs.subscriber.local}(${legs.subscriber.relayProtocol}) ↔ ${legs.subscriber.remote}; publisher leg connected ${Math.round(publisherMs!)} ms, subscriber leg ${Math.round(subscriberMs!)} ms (offered once the other side publishes)`);
     assert.equal(legs.mode, 'sfu');
     for (const leg of [legs.publisher, legs.subscriber]) {
       assert.equal(leg.local, 'relay', JSON.stringify(leg));

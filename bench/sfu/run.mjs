@@ -22,11 +22,11 @@
  */
 import { parseArgs } from 'node:util';
 import { spawn, execSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { startDari, startJanus, janusVersion, snapshotDari, cpuSeconds, memory, killAll, sleep, ROOT } from './servers.mjs';
+import { startDari, startJanus, janusVersion, snapshotDari, cpuSeconds, memory, killAll, sleep, newestJs, ROOT } from './servers.mjs';
 import { LatencyHistogram, nowMs } from './media.mjs';
 
 const { values: opt } = parseArgs({
@@ -327,15 +327,8 @@ function dariBuild() {
     dirty = execSync('git status --porcelain -- packages/server/src packages/protocol/src packages/stun/src', { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim() !== '';
   } catch {}
   let newest = 0;
-  const walk = (dir, depth) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory() && depth < 3) walk(p, depth + 1);
-      else if (e.isFile() && e.name.endsWith('.js')) newest = Math.max(newest, statSync(p).mtimeMs);
-    }
-  };
   try {
-    walk(join(ROOT, 'packages/server/dist/src'), 0);
+    newest = newestJs(join(ROOT, 'packages/server/dist/src'));
   } catch {}
   return { head, sourcesModified: dirty, distBuilt: newest ? new Date(newest).toISOString() : null };
 }

@@ -113,7 +113,7 @@ function spawnTracked(name, cmd, args, { cpu } = {}) {
 }
 
 /** Newest modification time (ms) of the .js files under `dir`. */
-function newestJs(dir) {
+export function newestJs(dir) {
   let newest = 0;
   const walk = (d, depth) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {

@@ -4,8 +4,21 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** What the SFU reports at scrape time (see SfuManager.stats). Totals count since start. */
-export interface SfuMetricsSample {
+/** The SFU's totals since start (counted by werift-sfu.ts). */
+export interface SfuCounters {
+  forwardedPackets: number;
+  /** RTP header (12 bytes) and payload, before SRTP. */
+  forwardedBytes: number;
+  /** PLIs received from subscribers / sent to publishers (after the 1 per second per track limit). */
+  pliReceived: number;
+  pliSent: number;
+  /** NACKs received from subscribers (werift retransmits from its send cache) and sent to publishers. */
+  nackReceived: number;
+  nackSent: number;
+}
+
+/** What the SFU reports at scrape time (see SfuManager.metrics). */
+export interface SfuMetricsSample extends SfuCounters {
   rooms: number;
   /** SFU members (participants with publisher and subscriber legs). */
   participants: number;
@@ -14,14 +27,6 @@ export interface SfuMetricsSample {
   publications: number;
   /** Forwarding tracks to subscribers ("down tracks"). */
   downTracks: number;
-  forwardedPackets: number;
-  forwardedBytes: number;
-  /** PLIs received from subscribers / sent to publishers (after the 1 per second per track limit). */
-  pliReceived: number;
-  pliSent: number;
-  /** NACKs received from subscribers (werift retransmits from its send cache) and sent to publishers. */
-  nackReceived: number;
-  nackSent: number;
   /** Down tracks by the simulcast layer (rid; `-` without simulcast, `none` while waiting) they forward now. */
   layers: Record<string, number>;
 }
@@ -46,15 +51,20 @@ export function createMetrics(sample: () => { connections: number; rooms: number
   gauge('dari_signaling_connections', 'Open signaling WebSocket connections', 'connections');
   gauge('dari_rooms', 'Rooms with at least one participant', 'rooms');
   gauge('dari_participants', 'Participants in all rooms, including those reconnecting', 'participants');
-  new Gauge({
-    name: 'dari_rooms_by_mode',
-    help: 'Rooms by current topology (p2p or sfu)',
-    labelNames: ['mode'],
-    registers: [registry],
-    collect() {
-      for (const [mode, n] of Object.entries(sample().roomsByMode ?? {})) this.set({ mode }, n);
-    },
-  });
+  /** A gauge with one label, set from a record at scrape time (labels absent from it disappear). */
+  const labelled = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of Object.entries(read())) this.set({ [label]: value }, n);
+      },
+    });
+  };
+  labelled('dari_rooms_by_mode', 'Rooms by current topology (p2p or sfu)', 'mode', () => sample().roomsByMode ?? {});
   if (sfu) {
     const sfuGauge = (name: string, help: string, key: 'rooms' | 'participants' | 'peerConnections' | 'publications' | 'downTracks'): void => {
       new Gauge({ name, help, registers: [registry], collect() { this.set(sfu()[key]); } });
@@ -82,16 +92,7 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     total('dari_sfu_pli_sent_total', 'PLIs sent to publishers (at most one per second per track)', 'pliSent');
     total('dari_sfu_nack_received_total', 'NACKs received from subscribers', 'nackReceived');
     total('dari_sfu_nack_sent_total', 'NACKs sent to publishers', 'nackSent');
-    new Gauge({
-      name: 'dari_sfu_selected_layers',
-      help: 'Forwarding video tracks by the simulcast layer they forward (rid)',
-      labelNames: ['layer'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [layer, n] of Object.entries(sfu().layers)) this.set({ layer }, n);
-      },
-    });
+    labelled('dari_sfu_selected_layers', 'Forwarding video tracks by the simulcast layer they forward (rid)', 'layer', () => sfu().layers);
   }
   return {
     registry,

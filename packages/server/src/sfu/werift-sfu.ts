@@ -38,7 +38,7 @@ import { closeConnection, disableWeriftDefaultStun, patchWeriftSrtp, trackTransp
 import { sendingMids } from './sdp-policy.js';
 import { RembEstimate, RembGenerator } from './bwe-feedback.js';
 import type { Logger } from '../logger.js';
-import type { SfuMetricsSample } from '../metrics.js';
+import type { SfuCounters, SfuMetricsSample } from '../metrics.js';
 patchWeriftSrtp(); // issue #4: byte-identical, leaner SRTP and a guard against werift's quadratic RTP header parse (werift-patch.ts)
 
 export interface SfuOptions {
@@ -51,16 +51,6 @@ export interface SfuOptions {
   send(room: string, identity: string, sid: string, message: ServerMessage): void;
   /** How often layer selection, dynacast and active-speaker updates run, ms; default 250. */
   selectionIntervalMs?: number;
-}
-
-/** Totals since start, for metrics (see SfuMetricsSample in metrics.ts). */
-export interface SfuCounters {
-  forwardedPackets: number;
-  forwardedBytes: number;
-  pliReceived: number;
-  pliSent: number;
-  nackReceived: number;
-  nackSent: number;
 }
 
 /** A subscriber's forwarding track for one publication. */

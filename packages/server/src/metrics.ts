@@ -9,7 +9,7 @@ export interface SfuCounters {
   forwardedPackets: number;
   /** RTP header (12 bytes) and payload, before SRTP. */
   forwardedBytes: number;
-  /** PLIs received from subscribers / sent to publishers (after the 1 per second per track limit). */
+  /** Keyframe requests (PLI or FIR) received from subscribers / PLIs sent to publishers (after the 1 per second per layer limit). */
   pliReceived: number;
   pliSent: number;
   /** NACKs received from subscribers (werift retransmits from its send cache) and sent to publishers. */
@@ -88,7 +88,7 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     };
     total('dari_sfu_forwarded_packets_total', 'RTP packets forwarded to subscribers', 'forwardedPackets');
     total('dari_sfu_forwarded_bytes_total', 'RTP bytes forwarded to subscribers (before SRTP)', 'forwardedBytes');
-    total('dari_sfu_pli_received_total', 'PLIs received from subscribers', 'pliReceived');
+    total('dari_sfu_pli_received_total', 'Keyframe requests (PLI or FIR) received from subscribers', 'pliReceived');
     total('dari_sfu_pli_sent_total', 'PLIs sent to publishers (at most one per second per track)', 'pliSent');
     total('dari_sfu_nack_received_total', 'NACKs received from subscribers', 'nackReceived');
     total('dari_sfu_nack_sent_total', 'NACKs sent to publishers', 'nackSent');

@@ -92,6 +92,50 @@ test('NACK and retransmission work end to end: a packet lost before the SFU and 
   }
 });
 
+/** A Full Intra Request (RFC 5104 §4.3.1): media source SSRC 0, the target SSRC in the FCI entry. */
+function firPacket(senderSsrc: number, targetSsrc: number, seq: number): Buffer {
+  const b = Buffer.alloc(20);
+  b[0] = 0x80 | 4; // V=2, FMT=4
+  b[1] = 206; // PSFB
+  b.writeUInt16BE(4, 2); // length in words - 1
+  b.writeUInt32BE(senderSsrc, 4);
+  b.writeUInt32BE(0, 8);
+  b.writeUInt32BE(targetSsrc, 12);
+  b[16] = seq & 0xff;
+  return b;
+}
+
+test('PLI and FIR from a subscriber reach the publisher as keyframe requests, at most one a second', { timeout: 60_000 }, async () => {
+  const pub = await bot('fir', 'pub');
+  const sub = await bot('fir', 'sub');
+  try {
+    const media = await pub.publish();
+    await sub.subscriberConnected(15_000);
+    await until('video at the subscriber', () => sub.streams.some((st: any) => st.kind === 'video' && st.total > 30));
+    const rx = sub.subscriberPc.getTransceivers().find((t: any) => t.kind === 'video');
+    const down = (server.sfu as any).rooms.get('fir').members.get('pub').publications.find((p: any) => p.kind === 'video').downs.get('sub');
+    const outSsrc: number = down.transceiver.sender.ssrc;
+    // Past the limiter's second since the start-up keyframe request.
+    await new Promise((r) => setTimeout(r, 1100));
+    const before = media.stats.keyframeRequests;
+    const received = server.sfu.metrics().pliReceived;
+    await rx.receiver.dtlsTransport.sendRtcp([{ serialize: () => firPacket(rx.receiver.rtcpSsrc, outSsrc, 1) }]);
+    await until('a PLI at the publisher after the FIR', () => media.stats.keyframeRequests > before, 5000);
+    assert.equal(server.sfu.metrics().pliReceived, received + 1);
+    // A burst of PLIs within the second: none reaches the publisher.
+    const afterFir = media.stats.keyframeRequests;
+    for (let i = 0; i < 5; i++) await rx.receiver.sendRtcpPLI(outSsrc);
+    await until('the SFU saw the PLIs', () => server.sfu.metrics().pliReceived >= received + 6, 5000);
+    assert.equal(media.stats.keyframeRequests, afterFir, 'rate-limited to one a second per layer');
+    // A second later, one gets through.
+    await new Promise((r) => setTimeout(r, 1100));
+    await rx.receiver.sendRtcpPLI(outSsrc);
+    await until('a PLI at the publisher a second later', () => media.stats.keyframeRequests > afterFir, 5000);
+  } finally {
+    await Promise.all([pub.close(), sub.close()]);
+  }
+});
+
 test('one publisher, 30 subscribers: every subscriber gets audio and video without loss; all gone leaves nothing', { timeout: 120_000 }, async () => {
   const pub = await bot('fanout', 'pub');
   const subs: any[] = [];

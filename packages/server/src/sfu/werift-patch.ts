@@ -22,6 +22,7 @@ import {
   ProtectionProfileAes128CmHmacSha1_80,
   ProtectionProfileAeadAes128Gcm,
   type RTCPeerConnection,
+  type RTCDtlsTransport,
 } from 'werift';
 
 interface StoppableTransport {
@@ -30,8 +31,12 @@ interface StoppableTransport {
 
 const created = new WeakMap<RTCPeerConnection, StoppableTransport[]>();
 
-/** Records every DTLS transport `pc` creates from now on. Call right after constructing it. */
-export function trackTransports(pc: RTCPeerConnection): void {
+/**
+ * Records every DTLS transport `pc` creates from now on. Call right after constructing it.
+ * @param onTransport called with each new transport (werift's RTCDtlsTransport), e.g. to read
+ *   RTCP that werift's router does not hand to any sender
+ */
+export function trackTransports(pc: RTCPeerConnection, onTransport?: (transport: RTCDtlsTransport) => void): void {
   const manager = (pc as unknown as { secureManager?: { createTransport?: (...args: unknown[]) => StoppableTransport } }).secureManager;
   const original = manager?.createTransport;
   if (!manager || typeof original !== 'function') return; // werift changed: nothing to patch
@@ -40,6 +45,7 @@ export function trackTransports(pc: RTCPeerConnection): void {
   manager.createTransport = (...args: unknown[]) => {
     const transport = original.apply(manager, args);
     list.push(transport);
+    onTransport?.(transport as unknown as RTCDtlsTransport);
     return transport;
   };
 }

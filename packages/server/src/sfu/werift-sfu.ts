@@ -25,6 +25,7 @@ import {
   RtpHeader,
   RtpPacket,
   type RTCRtpTransceiver,
+  type RtcpPacket,
 } from 'werift';
 import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
 import { DownTrack, KeyframeRequestLimiter } from './forwarder.js';
@@ -104,8 +105,10 @@ interface Member {
 const VIDEO = new RTCRtpCodecParameters({
   mimeType: 'video/VP8',
   clockRate: 90000,
-  rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'goog-remb' }],
+  rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }, { type: 'goog-remb' }],
 });
+/** FMT of a Full Intra Request (RFC 5104 §4.3.1; werift does not export its class). */
+const FIR_FMT = 4;
 const AUDIO = new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
 
 /**
@@ -194,7 +197,7 @@ export class SfuRoom {
       estimate: new RembEstimate(),
     };
     trackTransports(member.publisher);
-    trackTransports(member.subscriber);
+    trackTransports(member.subscriber, (t) => t.onRtcp.subscribe((rtcp) => this.onSubscriberRtcp(member, rtcp)));
     this.members.set(identity, member);
     for (const [pc, name] of [[member.publisher, 'publisher'], [member.subscriber, 'subscriber']] as const) {
       pc.onIceCandidate.subscribe((c) => {
@@ -415,10 +418,7 @@ export class SfuRoom {
     else this.selectLayersOf(pub, Date.now());
     transceiver.sender.onRtcp.subscribe((rtcp) => {
       if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof PictureLossIndication) {
-        // A subscriber lost the picture: ask the publisher for a keyframe of the layer it gets.
-        this.counters.pliReceived++;
-        const layer = down.targetSsrc ?? down.currentSsrc;
-        if (layer !== null) this.requestKeyframe(pub, layer, Date.now());
+        this.keyframeWanted(pub, down);
       } else if (rtcp instanceof RtcpTransportLayerFeedback && rtcp.feedback instanceof GenericNack) {
         this.counters.nackReceived++; // werift's sender retransmits from its cache
       } else if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof ReceiverEstimatedMaxBitrate) {
@@ -447,6 +447,34 @@ export class SfuRoom {
       }
     }
     return counts;
+  }
+
+  /**
+   * A subscriber lost the picture (PLI) or wants a decoder refresh (FIR): ask the publisher for
+   * a keyframe of the layer it gets (always with a PLI, rate-limited per layer).
+   */
+  private keyframeWanted(pub: Publication, down: DownTrack): void {
+    this.counters.pliReceived++;
+    const layer = down.targetSsrc ?? down.currentSsrc;
+    if (layer !== null) this.requestKeyframe(pub, layer, Date.now());
+  }
+
+  /**
+   * FIRs (RFC 5104 §4.3.1) on a subscriber leg's transport. werift routes payload-specific
+   * feedback by the media SSRC field, which a FIR sets to 0, so none reaches a sender: the
+   * SSRCs are in the FCI entries.
+   */
+  private onSubscriberRtcp(member: Member, rtcp: RtcpPacket): void {
+    if (!(rtcp instanceof RtcpPayloadSpecificFeedback) || rtcp.feedback.count !== FIR_FMT) return;
+    const entries = (rtcp.feedback as unknown as { fir?: { ssrc: number }[] }).fir ?? [];
+    for (const { ssrc } of entries) {
+      for (const m of this.members.values()) {
+        for (const pub of m.publications) {
+          const d = pub.downs.get(member.identity);
+          if (d && d.transceiver.sender.ssrc === ssrc) this.keyframeWanted(pub, d.down);
+        }
+      }
+    }
   }
 
   /** Layer selection and dynacast for every video publication (timer). */

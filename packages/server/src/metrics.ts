@@ -42,7 +42,7 @@ export interface Metrics {
 /**
  * @param sample called at scrape time for the live gauges (connections, rooms, participants)
  */
-export function createMetrics(sample: () => { connections: number; rooms: number; participants: number; roomsByMode?: Record<string, number> }, sfu?: () => SfuMetricsSample): Metrics {
+export function createMetrics(sample: () => { connections: number; rooms: number; participants: number; roomsByMode?: Record<string, number> }, sfuSampler?: () => SfuMetricsSample): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dari_' });
   const gauge = (name: string, help: string, key: 'connections' | 'rooms' | 'participants'): void => {
@@ -65,7 +65,14 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     });
   };
   labelled('dari_rooms_by_mode', 'Rooms by current topology (p2p or sfu)', 'mode', () => sample().roomsByMode ?? {});
-  if (sfu) {
+  if (sfuSampler) {
+    // One SFU walk per scrape, not one per metric.
+    let cached: { at: number; sample: SfuMetricsSample } | null = null;
+    const sfu = (): SfuMetricsSample => {
+      const now = Date.now();
+      if (!cached || now - cached.at > 100) cached = { at: now, sample: sfuSampler() };
+      return cached.sample;
+    };
     const sfuGauge = (name: string, help: string, key: 'rooms' | 'participants' | 'peerConnections' | 'publications' | 'downTracks'): void => {
       new Gauge({ name, help, registers: [registry], collect() { this.set(sfu()[key]); } });
     };
@@ -89,7 +96,7 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     total('dari_sfu_forwarded_packets_total', 'RTP packets forwarded to subscribers', 'forwardedPackets');
     total('dari_sfu_forwarded_bytes_total', 'RTP bytes forwarded to subscribers (before SRTP)', 'forwardedBytes');
     total('dari_sfu_pli_received_total', 'Keyframe requests (PLI or FIR) received from subscribers', 'pliReceived');
-    total('dari_sfu_pli_sent_total', 'PLIs sent to publishers (at most one per second per track)', 'pliSent');
+    total('dari_sfu_pli_sent_total', 'PLIs sent to publishers (at most one per second per simulcast layer)', 'pliSent');
     total('dari_sfu_nack_received_total', 'NACKs received from subscribers', 'nackReceived');
     total('dari_sfu_nack_sent_total', 'NACKs sent to publishers', 'nackSent');
     labelled('dari_sfu_selected_layers', 'Forwarding video tracks by the simulcast layer they forward (rid)', 'layer', () => sfu().layers);

@@ -44,15 +44,14 @@ export class DownTrack {
   private target: number | null = null;
   private lastOut: { seq: number; ts: number; at: number } | null = null;
   private lastSourceSeq = -1;
-  /** Last keyframe request per source SSRC, ms. */
-  private readonly lastKeyframeRequest = new Map<number, number>();
-  private readonly keyframeIntervalMs: number;
+  /** Keyframe requests per source, at most one per `keyframeIntervalMs`. */
+  private readonly keyframeLimiter: KeyframeRequestLimiter;
   private readonly isKeyframe: (payload: Uint8Array) => boolean;
   /** Packets forwarded and dropped, for metrics. */
   readonly stats = { forwarded: 0, dropped: 0, switches: 0, keyframeRequests: 0 };
 
   constructor(readonly options: DownTrackOptions) {
-    this.keyframeIntervalMs = options.keyframeIntervalMs ?? 1000;
+    this.keyframeLimiter = new KeyframeRequestLimiter(options.keyframeIntervalMs ?? 1000);
     this.isKeyframe = options.isKeyframe ?? isVp8Keyframe;
   }
 
@@ -164,9 +163,7 @@ export class DownTrack {
   }
 
   private keyframeRequest(ssrc: number, now: number): number | undefined {
-    const last = this.lastKeyframeRequest.get(ssrc);
-    if (last !== undefined && now - last < this.keyframeIntervalMs) return undefined;
-    this.lastKeyframeRequest.set(ssrc, now);
+    if (!this.keyframeLimiter.allow(ssrc, now)) return undefined;
     this.stats.keyframeRequests++;
     return ssrc;
   }

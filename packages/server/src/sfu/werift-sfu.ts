@@ -61,6 +61,8 @@ interface Down {
   transceiver: RTCRtpTransceiver;
   /** Adaptive stream: render size in device pixels, from the subscriber's SDK. */
   renderSize?: { width: number; height: number };
+  /** Stops listening to the sender's RTCP. */
+  unsubscribe: () => void;
 }
 
 /** One published track: one werift track per simulcast layer (one layer without simulcast). */
@@ -128,6 +130,8 @@ export class SfuRoom {
   private readonly members = new Map<string, Member>();
   private nextSsrc = 0x10000000;
   private timer: NodeJS.Timeout | null = null;
+  /** Adaptive stream: render sizes by subscriber identity and publication stream id, device pixels. */
+  private readonly renderSizes = new Map<string, Map<string, { width: number; height: number }>>();
   /** Dominant speakers from the publishers' RFC 6464 audio levels. */
   private readonly speakers = new ActiveSpeakerDetector();
 
@@ -239,9 +243,11 @@ export class SfuRoom {
     owner.publications = owner.publications.filter((p) => p !== pub);
     for (const off of pub.unsubscribe.splice(0)) off();
     for (const [subscriberId, d] of pub.downs) {
+      d.unsubscribe();
       const sub = this.members.get(subscriberId);
       if (!sub) continue;
-      d.transceiver.sender.replaceTrack(null).catch(() => undefined);
+      // removeTrack alone: werift's returns early (leaving the m-line sendonly) once the
+      // sender's track is cleared, e.g. by replaceTrack(null).
       sub.subscriber.removeTrack(d.transceiver.sender);
       this.negotiate(sub);
     }
@@ -254,6 +260,7 @@ export class SfuRoom {
     if (!m) return;
     this.members.delete(identity);
     this.speakers.remove(identity);
+    this.renderSizes.delete(identity);
     for (const pub of [...m.publications]) this.unpublish(pub);
     for (const other of this.members.values()) {
       for (const pub of other.publications) pub.downs.delete(identity);
@@ -262,11 +269,14 @@ export class SfuRoom {
       clearInterval(this.timer);
       this.timer = null;
     }
-    this.closing.push(closeConnection(m.publisher), closeConnection(m.subscriber));
+    for (const c of [closeConnection(m.publisher), closeConnection(m.subscriber)]) {
+      this.closing.add(c);
+      void c.finally(() => this.closing.delete(c));
+    }
   }
 
   /** Peer connections being closed (werift closes asynchronously). */
-  readonly closing: Promise<unknown>[] = [];
+  readonly closing = new Set<Promise<unknown>>();
 
   /** Closes every connection. */
   close(): void {
@@ -304,6 +314,10 @@ export class SfuRoom {
 
   /** Adaptive stream: the subscriber's render size (device pixels) for one publication. */
   trackSettings(identity: string, publisher: string, streamId: string, width: number, height: number): void {
+    // Kept for tracks not forwarded yet too (a room moving to the SFU hears sizes first).
+    let sizes = this.renderSizes.get(identity);
+    if (!sizes) this.renderSizes.set(identity, (sizes = new Map()));
+    sizes.set(streamId, { width, height });
     const pub = this.members.get(publisher)?.publications.find((p) => p.streamId === streamId && p.kind === 'video');
     const d = pub?.downs.get(identity);
     if (!pub || !d) return;
@@ -331,7 +345,8 @@ export class SfuRoom {
       transceiver,
       monitor: new LayerMonitor(
         layers.map((l) => l.rid),
-        layers.map((l, i) => NOMINAL_BPS[layers.length === 1 ? 1 : Math.min(i, 2)]!),
+        // Expected rates by rid rank (h/f of a 270p–539p capture are h and f, not q and h).
+        layers.map((l) => NOMINAL_BPS[layers.length === 1 ? 1 : Math.min(l.order, 2)]!),
       ),
       limiter: new KeyframeRequestLimiter(1000),
       downs: new Map(),
@@ -412,11 +427,13 @@ export class SfuRoom {
     const transceiver = subscriber.subscriber.addTransceiver(local, { direction: 'sendonly' });
     transceiver.sender.streamId = pub.streamId;
     const down = new DownTrack({ outSsrc: this.nextSsrc++, clockRate: pub.kind === 'video' ? 90000 : 48000, kind: pub.kind });
-    const d: Down = { down, local, transceiver };
+    const d: Down = { down, local, transceiver, unsubscribe: () => undefined };
+    const size = this.renderSizes.get(subscriber.identity)?.get(pub.streamId);
+    if (size) d.renderSize = size;
     pub.downs.set(subscriber.identity, d);
     if (pub.kind === 'audio') down.selectLayer(0, Date.now());
     else this.selectLayersOf(pub, Date.now());
-    transceiver.sender.onRtcp.subscribe((rtcp) => {
+    d.unsubscribe = transceiver.sender.onRtcp.subscribe((rtcp) => {
       if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof PictureLossIndication) {
         this.keyframeWanted(pub, down);
       } else if (rtcp instanceof RtcpTransportLayerFeedback && rtcp.feedback instanceof GenericNack) {
@@ -424,7 +441,7 @@ export class SfuRoom {
       } else if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof ReceiverEstimatedMaxBitrate) {
         subscriber.estimate.onRemb(Number(rtcp.feedback.bitrate), Date.now());
       }
-    });
+    }).unSubscribe;
   }
 
   /**
@@ -608,7 +625,7 @@ export class SfuManager {
     const rooms = [...this.rooms.values()];
     this.rooms.clear();
     for (const r of rooms) r.close();
-    await Promise.all(rooms.flatMap((r) => r.closing));
+    await Promise.all(rooms.flatMap((r) => [...r.closing]));
   }
 }
 

@@ -23,7 +23,7 @@ import {
   type TokenClaims,
   type TrackInfo,
 } from '@dari/protocol';
-import { sdpProblem } from '../sfu/sdp-policy.js';
+import { MAX_M_LINES, sdpProblem } from '../sfu/sdp-policy.js';
 
 /** Opaque connection handle chosen by the adapter. */
 export type ConnId = number;
@@ -343,7 +343,9 @@ export class SignalingCore {
           this.violation(conn, now, out, ErrorCode.PERMISSION_DENIED, 'token lacks canPublish', msg.id);
           break;
         }
-        const problem = msg.type === 'sfu-sdp' ? sdpProblem(msg.description.sdp) : null;
+        // A subscriber answer mirrors the SFU's own offer, whose m-lines grow with the room:
+        // the m-line cap is for what clients offer.
+        const problem = msg.type === 'sfu-sdp' ? sdpProblem(msg.description.sdp, msg.pc === 'publisher' ? MAX_M_LINES : Infinity) : null;
         if (problem) {
           this.violation(conn, now, out, ErrorCode.INVALID_SDP, problem, msg.id);
           break;
@@ -352,20 +354,19 @@ export class SignalingCore {
         break;
       }
       case 'sfu-leave':
+        if (!p.inSfu) break;
+        out.push({ kind: 'sfu-leave', room: p.room.name, identity: p.identity });
         if (p.room.mode === 'sfu') {
-          this.violation(conn, now, out, ErrorCode.INVALID_MESSAGE, `room ${JSON.stringify(p.room.name)} is in sfu mode`, msg.id);
-        } else if (p.inSfu) {
-          p.inSfu = false;
-          out.push({ kind: 'sfu-leave', room: p.room.name, identity: p.identity });
-        }
+          // Sent before the client learned the room went back to sfu: it builds new legs, so
+          // the SFU starts over with fresh ones too.
+          out.push({ kind: 'sfu-join', room: p.room.name, identity: p.identity, sid: p.sid });
+        } else p.inSfu = false;
         break;
       case 'track-settings': {
         const publisher = p.room.participants.get(msg.participant);
         const track = publisher?.tracks.find((t) => t.sid === msg.trackSid);
-        if (!publisher || !track) {
-          this.violation(conn, now, out, ErrorCode.TARGET_NOT_FOUND, `no track ${JSON.stringify(msg.trackSid)} of ${JSON.stringify(msg.participant)}`, msg.id);
-          break;
-        }
+        // A track unpublished (or a participant gone) a moment ago is a race, not abuse: ignored.
+        if (!publisher || !track) break;
         if (p.inSfu) out.push({ kind: 'sfu-track-settings', room: p.room.name, identity: p.identity, publisher: publisher.identity, streamId: track.streamId, width: msg.width, height: msg.height });
         break;
       }
@@ -417,9 +418,10 @@ export class SignalingCore {
       return out;
     }
     if (room && existing) {
-      // A second tab (or a client that lost its session) replaces the first.
+      // A second tab (or a client that lost its session) replaces the first. The room keeps its
+      // size, so its topology is decided after the newcomer is in (no p2p/sfu flap).
       if (existing.conn !== null) this.detach(existing.conn, 'replaced', out);
-      this.removeParticipant(existing, 'replaced', out);
+      this.removeParticipant(existing, 'replaced', out, false);
       room = this.rooms.get(result.room);
     }
     if (room && room.participants.size >= this.options.maxParticipantsPerRoom) {
@@ -535,7 +537,8 @@ export class SignalingCore {
     out.push(send(connId, { type: 'closing', reason }), close(connId, CloseCode.REPLACED, reason));
   }
 
-  private removeParticipant(p: Participant, reason: LeaveReason, out: Action[]): void {
+  /** @param retopologize false while a replacement is about to take the participant's place */
+  private removeParticipant(p: Participant, reason: LeaveReason, out: Action[], retopologize = true): void {
     const room = p.room;
     if (room.participants.get(p.identity) !== p) return;
     room.participants.delete(p.identity);
@@ -548,7 +551,7 @@ export class SignalingCore {
     if (room.participants.size === 0) {
       this.rooms.delete(room.name);
       out.push({ kind: 'event', event: { type: 'room-closed', room: room.name } });
-    } else {
+    } else if (retopologize) {
       this.retopologize(room, out);
     }
   }

@@ -192,7 +192,20 @@ export class RemoteTrackPublication {
   path: 'p2p' | 'sfu' | null = null;
   /** Last size reported with {@link setVideoDimensions}, device pixels. */
   dimensions: { width: number; height: number } | null = null;
-  private observer: ResizeObserver | null = null;
+  private observer: { element: HTMLMediaElement; resize: ResizeObserver } | null = null;
+  /** The live track of each path during a P2P↔SFU switch (the room swaps back to it if the mode flips back). */
+  private readonly byPath: Partial<Record<'p2p' | 'sfu', MediaStreamTrack>> = {};
+
+  /** @internal The still-live track this publication had over `path`, if any. */
+  trackOn(path: 'p2p' | 'sfu'): MediaStreamTrack | undefined {
+    const t = this.byPath[path];
+    return t?.readyState === 'live' ? t : undefined;
+  }
+
+  /** @internal Records the track that arrived over `path`. */
+  setTrackOn(path: 'p2p' | 'sfu', track: MediaStreamTrack): void {
+    this.byPath[path] = track;
+  }
 
   /** @param onDimensions tells the room (which sends `track-settings` to the SFU) */
   constructor(
@@ -220,21 +233,23 @@ export class RemoteTrackPublication {
   attach(element: HTMLMediaElement): void {
     if (this.track) element.srcObject = new MediaStream([this.track]);
     if (this.kind !== 'video' || typeof ResizeObserver === 'undefined') return;
-    this.observer?.disconnect();
+    this.observer?.resize.disconnect();
     const report = () => {
       const dpr = globalThis.devicePixelRatio || 1;
       const hidden = !element.isConnected || element.clientWidth === 0 || element.clientHeight === 0;
       this.setVideoDimensions(hidden ? { width: 0, height: 0 } : { width: element.clientWidth * dpr, height: element.clientHeight * dpr });
     };
-    this.observer = new ResizeObserver(report);
-    this.observer.observe(element);
+    const resize = new ResizeObserver(report);
+    resize.observe(element);
+    this.observer = { element, resize };
     report();
   }
 
   /** Stops showing the track in `element` and reports it as not shown. */
   detach(element: HTMLMediaElement): void {
     element.srcObject = null;
-    this.observer?.disconnect();
+    if (this.observer?.element !== element) return; // shown elsewhere now: keep reporting that
+    this.observer.resize.disconnect();
     this.observer = null;
     if (this.kind === 'video') this.setVideoDimensions({ width: 0, height: 0 });
   }

@@ -114,11 +114,20 @@ export class PeerLink {
 
   /**
    * Pauses or resumes simulcast encodings of a sent track (dynacast; RTCRtpEncodingParameters.active,
-   * W3C webrtc-pc §5.2). Unknown rids are ignored; no renegotiation.
+   * W3C webrtc-pc §5.2). Unknown rids are ignored; no renegotiation. Calls apply in order; a
+   * failure is logged (the encodings stay as they were).
    */
-  async setActiveEncodings(sid: string, rids: readonly string[]): Promise<void> {
+  setActiveEncodings(sid: string, rids: readonly string[]): void {
+    this.encodingQueue = this.encodingQueue
+      .then(() => this.applyActiveEncodings(sid, rids))
+      .catch((err: unknown) => console.warn(`[dari] could not set simulcast layers ${rids.join(',')}`, err));
+  }
+
+  private encodingQueue: Promise<void> = Promise.resolve();
+
+  private async applyActiveEncodings(sid: string, rids: readonly string[]): Promise<void> {
     const sender = this.senders.get(sid);
-    if (!sender) return;
+    if (!sender || this.closed) return;
     const params = sender.getParameters();
     let changed = false;
     for (const e of params.encodings) {

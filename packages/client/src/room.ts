@@ -99,7 +99,11 @@ export interface RoomOptions {
   iceServers?: IceServer[];
   /** `relay` forces every peer connection through TURN (W3C webrtc-pc §4.2.1). Default `all`. */
   iceTransportPolicy?: RTCIceTransportPolicy;
-  /** Publish camera video to the SFU in three simulcast layers (q, h, f). Default true. */
+  /**
+   * Publish camera video to the SFU in simulcast layers (q, h, f: three from 540p captures, h and
+   * f from 270p, one below; see {@link simulcastEncodings}). Default true. P2P links always send
+   * one encoding.
+   */
   simulcast?: boolean;
 }
 
@@ -122,6 +126,10 @@ export class Room extends TypedEmitter<RoomEvents> {
   private readonly pendingTracks = new Map<string, PendingTrack[]>();
   /** During a topology switch: the path each remote said it has moved to (control channel). */
   private readonly remoteMoved = new Map<string, MediaPath>();
+  /** During a topology switch: the path we told each remote we moved to. */
+  private readonly movedSent = new Map<string, MediaPath>();
+  /** Bumped by teardown: pollers of an older connection stop. */
+  private generation = 0;
   private switchTimer: ReturnType<typeof setTimeout> | null = null;
   private iceServers: IceServer[] = [];
   /** Media topology of the room, from `joined` and `room-mode`. */
@@ -193,8 +201,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   /**
    * Sends a file to one participant over a P2P data channel, with progress events
    * (`fileProgress`) and a SHA-256 check at the receiver.
+   * In an SFU room the file goes over a data-only P2P link opened on demand.
    * @returns the hex SHA-256 the receiver confirmed
-   * @throws SignalingError TARGET_NOT_FOUND when there is no peer connection to `to`; Error on integrity failure
+   * @throws SignalingError TARGET_NOT_FOUND when `to` is not in the room; Error on integrity failure
    */
   async sendFile(file: Blob, to: string, name = (file as File).name ?? 'file'): Promise<string> {
     const remote = this.remoteParticipants.get(to);
@@ -205,8 +214,10 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   /**
-   * Path and quality of each peer connection, from getStats(): the selected candidate pair,
-   * RTT (ms), bitrates (bps, over the interval since the previous call), inbound media.
+   * Path and quality per remote participant, from getStats() (W3C webrtc-stats): `via` says
+   * whether its media comes over the mesh link or the SFU subscriber leg; the selected candidate
+   * pair, RTT (ms) and bitrates (bps, over about the last second) are that connection's (shared
+   * by everyone on the SFU leg); inbound media is the participant's own tracks.
    * @param identity only this participant; default all
    */
   async getConnectionInfo(identity?: string): Promise<ConnectionInfo[]> {
@@ -222,10 +233,10 @@ export class Room extends TypedEmitter<RoomEvents> {
       const viaSfu = [...p.tracks.values()].some((t) => t.track && t.path === 'sfu') || (this.mode === 'sfu' && !this.peers.get(p.identity)?.media);
       if (viaSfu && this.sfu) {
         const ids = new Set([...p.tracks.values()].flatMap((t) => (t.track && t.path === 'sfu' ? [t.track.id] : [])));
-        jobs.push(sampler(p.identity).sample(p.identity, this.sfu.subscriber.pc, 'sfu', ids));
+        jobs.push(sampler(`sfu:${p.identity}`).sample(p.identity, this.sfu.subscriber.pc, 'sfu', ids));
       } else {
         const peer = this.peers.get(p.identity);
-        if (peer) jobs.push(sampler(p.identity).sample(p.identity, peer.pc, 'p2p'));
+        if (peer) jobs.push(sampler(`p2p:${p.identity}`).sample(p.identity, peer.pc, 'p2p'));
       }
     }
     return Promise.all(jobs);
@@ -287,10 +298,22 @@ export class Room extends TypedEmitter<RoomEvents> {
   private setMode(mode: MediaPath): void {
     if (mode === this.mode) return;
     this.mode = mode;
-    if (this.switchTimer) clearTimeout(this.switchTimer);
-    this.switchTimer = setTimeout(() => this.finishSwitch(true), SWITCH_TIMEOUT_MS);
+    this.movedSent.clear();
+    this.armSwitchTimer();
+    // Flipping back before the old path was closed: its tracks are still live, take them back.
+    for (const p of this.remoteParticipants.values()) {
+      for (const pub of p.tracks.values()) {
+        const back = pub.trackOn(mode);
+        if (!back || pub.track === back) continue;
+        pub.track = back;
+        pub.path = mode;
+        this.emit('trackSubscribed', back, pub, p);
+      }
+    }
     if (mode === 'sfu') {
       if (!this.sfu) this.connectSfu();
+      // Render sizes first, so the SFU does not start everyone on the top layer.
+      for (const p of this.remoteParticipants.values()) for (const pub of p.tracks.values()) this.sendTrackSettings(p.identity, pub);
     } else {
       for (const p of this.remoteParticipants.values()) {
         const peer = this.peers.get(p.identity);
@@ -303,6 +326,27 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.finishSwitch(false);
   }
 
+  private armSwitchTimer(): void {
+    if (this.switchTimer) clearTimeout(this.switchTimer);
+    this.switchTimer = setTimeout(() => this.finishSwitch(true), SWITCH_TIMEOUT_MS);
+  }
+
+  /** Whether the new path carries media at all (the old one is only force-closed then). */
+  private newPathUp(): boolean {
+    if (this.mode === 'sfu') return this.sfu?.subscriber.pc.connectionState === 'connected' || this.remoteParticipants.size === 0;
+    for (const p of this.remoteParticipants.values()) if (this.peers.get(p.identity)?.pc.connectionState !== 'connected') return false;
+    return true;
+  }
+
+  /** Tells a peer, once per switch, that we receive it over `path` now. */
+  private sendMoved(identity: string, path: MediaPath): void {
+    if (this.movedSent.get(identity) === path) return;
+    const peer = this.peers.get(identity);
+    if (!peer) return;
+    this.movedSent.set(identity, path);
+    peer.sendControl({ t: 'moved', path });
+  }
+
   /** Whether every track of `p` that the app has comes over the current path. */
   private movedFrom(p: RemoteParticipant): boolean {
     for (const pub of p.tracks.values()) if (pub.track && pub.path !== this.mode) return false;
@@ -312,15 +356,20 @@ export class Room extends TypedEmitter<RoomEvents> {
   /**
    * Closes what the old path no longer carries: a mesh link once both ends receive each other
    * through the SFU; the SFU legs once every remote and we receive over the mesh.
-   * @param force the switch timed out: close the old path now
+   * @param force the switch timed out: close the old path now, if the new one is up (else wait
+   *   another {@link SWITCH_TIMEOUT_MS}: a dead new path must not take the old one with it)
    */
   private finishSwitch(force: boolean): void {
+    if (force && !this.newPathUp()) {
+      this.armSwitchTimer();
+      return;
+    }
     if (this.mode === 'sfu') {
       for (const p of this.remoteParticipants.values()) {
         const peer = this.peers.get(p.identity);
         if (!peer || !peer.media) continue;
         const moved = this.movedFrom(p);
-        if (moved) peer.sendControl({ t: 'moved', path: 'sfu' });
+        if (moved) this.sendMoved(p.identity, 'sfu');
         if (force || (moved && this.remoteMoved.get(p.identity) === 'sfu')) {
           peer.close();
           this.peers.delete(p.identity);
@@ -331,7 +380,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       let all = true;
       for (const p of this.remoteParticipants.values()) {
         const moved = this.movedFrom(p);
-        if (moved) this.peers.get(p.identity)?.sendControl({ t: 'moved', path: 'p2p' });
+        if (moved) this.sendMoved(p.identity, 'p2p');
         if (!moved || this.remoteMoved.get(p.identity) !== 'p2p') all = false;
       }
       if (force || all) {
@@ -430,7 +479,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         break;
       case 'publisher-layers': {
         const t = [...this.localParticipant.tracks.values()].find((x) => x.stream.id === m.streamId);
-        if (t) void this.sfu?.publisher.setActiveEncodings(t.sid, m.rids);
+        if (t) this.sfu?.publisher.setActiveEncodings(t.sid, m.rids);
         break;
       }
       case 'active-speakers':
@@ -509,7 +558,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.peers.get(identity)?.close();
     this.peers.delete(identity);
     this.remoteMoved.delete(identity);
-    this.samplers.delete(identity);
+    this.samplers.delete(`p2p:${identity}`);
+    this.samplers.delete(`sfu:${identity}`);
     this.pendingTracks.delete(identity);
     for (const pub of p.tracks.values()) if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
     this.emit('participantDisconnected', p);
@@ -599,6 +649,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         }
         pub.track = ev.track;
         pub.path = path;
+        pub.setTrackOn(path, ev.track);
         if (path === 'sfu') this.sendTrackSettings(p.identity, pub);
         this.emit('trackSubscribed', ev.track, pub, p);
       }
@@ -613,7 +664,9 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (pending.watching) return;
     pending.watching = true;
     const start = Date.now();
+    const generation = this.generation;
     const poll = async (): Promise<void> => {
+      if (generation !== this.generation) return;
       let flowing = false;
       try {
         const report = await pending.ev.receiver.getStats();
@@ -644,6 +697,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.sfu = null;
     this.pendingTracks.clear();
     this.remoteMoved.clear();
+    this.movedSent.clear();
+    this.generation++;
     if (this.switchTimer) clearTimeout(this.switchTimer);
     this.switchTimer = null;
   }

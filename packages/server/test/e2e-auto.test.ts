@@ -28,8 +28,28 @@ const MAX_GAP_MS = 1500;
 
 type Path = 'p2p' | 'sfu';
 
-/** Waits in the page until the room is in `mode`, every remote's camera comes over that path and the old path is closed. */
-async function switched(p: Participant, mode: Path, remotes: string[], timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits in the page until the room is in `mode`, every remote's camera comes over that path and
+ * the old path is closed. The default bound is under the SDK's 10 s switch timeout, so passing
+ * means the make-before-break handshake closed the old path, not the timeout.
+ */
+async function switched(p: Participant, mode: Path, remotes: string[], timeoutMs = 9_000): Promise<void> {
+  await switchedOrThrow(p, mode, remotes, timeoutMs).catch(async (err: Error) => {
+    const state = await p.page.evaluate(() => {
+      const room = (window as unknown as Record<string, any>)['room'];
+      return {
+        mode: room.mode,
+        sfu: !!room.getPeerConnection('sfu'),
+        pubs: [...room.remoteParticipants.values()].map((r: any) => [r.identity, [...r.tracks.values()].map((t: any) => `${t.source}:${t.path}:${t.track?.readyState}`)]),
+        peers: [...room.remoteParticipants.keys()].map((id: string) => [id, room.getPeerConnection(id)?.connectionState]),
+        moved: [...room.remoteMoved], sent: [...room.movedSent],
+      };
+    });
+    throw new Error(`${p.identity} not switched to ${mode}: ${JSON.stringify(state)} (${err.message})`);
+  });
+}
+
+async function switchedOrThrow(p: Participant, mode: Path, remotes: string[], timeoutMs: number): Promise<void> {
   await p.page.waitForFunction(
     ({ mode, remotes }) => {
       const room = (window as unknown as Record<string, any>)['room'];
@@ -95,6 +115,7 @@ test('auto room: P2P for two, SFU when a third joins, P2P again when it leaves, 
 
     // The third leaves: back to P2P, the SFU legs closed once both moved.
     const [a1, b1] = await Promise.all([pageNow(alice), pageNow(bob)]);
+    await carol.page.evaluate(() => (window as unknown as Record<string, any>)['room'].disconnect()); // leaves (a closed tab would wait out the 10 s reconnect grace)
     await carol.page.context().close();
     carol = undefined;
     await Promise.all([switched(alice, 'p2p', ['bob']), switched(bob, 'p2p', ['alice'])]);

@@ -35,7 +35,7 @@ import { isVp8Keyframe, vp8KeyframeSize } from './rtp.js';
 
 /** RTP fixed header size (RFC 3550 §5.1), counted with the payload in byte metrics. */
 const RTP_FIXED_HEADER_BYTES = 12;
-import { closeConnection, disableWeriftDefaultStun, patchWeriftSrtp, trackTransports } from './werift-patch.js';
+import { closeConnection, disableWeriftDefaultStun, nackPerSsrc, patchWeriftSrtp, trackTransports } from './werift-patch.js';
 import { sendingMids } from './sdp-policy.js';
 import { RembEstimate, RembGenerator } from './bwe-feedback.js';
 import type { Logger } from '../logger.js';
@@ -354,6 +354,7 @@ export class SfuRoom {
       unsubscribe: [],
     };
     publisher.publications.push(pub);
+    if (layers.length > 1 && !nackPerSsrc(transceiver.receiver)) this.options.logger.warn('werift internals changed: simulcast NACKs are not split per layer');
     pub.unsubscribe.push(transceiver.receiver.onPacketLost.subscribe(() => this.counters.nackSent++).unSubscribe);
     pub.layers.forEach((layer, i) => pub.unsubscribe.push(layer.track.onReceiveRtp.subscribe((rtp) => this.forward(pub, i, rtp)).unSubscribe));
     for (const other of this.members.values()) {

@@ -190,8 +190,4 @@ export class KeyframeRequestLimiter {
     return true;
   }
 
-  /** Forgets a source that is gone. */
-  forget(ssrc: number): void {
-    this.last.delete(ssrc);
-  }
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
+import { encodeRemb } from '../src/sfu/bwe-feedback.js';
 import { devToken, testServer } from './helpers.js';
 import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 
@@ -365,6 +366,45 @@ test('a track published and unpublished mid-call reaches subscribers and then st
     await decodesVideoFrom(sub, ['sharer']); // the camera keeps coming
   } finally {
     for (const p of [pub, sub]) await p.page.context().close();
+  }
+  await sfuPeerConnections(0);
+});
+
+test('simulcast: the subscriber\'s REMB drives its layer — down to q when it estimates 100 kbps, back up to f when it has room', { timeout: 120_000 }, async (t: TestContext) => {
+  const { DariBot, devToken: botToken } = (await import(new URL('../../../../bench/sfu/dari-bot.mjs', import.meta.url).href)) as any;
+  const pub = await joinWithSdk(browser, server.url, server.url, await devToken('sfu-remb', 'pub'), 'pub', { width: 1280, height: 720, frameRate: 15 });
+  // A werift subscriber: it sends no REMB of its own (werift never does), only the ones below.
+  const bot = new DariBot({ url: server.wsUrl, token: await botToken(server.url, 'sfu-remb', 'bot') });
+  try {
+    await bot.connect();
+    await bot.subscriberConnected(30_000);
+    const down = () => (server.sfu as any).rooms.get('sfu-remb')?.members.get('pub')?.publications.find((p: any) => p.kind === 'video')?.downs.get('bot');
+    const layer = () => down()?.down.currentSsrc as number | null | undefined;
+    const waitLayer = async (want: number, what: string, remb?: number) => {
+      const deadline = Date.now() + 30_000;
+      while (layer() !== want) {
+        if (Date.now() > deadline) throw new Error(`${what}: layer ${layer()}`);
+        if (remb !== undefined) await sendRemb(remb);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const rx = () => bot.subscriberPc.getTransceivers().find((x: any) => x.kind === 'video').receiver;
+    const sendRemb = async (bps: number) => {
+      const d = down();
+      const bytes = encodeRemb({ senderSsrc: rx().rtcpSsrc, bitrateBps: bps, ssrcs: [d.transceiver.sender.ssrc] });
+      await rx().dtlsTransport.sendRtcp([{ serialize: () => Buffer.from(bytes) }]);
+    };
+    // No render size and no estimate: the top layer, once the publisher sends it.
+    await waitLayer(2, 'f without an estimate');
+    const t0 = Date.now();
+    await waitLayer(0, 'q at 100 kbps', 100_000);
+    const down1 = Date.now() - t0;
+    const t1 = Date.now();
+    await waitLayer(2, 'back to f at 10 Mbps', 10_000_000);
+    t.diagnostic(`REMB 100 kbps → q after ${down1} ms; REMB 10 Mbps → f again after ${Date.now() - t1} ms`);
+  } finally {
+    await bot.close();
+    await pub.page.context().close();
   }
   await sfuPeerConnections(0);
 });

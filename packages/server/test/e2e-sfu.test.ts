@@ -379,7 +379,7 @@ test('simulcast: the subscriber\'s REMB drives its layer — down to q when it e
     await bot.connect();
     await bot.subscriberConnected(30_000);
     const down = () => (server.sfu as any).rooms.get('sfu-remb')?.members.get('pub')?.publications.find((p: any) => p.kind === 'video')?.downs.get('bot');
-    const layer = () => down()?.down.currentSsrc as number | null | undefined;
+    const layer = () => down()?.down.currentSource as number | null | undefined;
     const waitLayer = async (want: number, what: string, remb?: number) => {
       const deadline = Date.now() + 30_000;
       while (layer() !== want) {

@@ -107,7 +107,7 @@ test('DownTrack.pause stops forwarding; resuming continues the sequence after a 
   assert.equal(readRtpHeader(first)!.ssrc, 7);
   assert.ok(d.push(pkt(101, 1000, false), 10, 0).packet);
   d.pause();
-  assert.equal(d.currentSsrc, null);
+  assert.equal(d.currentSource, null);
   assert.equal(d.push(pkt(102, 4000, false), 50, 0).packet, undefined, 'paused: nothing forwarded');
   const req = d.selectLayer(0, 2000);
   assert.equal(req, 0, 'resuming asks for a keyframe');

@@ -93,14 +93,14 @@ test('NACK and retransmission work end to end: a packet lost before the SFU and 
 });
 
 /** A Full Intra Request (RFC 5104 §4.3.1): media source SSRC 0, the target SSRC in the FCI entry. */
-function firPacket(senderSsrc: number, targetSsrc: number, seq: number): Buffer {
+function firPacket(senderSsrc: number, targetSource: number, seq: number): Buffer {
   const b = Buffer.alloc(20);
   b[0] = 0x80 | 4; // V=2, FMT=4
   b[1] = 206; // PSFB
   b.writeUInt16BE(4, 2); // length in words - 1
   b.writeUInt32BE(senderSsrc, 4);
   b.writeUInt32BE(0, 8);
-  b.writeUInt32BE(targetSsrc, 12);
+  b.writeUInt32BE(targetSource, 12);
   b[16] = seq & 0xff;
   return b;
 }

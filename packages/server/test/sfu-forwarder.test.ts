@@ -67,11 +67,11 @@ test('a layer switch happens on the target\'s keyframe, continuing sequence numb
   assert.equal(d.selectLayer(HIGH, 40), HIGH, 'PLI for the new layer');
   take(vp8(HIGH, 200, 1000, false), 41); // not a keyframe yet: still on LOW
   take(vp8(LOW, 0, 4294966000, false), 66);
-  assert.equal(d.currentSsrc, LOW);
+  assert.equal(d.currentSource, LOW);
   take(vp8(HIGH, 201, 4000, true), 100); // switch here
   take(vp8(LOW, 1, 4294969000, false), 100); // old layer no longer forwarded
   take(vp8(HIGH, 202, 7000, false), 133);
-  assert.equal(d.currentSsrc, HIGH);
+  assert.equal(d.currentSource, HIGH);
   assert.equal(d.stats.switches, 1);
   const seqs = outs.map((o) => o[0]);
   assert.deepEqual(seqs, [65534, 65535, 0, 1, 2], 'no gap and no repeat across the switch');

@@ -184,7 +184,7 @@ export class RembGenerator {
     this.maxBitrateBps = bps;
   }
 
-  /** An RTP packet of `ssrc` (a uint32) arrived at `nowMs` (ms, monotonic). */
+  /** An RTP packet of `ssrc` (a uint32) arrived at `nowMs` (ms; any clock, the same for every call). */
   onRtp(ssrc: number, nowMs: number): void {
     if (this.firstPacketAt === null) this.firstPacketAt = nowMs;
     this.lastSeen.set(ssrc, nowMs);
@@ -192,7 +192,7 @@ export class RembGenerator {
 
   /**
    * The REMB to send now, if one is due.
-   * @param nowMs monotonic time, ms (same clock as {@link onRtp})
+   * @param nowMs time, ms (the clock of {@link onRtp})
    * @returns the RTCP packet bytes, or undefined (nothing received yet, or not due)
    */
   poll(nowMs: number): Uint8Array | undefined {
@@ -222,7 +222,7 @@ export class RembEstimate {
   /** @param staleMs an estimate older than this is unknown, ms; default 5000 (libwebrtc sends REMB at least once a second) */
   constructor(private readonly staleMs = 5000) {}
 
-  /** A REMB arrived: `bitrateBps` (bps) at `nowMs` (ms, monotonic). Non-finite or negative values are ignored. */
+  /** A REMB arrived: `bitrateBps` (bps) at `nowMs` (ms; one clock for every call). Non-finite or negative values are ignored. */
   onRemb(bitrateBps: number, nowMs: number): void {
     if (!Number.isFinite(bitrateBps) || bitrateBps < 0) return;
     this.value = bitrateBps;

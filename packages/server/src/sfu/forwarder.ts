@@ -56,12 +56,12 @@ export class DownTrack {
   }
 
   /** The source being forwarded now (SSRC, or the layer id the caller passes to {@link push}), if any. */
-  get currentSsrc(): number | null {
+  get currentSource(): number | null {
     return this.mapping?.ssrc ?? null;
   }
 
   /** The source a switch waits for (its keyframe), if any. */
-  get targetSsrc(): number | null {
+  get targetSource(): number | null {
     return this.target;
   }
 

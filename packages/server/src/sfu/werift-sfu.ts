@@ -162,7 +162,7 @@ export class SfuRoom {
       for (const p of m.publications) {
         if (p.kind !== 'video') continue;
         for (const d of p.downs.values()) {
-          const i = d.down.currentSsrc;
+          const i = d.down.currentSource;
           const rid = i === null ? 'none' : p.layers[i]?.rid || '-';
           into[rid] = (into[rid] ?? 0) + 1;
         }
@@ -461,7 +461,7 @@ export class SfuRoom {
     for (const m of this.members.values()) {
       for (const p of m.publications) {
         if (p.kind !== 'video') continue;
-        for (const [identity, d] of p.downs) if (d.down.currentSsrc !== null) counts.set(identity, (counts.get(identity) ?? 0) + 1);
+        for (const [identity, d] of p.downs) if (d.down.currentSource !== null) counts.set(identity, (counts.get(identity) ?? 0) + 1);
       }
     }
     return counts;
@@ -473,7 +473,7 @@ export class SfuRoom {
    */
   private keyframeWanted(pub: Publication, down: DownTrack): void {
     this.counters.pliReceived++;
-    const layer = down.targetSsrc ?? down.currentSsrc;
+    const layer = down.targetSource ?? down.currentSource;
     if (layer !== null) this.requestKeyframe(pub, layer, Date.now());
   }
 
@@ -511,7 +511,7 @@ export class SfuRoom {
     for (const [identity, d] of pub.downs) {
       if (d.transceiver.sender.dtlsTransport?.state !== 'connected') continue;
       const estimateBps = this.videoShare(identity, now, videos);
-      const choice = chooseLayer(layers, { render: d.renderSize, estimateBps }, d.down.currentSsrc);
+      const choice = chooseLayer(layers, { render: d.renderSize, estimateBps }, d.down.currentSource);
       // Dynacast keeps what is forwarded too, until the desired layer arrives.
       if (choice.desired !== null) wanted.add(choice.desired);
       if (choice.forward !== null) wanted.add(choice.forward);
@@ -519,7 +519,7 @@ export class SfuRoom {
         d.down.pause();
         continue;
       }
-      if (choice.forward === d.down.currentSsrc && d.down.targetSsrc === null) continue;
+      if (choice.forward === d.down.currentSource && d.down.targetSource === null) continue;
       const pli = d.down.selectLayer(choice.forward, now);
       if (pli !== undefined) this.requestKeyframe(pub, pli, now);
     }

@@ -6,9 +6,12 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RunningServer } from '../src/serve.js';
-import { devToken, testServer } from './helpers.js';
+import { devToken, testServer, toneWav } from './helpers.js';
 import { joinWithSdk, launchChromium, waitForMedia, type Participant } from '@dari/testkit';
 
 let server: RunningServer;
@@ -157,6 +160,49 @@ test('a room set to p2p stays a mesh at three; POST /api/rooms switches a live r
     await Promise.all(ps.map((p, i) => waitForMedia(p, names.filter((_, j) => j !== i))));
   } finally {
     for (const p of ps) await p.page.context().close();
+  }
+  await sfuPeerConnections(0);
+});
+
+test('meeting app: three invite links make an SFU call; badges say SFU and the talker\'s tile is highlighted', { timeout: 150_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dari-meet-tone-'));
+  const wav = join(dir, 'tone.wav');
+  writeFileSync(wav, toneWav(20));
+  const talkerBrowser = await launchChromium([`--use-file-for-fake-audio-capture=${wav}`]);
+  const pages: Page[] = [];
+  try {
+    const open = async (b: Browser, name: string) => {
+      const page = await (await b.newContext()).newPage();
+      await page.goto(`${server.url}/?room=meet3&name=${name}&join=1`);
+      pages.push(page);
+      return page;
+    };
+    const talker = await open(talkerBrowser, 'talker');
+    const quiet = await open(browser, 'quiet1');
+    const quiet2 = await open(browser, 'quiet2');
+    // The quiet ones mute their microphones (Chromium's fake device beeps).
+    for (const p of [quiet, quiet2]) {
+      await p.waitForSelector('#toggle-mic[aria-pressed="true"]', { timeout: 30_000 });
+      await p.click('#toggle-mic');
+      await p.waitForSelector('#toggle-mic[aria-pressed="false"]');
+    }
+    for (const p of [talker, quiet, quiet2]) {
+      await p.waitForFunction(() => {
+        const badges = Array.from(document.querySelectorAll('.tile.remote .conn-badge')).map((b) => b.textContent?.trim());
+        return badges.length === 2 && badges.every((t) => t === 'SFU');
+      }, undefined, { timeout: 60_000 });
+    }
+    for (const p of [quiet, quiet2]) {
+      await p.waitForFunction(() => {
+        const tile = document.querySelector('.tile.remote[data-name="talker"]');
+        return !!tile && tile.classList.contains('speaking') && document.querySelectorAll('.tile.speaking').length === 1;
+      }, undefined, { timeout: 30_000 });
+    }
+    await talker.waitForSelector('#local-tile.speaking', { timeout: 30_000 });
+  } finally {
+    for (const p of pages) await p.context().close();
+    await talkerBrowser.close();
+    rmSync(dir, { recursive: true, force: true });
   }
   await sfuPeerConnections(0);
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
 import { encodeRemb } from '../src/sfu/bwe-feedback.js';
-import { devToken, testServer } from './helpers.js';
+import { devToken, testServer, toneWav } from './helpers.js';
 import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 
 let server: RunningServer;
@@ -262,27 +262,6 @@ test('simulcast: a subscriber that renders small gets a lower layer, one that re
   }
   await sfuPeerConnections(0);
 });
-
-/** A 16-bit mono WAV of a continuous 440 Hz tone at about -12 dBFS, for Chromium's fake microphone. */
-function toneWav(seconds: number): Buffer {
-  const rate = 48000;
-  const n = rate * seconds;
-  const buf = Buffer.alloc(44 + n * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + n * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20); // PCM
-  buf.writeUInt16LE(1, 22); // mono
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
-  return buf;
-}
 
 test('active speaker: the participant who talks is reported to everyone, from RFC 6464 audio levels', { timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dari-tone-'));

@@ -243,7 +243,9 @@ test('simulcast: a subscriber that renders small gets a lower layer, one that re
     const forwarded = Number(/^dari_sfu_forwarded_packets_total (\d+)/m.exec(text)?.[1]);
     assert.ok(forwarded > 10, `forwarded packets: ${forwarded}`);
     assert.match(text, /^dari_sfu_pli_sent_total [1-9]/m, 'layer switches asked publishers for keyframes');
-    // The small one's window grows: it gets a higher layer (h is resumed at the publisher).
+    // The small one's window grows: it gets a higher layer (h is resumed at the publisher), and
+    // the picture does not freeze beyond the keyframe wait.
+    const switchStart = await w(small).evaluate(() => performance.now());
     await render(small, 640, 360);
     await w(small).waitForFunction(
       async (q) => {
@@ -257,6 +259,15 @@ test('simulcast: a subscriber that renders small gets a lower layer, one that re
       state.layers['q']!.width,
       { polling: 250, timeout: 30_000 },
     );
+    await new Promise((r) => setTimeout(r, 1000)); // a second of the new layer in the window
+    const gapMs = await w(small).evaluate((since) => {
+      const times: number[] = ((window as unknown as Record<string, any>)['log'].frameTimes['pub:camera'] ?? []).filter((x: number) => x >= since);
+      let gap = 0;
+      for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+      return Math.round(gap);
+    }, switchStart);
+    t.diagnostic(`layer switch q → h at the small subscriber: longest gap between presented frames ${gapMs} ms`);
+    assert.ok(gapMs > 0 && gapMs < 1500, `layer switch froze the picture for ${gapMs} ms`);
   } finally {
     for (const p of [pub, small, large]) await p.page.context().close();
   }

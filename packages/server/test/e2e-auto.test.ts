@@ -7,11 +7,8 @@
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { RunningServer } from '../src/serve.js';
-import { devToken, testServer, toneWav } from './helpers.js';
+import { devToken, launchTalkerChromium, testServer } from './helpers.js';
 import { joinWithSdk, launchChromium, waitForMedia, type Participant } from '@dari/testkit';
 
 let server: RunningServer;
@@ -165,10 +162,8 @@ test('a room set to p2p stays a mesh at three; POST /api/rooms switches a live r
 });
 
 test('meeting app: three invite links make an SFU call; badges say SFU and the talker\'s tile is highlighted', { timeout: 150_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dari-meet-tone-'));
-  const wav = join(dir, 'tone.wav');
-  writeFileSync(wav, toneWav(20));
-  const talkerBrowser = await launchChromium([`--use-file-for-fake-audio-capture=${wav}`]);
+  const talker = await launchTalkerChromium(20);
+  const talkerBrowser = talker.browser;
   const pages: Page[] = [];
   try {
     const open = async (b: Browser, name: string) => {
@@ -201,8 +196,7 @@ test('meeting app: three invite links make an SFU call; badges say SFU and the t
     await talker.waitForSelector('#local-tile.speaking', { timeout: 30_000 });
   } finally {
     for (const p of pages) await p.context().close();
-    await talkerBrowser.close();
-    rmSync(dir, { recursive: true, force: true });
+    await talker.close();
   }
   await sfuPeerConnections(0);
 });

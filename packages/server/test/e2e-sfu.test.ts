@@ -1,13 +1,10 @@
 /** Rooms in `sfu` mode in Chromium: every participant publishes once to Dari's SFU (werift) and decodes the others' video through it. */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
 import { encodeRemb } from '../src/sfu/bwe-feedback.js';
-import { devToken, testServer, toneWav } from './helpers.js';
+import { devToken, launchTalkerChromium, testServer } from './helpers.js';
 import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 
 let server: RunningServer;
@@ -275,10 +272,8 @@ test('simulcast: a subscriber that renders small gets a lower layer, one that re
 });
 
 test('active speaker: the participant who talks is reported to everyone, from RFC 6464 audio levels', { timeout: 90_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dari-tone-'));
-  const wav = join(dir, 'tone.wav');
-  writeFileSync(wav, toneWav(10));
-  const talkerBrowser = await launchChromium([`--use-file-for-fake-audio-capture=${wav}`]);
+  const talker = await launchTalkerChromium(10);
+  const talkerBrowser = talker.browser;
   const ps: Participant[] = [];
   try {
     ps.push(await joinWithSdk(talkerBrowser, server.url, server.url, await devToken('sfu-speak', 'talker'), 'talker'));
@@ -304,8 +299,7 @@ test('active speaker: the participant who talks is reported to everyone, from RF
     assert.deepEqual(quietSpeaking, ['talker'], 'muted participants are not speakers');
   } finally {
     for (const p of ps) await p.page.context().close();
-    await talkerBrowser.close();
-    rmSync(dir, { recursive: true, force: true });
+    await talker.close();
   }
   await sfuPeerConnections(0);
 });

@@ -1,4 +1,9 @@
 /** Test helpers: a real server on an ephemeral loopback port, and real WebSocket clients. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '@dari/testkit';
 import { once } from 'node:events';
 import WebSocket from 'ws';
 import type { ServerMessage } from '@dari/protocol';
@@ -96,4 +101,23 @@ export function toneWav(seconds: number): Buffer {
   buf.writeUInt32LE(n * 2, 40);
   for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
   return buf;
+}
+
+/**
+ * Chromium whose fake microphone plays a continuous tone (`toneWav`), for active-speaker tests.
+ * @param seconds length of the tone file (Chromium loops it)
+ * @returns the browser, and `close()` that closes it and removes the temporary file
+ */
+export async function launchTalkerChromium(seconds = 10): Promise<{ browser: Browser; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'dari-tone-'));
+  const wav = join(dir, 'tone.wav');
+  writeFileSync(wav, toneWav(seconds));
+  const browser = await launchChromium([`--use-file-for-fake-audio-capture=${wav}`]);
+  return {
+    browser,
+    close: async () => {
+      await browser.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

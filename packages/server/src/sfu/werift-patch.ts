@@ -13,7 +13,7 @@
  * left UDP sockets open after close. {@link trackTransports} records every transport a
  * connection creates, and {@link closeConnection} stops them all after `close()`.
  */
-import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual, type Cipher } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual, type Cipheriv } from 'node:crypto';
 import {
   Connection,
   RtpHeader,
@@ -186,7 +186,7 @@ const ONE_BYTE_PROFILE = 0xbede; // RFC 8285 §4.2
 const TWO_BYTE_PROFILE = 0x1000; // RFC 8285 §4.3
 
 /** Long-lived AES-128-ECB keystream generators, one per AES-CM session key (werift cipher object). */
-const ecbByCipher = new WeakMap<object, Cipher>();
+const ecbByCipher = new WeakMap<object, Cipheriv>();
 /** Scratch for AES-CM counter blocks; grown on demand (synchronous use only). */
 let counterBlocks = Buffer.alloc(16 * 128);
 const rocScratch = Buffer.alloc(4);

@@ -99,7 +99,7 @@ test('TURN over TLS (-S -t) with a configured certificate', async () => {
 });
 
 test('garbage on the UDP and TCP listeners is dropped and the server keeps serving', async () => {
-  await withTurn(['--lt-cred-mech', '--user', 'alice:secret'], async (t) => {
+  await withTurn(['--lt-cred-mech', '--user', 'alice:secret'], async (t, m) => {
     const { createConnection } = await import('node:net');
     const sock = createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
@@ -113,6 +113,10 @@ test('garbage on the UDP and TCP listeners is dropped and the server keeps servi
     const { code, out } = await run('turnutils_stunclient', ['-p', String(t.port), '127.0.0.1']);
     assert.equal(code, 0, out);
     assert.match(out, /UDP reflexive addr/);
+    // The datagrams were read before the Binding that was answered: they are counted by reason.
+    // (An empty datagram may or may not be delivered; 'hello' and the short header are.)
+    assert.ok((await metric(m, 'dari_turn_ignored_total', 'reason="not-stun"')) >= 2, "'hello' and a short header");
+    assert.ok((await metric(m, 'dari_turn_ignored_total', 'reason="malformed"')) >= 1, "'xxxx…' reads as ChannelData with a lying length");
   });
 });
 

@@ -2,8 +2,8 @@
  * The STUN/TURN server as a sans-I/O state machine (RFC 8489 STUN, RFC 8656 TURN, RFC 5780
  * behaviour discovery). Inputs: bytes from a client 5-tuple, bytes from a peer to a relayed
  * transport address, relay-socket bind results, and the clock (`now`, ms). Output: actions
- * for the adapter (send to a client, send from a relay to a peer, bind or close a relay socket).
- * It owns allocations, permissions, channel bindings, nonces, quotas and counters; it owns no
+ * for the adapter (send to a client, send from a relay to a peer, bind or close a relay socket,
+ * ignore with a reason, report an event; see turn-actions.ts). It owns allocations, permissions, channel bindings, nonces, quotas and counters; it owns no
  * socket and no timer.
  */
 import { Attr, ErrorReason, FAMILY_IPV4, FAMILY_IPV6, Method, PasswordAlgorithm, TRANSPORT_UDP, isComprehensionRequired, KNOWN_ATTRIBUTES } from './constants.js';
@@ -32,48 +32,7 @@ import {
 import { decodeChannelData, encodeChannelData, isChannelNumber, looksLikeChannelData } from './channel-data.js';
 import { NonceIssuer, longTermKey, restExpiry, restPassword, userHash, nodeHmac } from './credentials.js';
 import { PeerPolicy } from './peer-policy.js';
-
-/** Transport of a client 5-tuple. */
-export type Protocol = 'udp' | 'tcp' | 'tls';
-
-/**
- * A client 5-tuple (RFC 8656 §2): client address and port, server address and port, protocol.
- * `key` identifies it and is computed once by the adapter (see {@link tupleKey}).
- */
-export interface ClientTuple {
-  key: string;
-  protocol: Protocol;
-  address: string;
-  port: number;
-  family: 4 | 6;
-  localAddress: string;
-  localPort: number;
-}
-
-/** The identifying string of a client 5-tuple (RFC 8656 §2), computed once per tuple by the adapter. */
-export const tupleKey = (protocol: Protocol, address: string, port: number, localAddress: string, localPort: number): string =>
-  `${protocol}|${address}|${port}|${localAddress}|${localPort}`;
-
-export type TurnAction =
-  /** Send bytes to a client over its 5-tuple; `from` asks a UDP send from another local address (RFC 5780 CHANGE-REQUEST). */
-  | { kind: 'send'; to: ClientTuple; data: Uint8Array; from?: { address: string; port: number }; toPort?: number }
-  /** Send bytes from an allocation's relayed transport address to a peer. */
-  | { kind: 'relay'; allocation: number; peer: { address: string; port: number }; data: Uint8Array }
-  /** Bind a UDP socket for an allocation; answer with {@link TurnServer.relayBound}. */
-  | { kind: 'bind-relay'; allocation: number; family: 4 | 6; address: string; port: number }
-  /** Close an allocation's relay socket. */
-  | { kind: 'close-relay'; allocation: number }
-  | { kind: 'event'; event: TurnEvent };
-
-/** Facts for logs and metrics (no secrets). */
-export type TurnEvent =
-  | { type: 'allocation-created'; allocation: number; username: string; tuple: string; relay: string; lifetimeS: number }
-  | { type: 'allocation-deleted'; allocation: number; username: string; reason: 'refresh' | 'expired' | 'closed' }
-  | { type: 'auth-failure'; reason: AuthFailure; tuple: string }
-  | { type: 'quota-rejection'; scope: 'user' | 'total' | 'permissions' }
-  | { type: 'peer-denied'; peer: string; reason: string; tuple: string };
-
-export type AuthFailure = 'no-credentials' | 'bad-request' | 'stale-nonce' | 'unknown-user' | 'expired' | 'bad-integrity' | 'wrong-credentials';
+import { newTurnCounters, type ClientTuple, type IgnoreReason, type TurnAction, type TurnCounters, type AuthFailure } from './turn-actions.js';
 
 export interface TurnServerOptions {
   /** REALM (RFC 8489 §14.9). Default 'dari'. */
@@ -179,15 +138,6 @@ interface Allocation {
   bucketAt: number;
 }
 
-/** Counters the adapter exports as metrics. */
-export interface TurnCounters {
-  toPeerPackets: number;
-  toPeerBytes: number;
-  toClientPackets: number;
-  toClientBytes: number;
-  droppedPackets: number;
-}
-
 interface Auth {
   username: string;
   key: Uint8Array | null;
@@ -199,7 +149,7 @@ const RESERVATION_MS = 30_000;
 
 export class TurnServer {
   readonly options: TurnServerOptions;
-  readonly counters: TurnCounters = { toPeerPackets: 0, toPeerBytes: 0, toClientPackets: 0, toClientBytes: 0, droppedPackets: 0 };
+  readonly counters: TurnCounters = newTurnCounters();
   private readonly byTuple = new Map<string, Allocation>();
   private readonly byId = new Map<number, Allocation>();
   private readonly perUser = new Map<string, number>();
@@ -225,18 +175,22 @@ export class TurnServer {
 
   /**
    * Bytes arrived from a client 5-tuple (one UDP datagram, or one frame cut from a TCP/TLS
-   * stream with frameLength()). Malformed input is dropped or answered per RFC; never throws.
+   * stream with frameLength()). Bad input is answered with a STUN error where the RFC asks for
+   * one, else dropped with an `ignore` action naming the reason; never throws.
    */
   handleClient(tuple: ClientTuple, data: Uint8Array, now: number): TurnAction[] {
     if (looksLikeChannelData(data)) return this.channelData(tuple, data, now);
-    if (!looksLikeStun(data)) return this.drop();
+    if (!looksLikeStun(data)) return this.ignore('not-stun');
     const decoded = decodeMessage(data);
-    if (!decoded.ok) return this.drop();
+    if (!decoded.ok) return this.ignore('malformed');
     const msg = decoded.value;
     // RFC 8489 §14.7: a FINGERPRINT that does not match means "not STUN": discard.
-    if (getAttribute(msg, Attr.FINGERPRINT) && verifyFingerprint(msg) !== 'ok') return this.drop();
-    if (msg.cls === 'indication') return msg.method === Method.Send ? this.send(tuple, msg, now) : this.drop();
-    if (msg.cls !== 'request') return this.drop();
+    if (getAttribute(msg, Attr.FINGERPRINT) && verifyFingerprint(msg) !== 'ok') return this.ignore('bad-fingerprint');
+    if (msg.cls === 'indication') {
+      if (msg.method === Method.Send) return this.send(tuple, msg, now);
+      return this.ignore(msg.method === Method.Binding ? 'binding-indication' : 'unsupported-indication');
+    }
+    if (msg.cls !== 'request') return this.ignore('response');
     const unknown = msg.attributes.filter((a) => isComprehensionRequired(a.type) && !KNOWN_ATTRIBUTES.has(a.type)).map((a) => a.type);
     if (unknown.length > 0) return [this.error(tuple, msg, 420, null, [[Attr.UNKNOWN_ATTRIBUTES, writeUnknownAttributes(unknown)]])];
     switch (msg.method) {
@@ -254,13 +208,14 @@ export class TurnServer {
 
   /**
    * A UDP datagram arrived at an allocation's relayed transport address from a peer
-   * (RFC 8656 §11.3 / §12.6). Without a permission for the peer's IP it is dropped.
+   * (RFC 8656 §11.3 / §12.7). Without a permission for the peer's IP it is ignored (`no-permission`).
    */
   handlePeer(allocationId: number, peer: { address: string; port: number }, data: Uint8Array, now: number): TurnAction[] {
     const a = this.byId.get(allocationId);
-    if (!a || a.expiresAt <= now) return this.drop();
+    if (!a || a.expiresAt <= now) return this.ignore('no-allocation');
     const perm = a.permissions.get(peer.address);
-    if (perm === undefined || perm <= now || !this.withinBandwidth(a, data.length, now)) return this.drop();
+    if (perm === undefined || perm <= now) return this.ignore('no-permission');
+    if (!this.withinBandwidth(a, data.length, now)) return this.ignore('bandwidth-limit');
     const channel = a.channelByPeer.get(`${peer.address}|${peer.port}`);
     let out: Uint8Array;
     if (channel && channel.expiresAt > now) {
@@ -279,7 +234,9 @@ export class TurnServer {
   /** The adapter bound (or failed to bind) an allocation's relay socket. */
   relayBound(allocationId: number, result: { ok: true } | { ok: false; retry: boolean }, now: number): TurnAction[] {
     const a = this.byId.get(allocationId);
-    if (!a || a.response) return [];
+    // Bound after its allocation went (TCP client closed, Refresh 0): the socket must go too.
+    if (!a) return result.ok ? [{ kind: 'close-relay', allocation: allocationId }, ...this.ignore('no-allocation')] : this.ignore('no-allocation');
+    if (a.response) return this.ignore('no-allocation');
     if (result.ok && a.relay) {
       const b = this.response(a.request, 'success');
       b.add(Attr.XOR_RELAYED_ADDRESS, writeXorAddress({ family: a.family, address: a.advertised, port: a.relay.port }, b.transactionId));
@@ -395,7 +352,7 @@ export class TurnServer {
     // A retransmitted Allocate gets the cached response (RFC 8656 §7.2, step 1), before auth:
     // the nonce it carried may have gone stale meanwhile.
     if (msg.method === Method.Allocate && existing && equalBytes(existing.transactionId, msg.transactionId)) {
-      return existing.response ? [{ kind: 'send', to: tuple, data: existing.response }] : [];
+      return existing.response ? [{ kind: 'send', to: tuple, data: existing.response }] : this.ignore('allocate-pending');
     }
     // A REST credential's expiry bounds when an allocation may be created; the allocation it
     // created may still be refreshed with it (the lifetime bounds that), so long calls survive.
@@ -641,28 +598,30 @@ export class TurnServer {
 
   private send(tuple: ClientTuple, msg: StunMessage, now: number): TurnAction[] {
     const a = this.byTuple.get(tuple.key);
-    if (!a || !a.response || a.expiresAt <= now) return this.drop();
+    if (!a || !a.response || a.expiresAt <= now) return this.ignore('no-allocation');
     const peerAttr = getAttribute(msg, Attr.XOR_PEER_ADDRESS);
     const dataAttr = getAttribute(msg, Attr.DATA);
-    if (!peerAttr || !dataAttr || getAttribute(msg, Attr.DONT_FRAGMENT)) return this.drop();
+    if (!peerAttr || !dataAttr) return this.ignore('bad-send-indication');
+    if (getAttribute(msg, Attr.DONT_FRAGMENT)) return this.ignore('dont-fragment');
     const peer = readXorAddress(peerAttr.value, msg.transactionId);
-    if (!peer.ok) return this.drop();
+    if (!peer.ok) return this.ignore('bad-send-indication');
     return this.toPeer(a, { address: peer.value.address, port: peer.value.port }, dataAttr.value, now);
   }
 
   private channelData(tuple: ClientTuple, data: Uint8Array, now: number): TurnAction[] {
-    const a = this.byTuple.get(tuple.key);
-    if (!a || !a.response) return this.drop();
     const cd = decodeChannelData(data);
-    if (!cd.ok) return this.drop();
+    if (!cd.ok) return this.ignore('malformed');
+    const a = this.byTuple.get(tuple.key);
+    if (!a || !a.response || a.expiresAt <= now) return this.ignore('no-allocation');
     const ch = a.channels.get(cd.value.channel);
-    if (!ch || ch.expiresAt <= now) return this.drop();
+    if (!ch || ch.expiresAt <= now) return this.ignore('unknown-channel');
     return this.toPeer(a, ch.peer, cd.value.data, now);
   }
 
   private toPeer(a: Allocation, peer: { address: string; port: number }, data: Uint8Array, now: number): TurnAction[] {
     const perm = a.permissions.get(peer.address);
-    if (perm === undefined || perm <= now || !this.withinBandwidth(a, data.length, now)) return this.drop();
+    if (perm === undefined || perm <= now) return this.ignore('no-permission');
+    if (!this.withinBandwidth(a, data.length, now)) return this.ignore('bandwidth-limit');
     this.counters.toPeerPackets++;
     this.counters.toPeerBytes += data.length;
     return [{ kind: 'relay', allocation: a.id, peer, data }];
@@ -680,9 +639,10 @@ export class TurnServer {
 
   // ------------------------------------------------------------------ helpers
 
-  private drop(): TurnAction[] {
-    this.counters.droppedPackets++;
-    return [];
+  /** Drops the input: counts it by reason and says why (werift's ice-server `ignore` action is the model). */
+  private ignore(reason: IgnoreReason): TurnAction[] {
+    this.counters.ignored[reason]++;
+    return [{ kind: 'ignore', reason }];
   }
 
   /** Lifetime asked for, clamped to the maximum (s); 0 when LIFETIME is absent or 0; null when malformed. */

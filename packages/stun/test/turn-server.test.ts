@@ -5,7 +5,7 @@ import {
   Attr, Method, TurnServer, PeerPolicy, NonceIssuer, MessageBuilder, decodeMessage, getAttribute, readErrorCode, readXorAddress, readUint32, readString,
   readUnknownAttributes, writeString, writeXorAddress, writeRequestedTransport, writeUint32, writeChannelNumber, writeEvenPort, writeAddressFamily,
   longTermKey, nodeHmac, restCredentials, encodeChannelData, decodeChannelData, tupleKey, TRANSPORT_UDP, FAMILY_IPV6,
-  type ClientTuple, type TurnAction, type StunMessage, type TurnServerOptions,
+  type ClientTuple, type TurnAction, type StunMessage, type TurnServerOptions, type IgnoreReason,
 } from '../src/index.js';
 
 const REALM = 'test.realm';
@@ -112,6 +112,12 @@ function describe(data: Uint8Array): string {
 }
 
 const PEER = '198.51.100.7';
+
+/** What a dropped input returns: nothing sent, one `ignore` action with its reason. */
+const ignored = (reason: IgnoreReason): TurnAction[] => [{ kind: 'ignore', reason }];
+
+/** Inputs ignored so far, all reasons together. */
+const ignoredTotal = (s: TurnServer): number => Object.values(s.counters.ignored).reduce((a, b) => a + b, 0);
 
 test('Binding answers XOR-MAPPED-ADDRESS without authentication', () => {
   const s = server();
@@ -251,7 +257,7 @@ test('Send indication relays only to a permitted peer; Data comes back as a Data
   const c = new Client(s, tuple());
   const { id } = c.allocate();
   const payload = new Uint8Array([1, 2, 3]);
-  assert.deepEqual(c.sendIndication(PEER, 5000, payload), [], 'no permission: dropped');
+  assert.deepEqual(c.sendIndication(PEER, 5000, payload), ignored('no-permission'), 'no permission: dropped');
   assert.equal(code(c.permit(PEER)), 0);
   const [relay] = c.sendIndication(PEER, 5000, payload);
   assert.deepEqual(relay, { kind: 'relay', allocation: id, peer: { address: PEER, port: 5000 }, data: payload });
@@ -260,7 +266,7 @@ test('Send indication relays only to a permitted peer; Data comes back as a Data
   const d = decodeMessage(back.data);
   assert.ok(d.ok && d.value.cls === 'indication' && d.value.method === Method.Data);
   assert.deepEqual([...getAttribute(d.value, Attr.DATA)!.value], [9]);
-  assert.deepEqual(s.handlePeer(id, { address: '198.51.100.99', port: 5000 }, new Uint8Array([9]), c.now), [], 'unpermitted peer dropped');
+  assert.deepEqual(s.handlePeer(id, { address: '198.51.100.99', port: 5000 }, new Uint8Array([9]), c.now), ignored('no-permission'), 'unpermitted peer dropped');
   assert.deepEqual(s.counters.toPeerPackets, 1);
   assert.deepEqual(s.counters.toClientPackets, 1);
 });
@@ -273,7 +279,7 @@ test('ChannelBind + ChannelData both ways; unbound channel dropped; TCP pads Cha
     assert.equal(code(c.bind(0x4000, PEER, 6000)), 0);
     const [relay] = c.send(encodeChannelData(0x4000, new Uint8Array([7, 7]), protocol === 'tcp'));
     assert.deepEqual(relay, { kind: 'relay', allocation: id, peer: { address: PEER, port: 6000 }, data: new Uint8Array([7, 7]) });
-    assert.deepEqual(c.send(encodeChannelData(0x4001, new Uint8Array([7]))), [], 'unbound channel');
+    assert.deepEqual(c.send(encodeChannelData(0x4001, new Uint8Array([7]))), ignored('unknown-channel'), 'unbound channel');
     const [back] = s.handlePeer(id, { address: PEER, port: 6000 }, new Uint8Array([5, 5, 5]), c.now);
     assert.ok(back?.kind === 'send');
     assert.equal(back.data.length, protocol === 'tcp' ? 8 : 7);
@@ -377,28 +383,28 @@ test('requests from a 5-tuple without an allocation: 437, and its Send and Chann
   assert.equal(code(c.refresh()), 437);
   assert.equal(code(c.permit(PEER)), 437);
   assert.equal(code(c.bind(0x4000, PEER, 1)), 437);
-  assert.deepEqual(c.sendIndication(PEER, 1, new Uint8Array([1])), []);
-  assert.deepEqual(c.send(encodeChannelData(0x4000, new Uint8Array([1]))), []);
+  assert.deepEqual(c.sendIndication(PEER, 1, new Uint8Array([1])), ignored('no-allocation'));
+  assert.deepEqual(c.send(encodeChannelData(0x4000, new Uint8Array([1]))), ignored('no-allocation'));
 });
 
-test('malformed input is dropped silently and counted: truncation, lying lengths, bad cookie, bad attribute length, bad FINGERPRINT', () => {
+test('malformed input is ignored with its reason and counted: truncation, lying lengths, bad cookie, bad attribute length, bad FINGERPRINT', () => {
   const s = server();
   const c = new Client(s, tuple());
   const good = new MessageBuilder('request', Method.Binding).fingerprint().build();
   const bad = (f: (b: Uint8Array) => Uint8Array) => f(good.slice());
-  const cases = [
-    good.subarray(0, 10),
-    good.subarray(0, good.length - 2),
-    bad((b) => { b[3] = b[3]! + 4; return b; }),
-    bad((b) => { b[4] = 0; return b; }),
-    bad((b) => { b[23] = 0xff; return b; }),
-    bad((b) => { b[b.length - 1] = b[b.length - 1]! ^ 1; return b; }),
-    new Uint8Array([0x40, 0x00, 0xff, 0xff, 1]),
-    new Uint8Array(0),
+  const cases: [Uint8Array, IgnoreReason][] = [
+    [good.subarray(0, 10), 'not-stun'],
+    [good.subarray(0, good.length - 2), 'malformed'],
+    [bad((b) => { b[3] = b[3]! + 4; return b; }), 'malformed'],
+    [bad((b) => { b[4] = 0; return b; }), 'not-stun'],
+    [bad((b) => { b[23] = 0xff; return b; }), 'malformed'],
+    [bad((b) => { b[b.length - 1] = b[b.length - 1]! ^ 1; return b; }), 'bad-fingerprint'],
+    [new Uint8Array([0x40, 0x00, 0xff, 0xff, 1]), 'malformed'],
+    [new Uint8Array(0), 'not-stun'],
   ];
-  const before = s.counters.droppedPackets;
-  for (const bytes of cases) assert.deepEqual(c.send(bytes), [], Buffer.from(bytes).toString('hex'));
-  assert.equal(s.counters.droppedPackets - before, cases.length);
+  const before = ignoredTotal(s);
+  for (const [bytes, reason] of cases) assert.deepEqual(c.send(bytes), ignored(reason), Buffer.from(bytes).toString('hex'));
+  assert.equal(ignoredTotal(s) - before, cases.length);
   // Wrong MESSAGE-INTEGRITY is 401, missing MESSAGE-INTEGRITY is a 401 challenge.
   c.allocate();
   const tampered = c.request(Method.Refresh).build();
@@ -434,11 +440,14 @@ test('bandwidth limit per allocation drops what exceeds max-bps', () => {
   c.allocate();
   c.permit(PEER);
   let relayed = 0;
-  for (let i = 0; i < 20; i++) relayed += c.sendIndication(PEER, 1, new Uint8Array(100)).length;
+  const relays = (actions: TurnAction[]) => actions.filter((a) => a.kind === 'relay').length;
+  for (let i = 0; i < 20; i++) relayed += relays(c.sendIndication(PEER, 1, new Uint8Array(100)));
   assert.equal(relayed, 10, '1000 bytes of budget = ten 100-byte packets');
+  assert.equal(s.counters.ignored['bandwidth-limit'], 10);
   c.now += 500;
-  for (let i = 0; i < 20; i++) relayed += c.sendIndication(PEER, 1, new Uint8Array(100)).length;
+  for (let i = 0; i < 20; i++) relayed += relays(c.sendIndication(PEER, 1, new Uint8Array(100)));
   assert.equal(relayed, 15, 'half a second refills 500 bytes');
+  assert.deepEqual(c.sendIndication(PEER, 1, new Uint8Array(100)), ignored('bandwidth-limit'));
 });
 
 test('a relay port in use elsewhere is retried on another port', () => {
@@ -451,4 +460,59 @@ test('a relay port in use elsewhere is retried on another port', () => {
   assert.ok(retry?.kind === 'bind-relay' && retry.port !== bind.port);
   const [ok] = s.relayBound(retry.allocation, { ok: true }, c.now);
   assert.ok(ok?.kind === 'send');
+});
+
+test('every dropped input says why, and is counted by reason', () => {
+  const s = server();
+  const c = new Client(s, tuple());
+  const indication = (method: number, attrs: [number, (tid: Uint8Array) => Uint8Array][]) => {
+    const b = new MessageBuilder('indication', method);
+    for (const [type, value] of attrs) b.add(type, value(b.transactionId));
+    return b.build();
+  };
+  const peerAttr: [number, (tid: Uint8Array) => Uint8Array] = [Attr.XOR_PEER_ADDRESS, (tid) => writeXorAddress({ family: 4, address: PEER, port: 5000 }, tid)];
+  const dataAttr: [number, (tid: Uint8Array) => Uint8Array] = [Attr.DATA, () => new Uint8Array([1])];
+  // Before any allocation.
+  assert.deepEqual(c.send(indication(Method.Binding, [])), ignored('binding-indication'), 'a Binding indication is a keepalive');
+  assert.deepEqual(c.send(indication(Method.Data, [peerAttr, dataAttr])), ignored('unsupported-indication'), 'clients do not send Data indications');
+  assert.deepEqual(c.send(new MessageBuilder('success', Method.Binding).build()), ignored('response'));
+  assert.deepEqual(c.send(indication(Method.Send, [peerAttr, dataAttr])), ignored('no-allocation'), 'Send without an allocation');
+  assert.deepEqual(c.send(encodeChannelData(0x4000, new Uint8Array([1]))), ignored('no-allocation'), 'ChannelData without an allocation');
+  // An Allocate retransmitted while its relay socket is being bound waits for the bind.
+  c.transact(c.request(Method.Allocate, [[Attr.REQUESTED_TRANSPORT, () => writeRequestedTransport(TRANSPORT_UDP)]], false).build());
+  const allocate = c.request(Method.Allocate, [[Attr.REQUESTED_TRANSPORT, () => writeRequestedTransport(TRANSPORT_UDP)]]).build();
+  const [bind] = c.send(allocate);
+  assert.ok(bind?.kind === 'bind-relay');
+  assert.deepEqual(c.send(allocate), ignored('allocate-pending'));
+  const [created] = s.relayBound(bind.allocation, { ok: true }, c.now);
+  assert.ok(created?.kind === 'send');
+  const id = bind.allocation;
+  // With an allocation.
+  assert.deepEqual(c.send(indication(Method.Send, [peerAttr])), ignored('bad-send-indication'), 'no DATA');
+  assert.deepEqual(c.send(indication(Method.Send, [dataAttr])), ignored('bad-send-indication'), 'no XOR-PEER-ADDRESS');
+  assert.deepEqual(c.send(indication(Method.Send, [[Attr.XOR_PEER_ADDRESS, () => new Uint8Array(3)], dataAttr])), ignored('bad-send-indication'), 'undecodable XOR-PEER-ADDRESS');
+  assert.deepEqual(c.send(indication(Method.Send, [peerAttr, dataAttr, [Attr.DONT_FRAGMENT, () => new Uint8Array(0)]])), ignored('dont-fragment'));
+  assert.deepEqual(c.send(indication(Method.Send, [peerAttr, dataAttr])), ignored('no-permission'));
+  assert.deepEqual(c.send(encodeChannelData(0x4000, new Uint8Array([1]))), ignored('unknown-channel'));
+  assert.deepEqual(s.handlePeer(id, { address: PEER, port: 5000 }, new Uint8Array([1]), c.now), ignored('no-permission'), 'from a peer without a permission');
+  // After the allocation is gone: peer data for it, and a late relay bind, whose socket must close.
+  assert.equal(code(c.refresh(0)), 0);
+  assert.deepEqual(s.handlePeer(id, { address: PEER, port: 5000 }, new Uint8Array([1]), c.now), ignored('no-allocation'));
+  assert.deepEqual(s.relayBound(id, { ok: false, retry: false }, c.now), ignored('no-allocation'));
+  assert.deepEqual(s.relayBound(id, { ok: true }, c.now), [{ kind: 'close-relay', allocation: id }, ...ignored('no-allocation')]);
+  assert.deepEqual(s.counters.ignored, {
+    'not-stun': 0, malformed: 0, 'bad-fingerprint': 0, 'binding-indication': 1, 'unsupported-indication': 1, response: 1, 'allocate-pending': 1,
+    'no-allocation': 5, 'bad-send-indication': 3, 'dont-fragment': 1, 'unknown-channel': 1, 'no-permission': 2, 'bandwidth-limit': 0,
+  });
+});
+
+test('a TCP client that closes while its relay socket is being bound gets that socket closed once it is bound', () => {
+  const s = server();
+  const c = new Client(s, tuple(40000, 'tcp'));
+  c.transact(c.request(Method.Allocate, [[Attr.REQUESTED_TRANSPORT, () => writeRequestedTransport(TRANSPORT_UDP)]], false).build());
+  const [bind] = c.send(c.request(Method.Allocate, [[Attr.REQUESTED_TRANSPORT, () => writeRequestedTransport(TRANSPORT_UDP)]]).build());
+  assert.ok(bind?.kind === 'bind-relay');
+  assert.deepEqual(s.clientClosed(c.t), [{ kind: 'close-relay', allocation: bind.allocation }]);
+  assert.deepEqual(s.relayBound(bind.allocation, { ok: true }, c.now), [{ kind: 'close-relay', allocation: bind.allocation }, ...ignored('no-allocation')]);
+  assert.equal(s.stats().allocations, 0);
 });

@@ -8,7 +8,7 @@ import { createServer as createTcpServer, isIPv6, type Server as TcpServer, type
 import { networkInterfaces } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { TurnServer, frameLength, tupleKey, type ClientTuple, type Protocol, type TurnAction } from '@dari/stun';
+import { IGNORE_REASONS, TurnServer, frameLength, tupleKey, type ClientTuple, type Protocol, type TurnAction } from '@dari/stun';
 import type { Logger } from '../logger.js';
 
 /** Where the adapter listens. Every address gets UDP and/or TCP on `port`; TLS on `tlsPort`. */
@@ -112,6 +112,16 @@ export class TurnAdapter {
       });
     mirrored('dari_turn_relayed_packets_total', 'Packets relayed, by direction', (d) => (d === 'to_peer' ? core.counters.toPeerPackets : core.counters.toClientPackets));
     mirrored('dari_turn_relayed_bytes_total', 'Payload bytes relayed, by direction', (d) => (d === 'to_peer' ? core.counters.toPeerBytes : core.counters.toClientBytes));
+    new Counter({
+      name: 'dari_turn_ignored_total',
+      help: 'Inputs dropped without an answer, by reason (docs/turn.md, "Logs and metrics")',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const reason of IGNORE_REASONS) this.inc({ reason }, core.counters.ignored[reason]);
+      },
+    });
     const authFailures = new Counter({ name: 'dari_turn_auth_failures_total', help: 'Authentication failures, by reason', labelNames: ['reason'], registers: [registry] });
     const quota = new Counter({ name: 'dari_turn_quota_rejections_total', help: 'Requests refused by a quota, by scope', labelNames: ['scope'], registers: [registry] });
     const denied = new Counter({ name: 'dari_turn_peer_denied_total', help: 'Permissions or channels refused by the peer address policy', registers: [registry] });
@@ -301,6 +311,8 @@ export class TurnAdapter {
           s?.close();
           break;
         }
+        case 'ignore':
+          break; // counted by the core (dari_turn_ignored_total)
         case 'event': {
           this.events?.(a.event);
           const e = a.event;

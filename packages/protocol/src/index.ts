@@ -12,6 +12,17 @@ import { z } from 'zod';
 
 export { SignalingError, ErrorCode, isErrorCode, type ErrorCodeName } from './errors.js';
 import { ErrorCode } from './errors.js';
+export {
+  CONTROL_CHANNEL_LABEL,
+  CONTROL_CHANNEL_ID,
+  MAX_CONTROL_MESSAGE_BYTES,
+  MESH_CONTROL_TYPES,
+  MovedControl,
+  MeshControlMessage,
+  parseMeshControl,
+  encodeMeshControl,
+  type MeshControlParseResult,
+} from './mesh-control.js';
 
 /** Version spoken by this package. A `join` with another major version is refused (UNSUPPORTED_VERSION). */
 export const PROTOCOL_VERSION = 1;

@@ -155,7 +155,8 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
           return;
         }
         if (this.finished) return;
-        if (closingReason !== null) {
+        // `reconnect`: the node drains or the room moves (scale-out); resume like after a drop.
+        if (closingReason !== null && closingReason !== 'reconnect') {
           this.finish(closingReason);
           return;
         }
@@ -175,8 +176,9 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
       if (this.finished) return;
       this.open(true).catch((err: unknown) => {
         if (this.finished || this.state === 'connected') return;
-        // The server refused us (e.g. the token expired): retrying cannot help.
-        if (err instanceof SignalingError && err.code !== ErrorCode.INTERNAL) return this.finish(err.code);
+        // The server refused us (e.g. the token expired): retrying cannot help. CLUSTER_UNAVAILABLE
+        // is transient (the room's node is being replaced, or Redis is restarting).
+        if (err instanceof SignalingError && err.code !== ErrorCode.INTERNAL && err.code !== ErrorCode.CLUSTER_UNAVAILABLE) return this.finish(err.code);
         // Past the grace period the session is gone; a fresh join (resumed: false) still works.
         if (Date.now() - since > this.graceMs + 20_000) this.finish('reconnect-failed');
         else this.scheduleReconnect(since, attempt + 1);

@@ -37,6 +37,12 @@ export const ErrorCode = {
   ROOM_FULL: 'ROOM_FULL',
   /** An SDP the SFU will not take: no DTLS fingerprint, too many m-lines, no codec it forwards. */
   INVALID_SDP: 'INVALID_SDP',
+  /**
+   * Scale-out: the join needs the cluster (its room is not on the node that took the connection)
+   * and the cluster store (Redis) cannot be reached, or no node can take the room now. Transient:
+   * the SDK retries.
+   */
+  CLUSTER_UNAVAILABLE: 'CLUSTER_UNAVAILABLE',
   /** A bug on the server; the message was dropped. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -227,6 +227,11 @@ export const JoinedEvent = z.object({
   resumed: z.boolean(),
   /** Media topology of the room now: full-mesh P2P, or through the SFU (sfu-sdp / sfu-candidate). */
   mode: RoomMode.default('p2p'),
+  /**
+   * Scale-out: the id of the node the room lives on (absent on a single node). A resumed join
+   * with another node than before means the room moved: SFU legs must be set up again.
+   */
+  node: z.string().max(64).optional(),
   limits: z.object({
     maxMessageBytes: z.number(),
     /** How long the server keeps a dropped participant, in ms. */
@@ -298,10 +303,14 @@ export const ActiveSpeakersEvent = z.object({
     }),
   ),
 });
-/** Sent right before the server closes the connection on purpose; the SDK then does not reconnect. */
+/**
+ * Sent right before the server closes the connection on purpose. The SDK then does not
+ * reconnect, except for `reconnect`: the node drains or the room moves to another node, and the
+ * client reconnects at once and resumes its session (which lands on the room's new node).
+ */
 export const ClosingEvent = z.object({
   type: z.literal('closing'),
-  reason: z.enum(['left', 'replaced', 'server-shutdown', 'policy-violation', 'auth-failed']),
+  reason: z.enum(['left', 'replaced', 'server-shutdown', 'policy-violation', 'auth-failed', 'reconnect']),
 });
 
 export const ServerMessage = z.discriminatedUnion('type', [

@@ -22,6 +22,7 @@ commands:
             --dev           allow dev mode (fixed dev key) on a non-loopback address
             --tls-cert F --tls-key F   serve HTTPS/WSS
             --log-level L   trace|debug|info|warn|error|fatal|silent
+            --redis-url U   scale out: join the cluster in this Redis (docs/scaling.md)
             --set path=val  any config key, e.g. --set signaling.reconnectGraceMs=5000
   turn    the STUN/TURN server alone, with coturn's option names (see docs/turn.md)
             e.g. --listening-ip 127.0.0.1 --lt-cred-mech --user alice:secret --realm example.org
@@ -73,6 +74,7 @@ const serveOptions = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'log-level': { type: 'string' },
+  'redis-url': { type: 'string' },
   set: { type: 'string', multiple: true },
 } as const;
 
@@ -108,8 +110,19 @@ async function serve(args: string[]): Promise<number> {
         resolve(0);
       });
     };
+    // Scale-out: SIGTERM drains first (rooms go on, then move to other nodes); a second signal,
+    // or SIGINT, stops at once.
+    const onTerm = () => {
+      if (!running.cluster) return stop('SIGTERM');
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      logger.info({ signal: 'SIGTERM', drainTimeoutS: resolved.config.cluster.drainTimeoutS }, 'draining');
+      running.drain().then(() => stop('SIGTERM'), (err: unknown) => {
+        logger.error({ err }, 'drain failed');
+        stop('SIGTERM');
+      });
+    };
     process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGTERM', onTerm);
   });
 }
 

@@ -105,6 +105,36 @@ export const ConfigSchema = z.strictObject({
       announcedAddresses: z.array(z.string()).optional(),
     })
     .prefault({}),
+  redis: z
+    .strictObject({
+      /**
+       * Scale-out: the Redis that holds the node registry and the room → node map
+       * (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS). Unset: one node, no Redis.
+       */
+      url: z
+        .string()
+        .refine((u) => /^rediss?:\/\/[^/]/.test(u), 'expected redis://host:port[/db] or rediss://…')
+        .optional(),
+    })
+    .prefault({}),
+  cluster: z
+    .strictObject({
+      /** This node's id in the registry; default `ND_` and 12 random hex digits per process. */
+      nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').optional(),
+      /** URL other nodes reach this node's HTTP port at (node links, REST); default http(s)://host:port (required when host is a wildcard). */
+      nodeUrl: z.url({ protocol: /^https?$/ }).optional(),
+      /** Where new rooms go: `least-loaded` (default), `local` (the node the join reached) or `random` (docs/scaling.md). */
+      selector: z.enum(['least-loaded', 'local', 'random']).default('least-loaded'),
+      /** Heartbeat period, ms. Default 1000. */
+      heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+      /** A node whose heartbeat is this old is dead and its rooms move, ms. Default 3000. */
+      nodeTtlMs: z.number().int().min(300).max(300_000).default(3000),
+      /** On SIGTERM, how long a draining node lets its rooms go on before moving them, s. Default 300. */
+      drainTimeoutS: z.number().min(0).max(86_400).default(300),
+      /** Prefix of every Redis key. Default `dari:`. */
+      keyPrefix: z.string().max(64).default('dari:'),
+    })
+    .prefault({}),
   rtc: z
     .strictObject({
       /** ICE servers handed to clients (RTCIceServer list). Default none: host candidates only. */
@@ -176,6 +206,16 @@ export function resolveConfig(config: Config): Resolved {
       parseRange(range[1]!);
     } catch (err) {
       throw new ConfigError(`turn.${range[0]}`, (err as Error).message + ` (entry ${i})`);
+    }
+  }
+  if (config.redis.url !== undefined) {
+    const c = config.cluster;
+    if (c.nodeTtlMs < 2 * c.heartbeatIntervalMs) throw new ConfigError('cluster.nodeTtlMs', `must be at least twice cluster.heartbeatIntervalMs (${c.heartbeatIntervalMs})`);
+    if (c.nodeUrl === undefined && (config.host === '0.0.0.0' || config.host === '::')) {
+      throw new ConfigError('cluster.nodeUrl', `required with redis.url when host is ${config.host}: the URL other nodes reach this node at, e.g. http://10.0.0.5:${config.port}`);
+    }
+    if (config.turn.enabled && config.turn.secret === undefined) {
+      throw new ConfigError('turn.secret', 'required with redis.url: set the same TURN REST secret on every node, so TURN credentials minted by one node are valid on all');
     }
   }
   return { config, keys, devMode, loopbackOnly };
@@ -280,6 +320,8 @@ export interface ServeFlags {
   'tls-cert'?: string | undefined;
   'tls-key'?: string | undefined;
   'log-level'?: string | undefined;
+  /** Scale-out: the Redis URL (config `redis.url`). */
+  'redis-url'?: string | undefined;
   /** Repeated `path=value` overrides, e.g. `signaling.reconnectGraceMs=5000`. */
   set?: string[] | undefined;
 }
@@ -305,6 +347,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     fromFlags['tls'] = { cert: flags['tls-cert'], key: flags['tls-key'] };
   }
   if (flags['log-level'] !== undefined) fromFlags['log'] = { level: flags['log-level'] };
+  if (flags['redis-url'] !== undefined) fromFlags['redis'] = { url: flags['redis-url'] };
   for (const assignment of flags.set ?? []) {
     const i = assignment.indexOf('=');
     if (i <= 0) throw new ConfigError(assignment, 'expected --set path=value');

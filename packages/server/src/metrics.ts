@@ -31,8 +31,28 @@ export interface SfuMetricsSample extends SfuCounters {
   layers: Record<string, number>;
 }
 
+/** Scale-out facts at scrape time (see ClusterRouter.sample). */
+export interface ClusterMetricsSample {
+  /** Live nodes in this node's view (itself included). */
+  nodes: number;
+  /** Rooms and participants per node id, as each node last reported (this node: now). */
+  roomsByNode: Record<string, number>;
+  participantsByNode: Record<string, number>;
+  /** Client frames this node (as edge) relayed to room nodes / server frames it relayed back. */
+  relayedToRoom: number;
+  relayedToClient: number;
+  /** Client connections this node relays to other nodes now. */
+  relayedSessions: number;
+  /** Rooms this node adopted from a dead or draining node. */
+  adopted: number;
+  redisUp: boolean;
+  draining: boolean;
+}
+
 export interface Metrics {
   registry: Registry;
+  /** Adds the `dari_cluster_*` metrics (scale-out only). */
+  registerCluster(sample: () => ClusterMetricsSample): void;
   signalingMessages: Counter<'type'>;
   signalingErrors: Counter<'code'>;
   participantsJoined: Counter<'resumed'>;
@@ -101,8 +121,41 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     total('dari_sfu_nack_sent_total', 'NACKs sent to publishers', 'nackSent');
     labelled('dari_sfu_selected_layers', 'Forwarding video tracks by the simulcast layer they forward (rid)', 'layer', () => sfu().layers);
   }
+  const registerCluster = (sampleCluster: () => ClusterMetricsSample): void => {
+    const plain = (name: string, help: string, read: (s: ClusterMetricsSample) => number): void => {
+      new Gauge({ name, help, registers: [registry], collect() { this.set(read(sampleCluster())); } });
+    };
+    plain('dari_cluster_nodes', 'Live nodes of the cluster (heartbeat not expired), this one included', (s) => s.nodes);
+    labelled('dari_cluster_node_rooms', 'Rooms per node, as each node last reported', 'node', () => sampleCluster().roomsByNode);
+    labelled('dari_cluster_node_participants', 'Participants per node, as each node last reported', 'node', () => sampleCluster().participantsByNode);
+    plain('dari_cluster_relayed_sessions', 'Client connections this node relays to the nodes of their rooms', (s) => s.relayedSessions);
+    plain('dari_cluster_redis_up', '1 while the cluster store (Redis) answers', (s) => Number(s.redisUp));
+    plain('dari_cluster_draining', '1 while this node drains', (s) => Number(s.draining));
+    new Counter({
+      name: 'dari_cluster_relayed_messages_total',
+      help: 'Signaling messages this node relayed between its clients and the nodes of their rooms, by direction',
+      labelNames: ['direction'],
+      registers: [registry],
+      collect() {
+        const s = sampleCluster();
+        this.reset();
+        this.inc({ direction: 'to-room' }, s.relayedToRoom);
+        this.inc({ direction: 'to-client' }, s.relayedToClient);
+      },
+    });
+    new Counter({
+      name: 'dari_cluster_rooms_adopted_total',
+      help: 'Rooms this node took over from a dead or draining node',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(sampleCluster().adopted);
+      },
+    });
+  };
   return {
     registry,
+    registerCluster,
     signalingMessages: new Counter({ name: 'dari_signaling_messages_total', help: 'Valid signaling messages received, by type', labelNames: ['type'], registers: [registry] }),
     signalingErrors: new Counter({ name: 'dari_signaling_errors_total', help: 'Typed signaling errors sent to clients, by code', labelNames: ['code'], registers: [registry] }),
     participantsJoined: new Counter({ name: 'dari_participants_joined_total', help: 'Joins, by whether they resumed a session', labelNames: ['resumed'], registers: [registry] }),

@@ -13,6 +13,8 @@ import { createRoutes } from './http/routes.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
 import { SfuManager } from './sfu/werift-sfu.js';
+import { ClusterRouter } from './cluster/router.js';
+import { LINK_PATH } from '@dari/cluster';
 
 /** A listener could not bind; the message names the port and the config key. */
 export class ListenError extends Error {
@@ -34,6 +36,13 @@ export interface RunningServer {
   port: number;
   signaling: SignalingAdapter;
   logger: Logger;
+  /** Scale-out (redis.url): this node's cluster membership and router. */
+  cluster: ClusterRouter | undefined;
+  /**
+   * Scale-out: drains (no new rooms; rooms go on until they empty or `cluster.drainTimeoutS`,
+   * then move to other nodes). Resolves when nothing is left here; then call close().
+   */
+  drain(timeoutS?: number): Promise<void>;
   /** Tells clients, closes every socket; resolves when all listeners are closed. */
   close(): Promise<void>;
 }
@@ -75,26 +84,45 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
       throw new ListenError(`STUN/TURN on port ${config.turn.port} (turn.port): ${e.code ?? e.message}; set turn.port, or turn.enabled=false`, { cause: err });
     }
   }
+  const sfuAddresses = config.sfu.announcedAddresses ?? (config.host === '0.0.0.0' || config.host === '::' ? [] : [config.host === 'localhost' ? '127.0.0.1' : config.host]);
   const sfu = new SfuManager({
-    announcedAddresses: config.sfu.announcedAddresses ?? (config.host === '0.0.0.0' || config.host === '::' ? [] : [config.host === 'localhost' ? '127.0.0.1' : config.host]),
+    announcedAddresses: sfuAddresses,
     logger: logger.child({ plane: 'sfu' }),
     send: (room, identity, sid, message) => signaling?.sendToParticipant(room, identity, sid, message),
   });
   sfuRef = sfu;
+  const cluster = config.redis.url
+    ? new ClusterRouter({
+        redisUrl: config.redis.url,
+        keyPrefix: config.cluster.keyPrefix,
+        nodeId: config.cluster.nodeId,
+        addresses: sfuAddresses,
+        selector: config.cluster.selector,
+        heartbeatIntervalMs: config.cluster.heartbeatIntervalMs,
+        nodeTtlMs: config.cluster.nodeTtlMs,
+        secrets: [...resolved.keys.values()],
+        joinTimeoutMs: config.signaling.joinTimeoutMs,
+        reconnectGraceMs: config.signaling.reconnectGraceMs,
+        logger,
+      })
+    : undefined;
+  if (cluster) metrics.registerCluster(() => cluster.sample());
   signaling = new SignalingAdapter({
+    router: cluster,
     keys: resolved.keys,
     logger,
     metrics,
     sfu,
-    core: { ...config.signaling, roomPolicy: (room) => config.sfu.rooms[room] ?? config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
+    core: { ...config.signaling, node: cluster?.id, roomPolicy: (room) => config.sfu.rooms[room] ?? config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
   });
   const adapter = signaling;
-  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy: (room, policy) => adapter.setRoomPolicy(room, policy), metrics, logger });
+  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy: (room, policy) => adapter.setRoomPolicy(room, policy), cluster, metrics, logger });
   const server: Server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
   const sig = signaling;
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === SIGNALING_PATH) sig.handleUpgrade(req, socket, head);
+    else if (path === LINK_PATH && cluster) cluster.links.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
@@ -112,7 +140,12 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
   const wsUrl = `${tls ? 'wss' : 'ws'}://${hostForUrl}:${port}${SIGNALING_PATH}`;
+  if (cluster) {
+    const turnPort = turn?.adapter.endpoints.find((e) => e.protocol === 'udp')?.port ?? null;
+    await cluster.start(sig, config.cluster.nodeUrl ?? url, { http: port, turn: turnPort });
+  }
   let closing: Promise<void> | undefined;
+  let draining: Promise<void> | undefined;
   return {
     turn,
     sfu,
@@ -121,12 +154,17 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     port,
     signaling: sig,
     logger,
+    cluster,
+    drain(timeoutS = config.cluster.drainTimeoutS) {
+      draining ??= cluster ? cluster.drain(timeoutS) : Promise.resolve();
+      return draining;
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         sig.shutdown();
         const closedHttp = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
-        void Promise.all([closedHttp, turn?.close(), sfu.close()]).then(() => resolve());
+        void Promise.all([closedHttp, turn?.close(), sfu.close(), cluster?.close()]).then(() => resolve());
       });
       return closing;
     },

@@ -1,1 +1,2 @@
 export * from './chromium.js';
+export * from './redis.js';

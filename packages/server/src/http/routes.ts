@@ -12,6 +12,9 @@ import { mintToken, parseDurationS } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { RoomPolicy, SignalingCore } from '../signaling/core.js';
+import { StoreUnavailableError } from '@dari/cluster';
+import { RpcError } from '../cluster/relay.js';
+import type { ClusterRouter } from '../cluster/router.js';
 
 /** Where the built browser assets live (built by `npm run build`). */
 export const MEET_DIST = fileURLToPath(new URL('../../../../meet/dist/', import.meta.url));
@@ -36,6 +39,8 @@ export interface RouteContext {
   core: SignalingCore;
   /** Sets a room's topology policy and moves a live room (the signaling adapter's). */
   setRoomPolicy: (room: string, policy: RoomPolicy) => void;
+  /** Scale-out: room listing and policy reach every node. */
+  cluster?: ClusterRouter | undefined;
   metrics: Metrics;
   logger: Logger;
 }
@@ -104,6 +109,17 @@ function parseTokenRequest(body: unknown): z.infer<typeof TokenRequest> & { ttlS
   return { ...parsed.data, ttlS };
 }
 
+/** Runs a cluster-wide call; Redis or a node that does not answer becomes 503 CLUSTER_UNAVAILABLE. */
+async function clustered<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) throw new HttpError(503, 'CLUSTER_UNAVAILABLE', err.message);
+    if (err instanceof RpcError) throw new HttpError(err.status, err.code, err.message);
+    throw err;
+  }
+}
+
 /** Builds the request handler for the HTTP server. */
 export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: ServerResponse) => void {
   const log = ctx.logger.child({ plane: 'http' });
@@ -118,6 +134,8 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    // For load balancers: 503 while the node drains, so new connections go elsewhere.
+    if (path === '/readyz') return ctx.cluster?.node.state === 'draining' ? json(res, 503, { status: 'draining' }) : json(res, 200, { status: 'ok' });
     if (path === '/metrics') {
       const text = await ctx.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
@@ -148,6 +166,10 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
         const issue = parsed.error.issues[0];
         throw new HttpError(400, 'INVALID_REQUEST', `${issue?.path.join('.') || '(body)'}: ${issue?.message ?? 'invalid'}`);
       }
+      if (ctx.cluster) {
+        const { node, current } = await clustered(() => ctx.cluster!.setRoomPolicy(parsed.data.room, parsed.data.mode));
+        return json(res, 200, { room: parsed.data.room, mode: parsed.data.mode, current, node });
+      }
       ctx.setRoomPolicy(parsed.data.room, parsed.data.mode);
       return json(res, 200, { room: parsed.data.room, mode: parsed.data.mode, current: ctx.core.roomMode(parsed.data.room) ?? null });
     }
@@ -155,10 +177,12 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       authenticate(req, ctx.keys);
       const room = url.searchParams.get('room');
       if (room !== null) {
-        const participants = ctx.core.roomInfo(room);
+        const found = ctx.cluster ? await clustered(() => ctx.cluster!.roomInfo(room)) : undefined;
+        const participants = found?.participants ?? ctx.core.roomInfo(room);
         if (!participants) throw new HttpError(404, 'NOT_FOUND', `no room ${JSON.stringify(room)}`);
-        return json(res, 200, { room, participants });
+        return json(res, 200, { room, participants, ...(found ? { node: found.node } : {}) });
       }
+      if (ctx.cluster) return json(res, 200, { rooms: await clustered(() => ctx.cluster!.rooms()) });
       return json(res, 200, { rooms: ctx.core.listRooms() });
     }
     if (path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${path}`);

@@ -57,6 +57,8 @@ export type CoreEvent =
   | { type: 'participant-reconnecting'; room: string; identity: string; sid: string }
   | { type: 'room-created'; room: string }
   | { type: 'room-closed'; room: string }
+  /** A participant's tracks or metadata changed (scale-out: the room's snapshot is stale). */
+  | { type: 'room-changed'; room: string }
   | { type: 'protocol-error'; conn: ConnId; code: ErrorCode; message: string }
   | { type: 'message'; conn: ConnId; messageType: string };
 
@@ -77,6 +79,10 @@ export const CloseCode = {
   AUTH_FAILED: 4001,
   /** Application range: no join before the join deadline. */
   JOIN_TIMEOUT: 4002,
+  /** RFC 6455 registry: the node restarts or drains; reconnect (the session resumes elsewhere). */
+  SERVICE_RESTART: 1012,
+  /** RFC 6455 registry: try again later (scale-out: the cluster cannot take the join now). */
+  TRY_AGAIN_LATER: 1013,
 } as const;
 
 /** Options of {@link SignalingCore}; every duration in ms. */
@@ -105,9 +111,11 @@ export interface CoreOptions {
   newSid: () => string;
   /** Topology policy of a new room (see {@link SignalingCore.setRoomPolicy} for per-room settings); default always 'auto'. */
   roomPolicy: (room: string) => RoomPolicy;
+  /** Scale-out: this node's id, sent in `joined.node`; default none (one node). */
+  node?: string | undefined;
 }
 
-export const DEFAULT_CORE_OPTIONS: Omit<CoreOptions, 'iceServers' | 'newSid' | 'roomPolicy'> = {
+export const DEFAULT_CORE_OPTIONS: Omit<CoreOptions, 'iceServers' | 'newSid' | 'roomPolicy' | 'node'> = {
   maxMessageBytes: 64 * 1024,
   rateLimitPerS: 50,
   rateLimitBurst: 200,
@@ -378,6 +386,7 @@ export class SignalingCore {
         if (msg.metadata !== undefined) p.metadata = msg.metadata;
         if (msg.tracks !== undefined) p.tracks = msg.tracks;
         this.broadcast(p.room, { type: 'participant-updated', participant: info(p) }, out);
+        out.push({ kind: 'event', event: { type: 'room-changed', room: p.room.name } });
         break;
       }
     }
@@ -513,6 +522,86 @@ export class SignalingCore {
     return out;
   }
 
+  // ---------------------------------------------------------------- scale-out (docs/scaling.md)
+
+  /** The connection was handed to another node (its join is relayed there): forget it, silently. */
+  release(connId: ConnId): void {
+    this.conns.delete(connId);
+  }
+
+  /**
+   * Refuses a join for a reason the client should retry (scale-out: CLUSTER_UNAVAILABLE): a typed
+   * error, then a 1013 close with no `closing` frame, so the SDK tries again.
+   */
+  refuseJoin(intent: JoinIntent, error: SignalingError): Action[] {
+    const conn = this.conns.get(intent.conn);
+    if (!conn || conn.state !== 'joining') return [];
+    conn.state = 'closed';
+    return [
+      send(conn.id, errorMessage(error.code, error.message, intent.request.id)),
+      { kind: 'event', event: { type: 'protocol-error', conn: conn.id, code: error.code, message: error.message } },
+      close(conn.id, CloseCode.TRY_AGAIN_LATER, error.code),
+    ];
+  }
+
+  /** What another node needs to adopt the room: its policy, mode and participants (sids included). */
+  snapshotRoom(name: string): { policy: RoomPolicy; mode: RoomMode; participants: ParticipantInfo[] } | undefined {
+    const room = this.rooms.get(name);
+    if (!room) return undefined;
+    return { policy: room.policy, mode: room.mode, participants: [...room.participants.values()].map(info) };
+  }
+
+  /**
+   * Takes over a room whose node died or drained, from its snapshot: every participant is in it
+   * as reconnecting (their grace period starts now), so each can resume with its sid and keep
+   * its peer connections; those who do not come back leave when their grace period ends. An
+   * `sfu` room gets fresh SFU membership for everyone (the old node's SFU legs are gone).
+   * No-op when the room exists here already.
+   */
+  adoptRoom(snapshot: { room: string; policy: RoomPolicy; participants: readonly Omit<ParticipantInfo, 'state'>[] }, now: number): Action[] {
+    if (this.rooms.has(snapshot.room)) return [];
+    const out: Action[] = [];
+    const room: Room = { name: snapshot.room, policy: snapshot.policy, mode: 'p2p', participants: new Map() };
+    for (const s of snapshot.participants) {
+      room.participants.set(s.identity, { ...s, tracks: [...s.tracks], room, conn: null, disconnectedAt: now, queue: [], inSfu: false });
+    }
+    if (room.participants.size === 0) return [];
+    this.rooms.set(room.name, room);
+    out.push({ kind: 'event', event: { type: 'room-created', room: room.name } });
+    room.mode = this.wantedMode(room);
+    this.retopologize(room, out);
+    return out;
+  }
+
+  /**
+   * Gives a room up (its node drains, or another node owns it): every participant is told to
+   * reconnect (`closing: reconnect`, close 1012) and resumes on the room's next node; nobody is
+   * reported as having left. The SFU membership here ends.
+   */
+  evictRoom(name: string): Action[] {
+    const room = this.rooms.get(name);
+    if (!room) return [];
+    const out: Action[] = [];
+    for (const p of room.participants.values()) {
+      if (p.inSfu) out.push({ kind: 'sfu-leave', room: name, identity: p.identity });
+      if (p.conn === null) continue;
+      const conn = this.conns.get(p.conn);
+      if (conn) {
+        conn.state = 'closed';
+        conn.participant = null;
+      }
+      out.push(send(p.conn, { type: 'closing', reason: 'reconnect' }), close(p.conn, CloseCode.SERVICE_RESTART, 'room moves to another node'));
+    }
+    this.rooms.delete(name);
+    out.push({ kind: 'event', event: { type: 'room-closed', room: name } });
+    return out;
+  }
+
+  /** Names of the rooms this core holds. */
+  roomNames(): string[] {
+    return [...this.rooms.keys()];
+  }
+
   private joinedMessage(p: Participant, resumed: boolean): ServerMessage {
     return {
       type: 'joined',
@@ -523,6 +612,7 @@ export class SignalingCore {
       iceServers: this.options.iceServers(p.identity),
       resumed,
       mode: p.room.mode,
+      ...(this.options.node !== undefined ? { node: this.options.node } : {}),
       limits: { maxMessageBytes: this.options.maxMessageBytes, reconnectGraceMs: this.options.reconnectGraceMs },
     };
   }

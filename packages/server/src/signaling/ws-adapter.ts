@@ -2,11 +2,16 @@
  * Thin I/O adapter between `ws` WebSocket connections and the sans-I/O {@link SignalingCore}:
  * it numbers connections, feeds frames and closes to the core with the wall clock, runs the
  * core's tick once a second, verifies join tokens, and carries out the returned actions.
+ *
+ * Scale-out (docs/scaling.md): a {@link JoinRouter} decides where a verified join goes. A join
+ * for a room on another node is *relayed*: this node forgets the connection in its core and
+ * passes frames both ways. A participant relayed here by another node is a *virtual*
+ * connection: the same core, with a {@link ConnTransport} that writes to the node link.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { ErrorCode, SignalingError, type ServerMessage } from '@dari/protocol';
+import { ErrorCode, SignalingError, type ServerMessage, type TokenClaims } from '@dari/protocol';
 import { SignalingCore, type Action, type CoreOptions, type JoinIntent, type RoomPolicy } from './core.js';
 import { verifyToken } from '../tokens.js';
 import type { Logger } from '../logger.js';
@@ -21,7 +26,33 @@ export interface SfuHook {
   trackSettings(room: string, identity: string, publisher: string, streamId: string, width: number, height: number): void;
 }
 
+/** Where the core's output for one connection goes: a WebSocket, or a node link (relayed). */
+export interface ConnTransport {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+/** The edge's half of a relayed connection (scale-out). */
+export interface RelayedConn {
+  /** A client frame, to pass on to the room's node. */
+  forward(text: string): void;
+  /** The client's connection closed. */
+  closed(): void;
+}
+
+/** Where a verified join goes: this node's core, another node (relay), or nowhere (retryable error). */
+export type RouteDecision = { kind: 'local' } | { kind: 'relay'; relay: RelayedConn } | { kind: 'refuse'; error: SignalingError };
+
+/** Scale-out hook: decides, per verified join, whether the room is here or on another node. */
+export interface JoinRouter {
+  route(intent: JoinIntent, claims: TokenClaims, client: ConnTransport): Promise<RouteDecision>;
+  /** Every batch of core actions, after they were carried out (snapshots follow room changes). */
+  observe?(actions: readonly Action[]): void;
+}
+
 export interface SignalingAdapterOptions {
+  /** Scale-out: routes joins to the room's node; default none (every room is local). */
+  router?: JoinRouter | undefined;
   /** The SFU for rooms in `sfu` mode. */
   sfu?: SfuHook | undefined;
   core: Partial<CoreOptions> & Pick<CoreOptions, 'iceServers'>;
@@ -38,6 +69,10 @@ export class SignalingAdapter {
   readonly core: SignalingCore;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Map<number, WebSocket>();
+  /** Every connection the core knows: WebSockets here, and virtual ones relayed from other nodes. */
+  private readonly transports = new Map<number, ConnTransport>();
+  /** Client WebSockets whose room is on another node. */
+  private readonly relayed = new Map<number, RelayedConn>();
   private readonly alive = new Map<number, boolean>();
   private nextId = 1;
   private readonly tickTimer: NodeJS.Timeout;
@@ -84,9 +119,69 @@ export class SignalingAdapter {
     this.wss.close();
   }
 
+  /** Carries out core actions produced outside a connection event (adoption, eviction). */
+  run(actions: Action[]): void {
+    this.apply(actions);
+  }
+
+  /** Open client WebSockets, relayed ones included. */
+  get socketCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Client WebSockets relayed to other nodes. */
+  get relayedCount(): number {
+    return this.relayed.size;
+  }
+
+  /** Ends every relayed client connection: `closing: reconnect`, then 1012 (the node drains). */
+  closeRelayed(): void {
+    for (const id of [...this.relayed.keys()]) {
+      const ws = this.sockets.get(id);
+      if (ws?.readyState === ws?.OPEN) ws?.send(JSON.stringify({ type: 'closing', reason: 'reconnect' }));
+      ws?.close(1012, 'node draining');
+    }
+  }
+
+  /**
+   * A participant relayed here by another node: a connection of this core whose output goes
+   * through `transport`. Feed it with {@link virtualJoin}, {@link virtualMessage}, {@link virtualClosed}.
+   * @returns its connection id
+   */
+  openVirtual(transport: ConnTransport): number {
+    const id = this.nextId++;
+    this.transports.set(id, transport);
+    this.apply(this.core.open(id, this.now()));
+    return id;
+  }
+
+  /** The relayed `join` (its token verified by the edge): completes it with the edge's claims. */
+  virtualJoin(id: number, joinText: string, claims: TokenClaims): void {
+    const { actions, join } = this.core.receive(id, joinText, this.now());
+    this.apply(actions);
+    if (join) this.apply(this.core.completeJoin(join, claims, this.now()));
+  }
+
+  virtualMessage(id: number, text: string, byteLength: number): void {
+    const { actions, join } = this.core.receive(id, text, this.now(), byteLength);
+    this.apply(actions);
+    if (join) this.verify(join);
+  }
+
+  virtualClosed(id: number): void {
+    if (!this.transports.delete(id)) return;
+    this.apply(this.core.disconnect(id, this.now()));
+  }
+
   private onConnection(ws: WebSocket): void {
     const id = this.nextId++;
     this.sockets.set(id, ws);
+    this.transports.set(id, {
+      send: (text) => {
+        if (ws.readyState === ws.OPEN) ws.send(text);
+      },
+      close: (code, reason) => ws.close(code, reason.slice(0, 120)),
+    });
     this.alive.set(id, true);
     this.apply(this.core.open(id, this.now()));
     ws.on('pong', () => this.alive.set(id, true));
@@ -95,12 +190,24 @@ export class SignalingAdapter {
     ws.on('close', () => {
       this.sockets.delete(id);
       this.alive.delete(id);
+      this.transports.delete(id);
+      const relay = this.relayed.get(id);
+      if (relay) {
+        this.relayed.delete(id);
+        relay.closed();
+        return;
+      }
       this.apply(this.core.disconnect(id, this.now()));
     });
   }
 
   private onMessage(id: number, data: RawData): void {
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const relay = this.relayed.get(id);
+    if (relay) {
+      relay.forward(buf.toString('utf8'));
+      return;
+    }
     const { actions, join } = this.core.receive(id, buf.toString('utf8'), this.now(), buf.length);
     this.apply(actions);
     if (join) this.verify(join);
@@ -109,7 +216,7 @@ export class SignalingAdapter {
   private verify(intent: JoinIntent): void {
     verifyToken(intent.request.token, this.opts.keys, this.now())
       .then(
-        (claims) => this.core.completeJoin(intent, claims, this.now()),
+        (claims) => (this.opts.router ? this.routeJoin(intent, claims) : this.core.completeJoin(intent, claims, this.now())),
         (err: unknown) => {
           const e = err instanceof SignalingError ? err : new SignalingError(ErrorCode.INTERNAL, 'token verification failed');
           if (!(err instanceof SignalingError)) this.log.error({ err }, 'token verification crashed');
@@ -118,6 +225,22 @@ export class SignalingAdapter {
       )
       .then((actions) => this.apply(actions))
       .catch((err: unknown) => this.log.error({ err }, 'join failed'));
+  }
+
+  /** Scale-out: completes the join here, hands the connection to a relay, or refuses it. */
+  private async routeJoin(intent: JoinIntent, claims: TokenClaims): Promise<Action[]> {
+    const transport = this.transports.get(intent.conn);
+    if (!transport) return [];
+    const decision = await this.opts.router!.route(intent, claims, transport);
+    if (decision.kind === 'local') return this.core.completeJoin(intent, claims, this.now());
+    if (decision.kind === 'refuse') return this.core.refuseJoin(intent, decision.error);
+    this.core.release(intent.conn);
+    if (!this.sockets.has(intent.conn)) {
+      decision.relay.closed(); // the client went away while the join was routed
+      return [];
+    }
+    this.relayed.set(intent.conn, decision.relay);
+    return [];
   }
 
   private readonly counters = new Map<string, { inc(): void }>();
@@ -150,20 +273,18 @@ export class SignalingAdapter {
     for (const a of actions) {
       switch (a.kind) {
         case 'send': {
-          const ws = this.sockets.get(a.conn);
-          if (!ws || ws.readyState !== ws.OPEN) break;
+          const t = this.transports.get(a.conn);
+          if (!t) break;
           if (a.message !== lastMessage) {
             lastMessage = a.message;
             lastText = JSON.stringify(a.message);
           }
-          ws.send(lastText);
+          t.send(lastText);
           break;
         }
-        case 'close': {
-          const ws = this.sockets.get(a.conn);
-          ws?.close(a.code, a.reason.slice(0, 120));
+        case 'close':
+          this.transports.get(a.conn)?.close(a.code, a.reason);
           break;
-        }
         case 'sfu':
           this.opts.sfu?.message(a.room, a.identity, a.message);
           break;
@@ -201,9 +322,12 @@ export class SignalingAdapter {
             case 'room-closed':
               this.log.info({ room: e.room }, e.type.replace('-', ' '));
               break;
+            case 'room-changed':
+              break;
           }
         }
       }
     }
+    this.opts.router?.observe?.(actions);
   }
 }

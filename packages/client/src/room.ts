@@ -132,6 +132,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   private generation = 0;
   private switchTimer: ReturnType<typeof setTimeout> | null = null;
   private iceServers: IceServer[] = [];
+  /** Scale-out: the node the room lives on (`joined.node`), to notice when it moves. */
+  private roomNode: string | undefined;
   /** Media topology of the room, from `joined` and `room-mode`. */
   mode: MediaPath = 'p2p';
   /** In `sfu` mode: the publisher and subscriber legs to the SFU. */
@@ -266,6 +268,16 @@ export class Room extends TypedEmitter<RoomEvents> {
     lp.name = m.participant.name;
     lp.grants = m.participant.grants;
     this.iceServers = this.options.iceServers ?? m.iceServers;
+    // Scale-out: the session resumed on another node (the old one died or drained). Peer
+    // connections survive; the SFU legs went with the old node, so they are set up again.
+    const moved = m.resumed && m.node !== undefined && this.roomNode !== undefined && m.node !== this.roomNode;
+    this.roomNode = m.node;
+    if (moved && this.sfu) {
+      this.sfu.publisher.close();
+      this.sfu.subscriber.close();
+      this.sfu = null;
+      if (this.mode === 'sfu') this.connectSfu();
+    }
     if (m.resumed) {
       // Same session: peer connections survived. Reconcile presence that changed meanwhile.
       const present = new Set(m.participants.map((p) => p.identity));

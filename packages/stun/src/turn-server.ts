@@ -32,7 +32,7 @@ import {
 import { decodeChannelData, encodeChannelData, isChannelNumber, looksLikeChannelData } from './channel-data.js';
 import { NonceIssuer, longTermKey, restExpiry, restPassword, userHash, nodeHmac } from './credentials.js';
 import { PeerPolicy } from './peer-policy.js';
-import { newTurnCounters, type ClientTuple, type IgnoreReason, type TurnAction, type TurnCounters, type AuthFailure } from './turn-actions.js';
+import { newTurnCounters, type DataPlaneEntry, type ClientTuple, type IgnoreReason, type TurnAction, type TurnCounters, type AuthFailure } from './turn-actions.js';
 
 export interface TurnServerOptions {
   /** REALM (RFC 8489 §14.9). Default 'dari'. */
@@ -75,6 +75,12 @@ export interface TurnServerOptions {
   /** RFC 5780: the other address and port, when a second IP is configured. */
   otherAddress?: { address: string; port: number } | undefined;
   hmac: Hmac;
+  /**
+   * Also emit `install` actions ({@link DataPlaneEntry}): allocations, permissions and channels as
+   * they are created and refreshed, for a data plane that relays on the core's behalf (the native
+   * fast path). Default false.
+   */
+  offload: boolean;
   /** Random source for ports and reservation tokens; default Math.random. */
   random: () => number;
 }
@@ -97,6 +103,7 @@ export const DEFAULT_TURN_OPTIONS: TurnServerOptions = {
   totalQuota: 0,
   maxBps: 0,
   maxPermissionsPerAllocation: 1000,
+  offload: false,
   peerPolicy: new PeerPolicy(),
   nonces: new NonceIssuer(),
   hmac: nodeHmac,
@@ -215,10 +222,14 @@ export class TurnServer {
     if (!a || a.expiresAt <= now) return this.ignore('no-allocation');
     const perm = a.permissions.get(peer.address);
     if (perm === undefined || perm <= now) return this.ignore('no-permission');
-    if (!this.withinBandwidth(a, data.length, now)) return this.ignore('bandwidth-limit');
     const channel = a.channelByPeer.get(`${peer.address}|${peer.port}`);
+    const live = channel !== undefined && channel.expiresAt > now;
+    // A Data indication carries XOR-PEER-ADDRESS (12 or 24 bytes) and DATA (4 + padded data) in
+    // STUN's 16-bit length: over 65,504 bytes from an IPv6 peer (UDP allows 65,527) do not fit.
+    if (!live && (a.family === 6 ? 24 : 12) + 4 + ((data.length + 3) & ~3) > 0xffff) return this.ignore('too-large');
+    if (!this.withinBandwidth(a, data.length, now)) return this.ignore('bandwidth-limit');
     let out: Uint8Array;
-    if (channel && channel.expiresAt > now) {
+    if (live) {
       out = encodeChannelData(channel.number, data, a.tuple.protocol !== 'udp');
     } else {
       const b = new MessageBuilder('indication', Method.Data);
@@ -249,6 +260,7 @@ export class TurnServer {
       a.response = this.finish(b, a.key, a.sha256);
       a.expiresAt = now + a.lifetimeS * 1000;
       return [
+        ...this.installAllocation(a),
         { kind: 'send', to: a.tuple, data: a.response },
         { kind: 'event', event: { type: 'allocation-created', allocation: a.id, username: a.username, tuple: a.tuple.key, relay: `${a.advertised}:${a.relay.port}`, lifetimeS: a.lifetimeS } },
       ];
@@ -260,7 +272,7 @@ export class TurnServer {
       const port = this.pickPort(a.family, a.relayAddress, false);
       if (port !== null) {
         a.relay = { address: a.relayAddress, port };
-        return [{ kind: 'bind-relay', allocation: a.id, family: a.family, address: a.relay.address, port }];
+        return [{ kind: 'bind-relay', allocation: a.id, family: a.family, address: a.relay.address, port, client: a.tuple }];
       }
     }
     const tuple = a.tuple;
@@ -517,7 +529,7 @@ export class TurnServer {
     this.byTuple.set(tuple.key, a);
     this.byId.set(id, a);
     this.perUser.set(auth.username, (this.perUser.get(auth.username) ?? 0) + 1);
-    return [{ kind: 'bind-relay', allocation: id, family, address: relayAddress, port }];
+    return [{ kind: 'bind-relay', allocation: id, family, address: relayAddress, port, client: tuple }];
   }
 
   private refresh(tuple: ClientTuple, msg: StunMessage, auth: Auth, a: Allocation | undefined, now: number): TurnAction[] {
@@ -537,6 +549,7 @@ export class TurnServer {
       lifetimeS = Math.max(this.options.defaultLifetimeS, requested);
       a.lifetimeS = lifetimeS;
       a.expiresAt = now + lifetimeS * 1000;
+      out.push(...this.installAllocation(a));
     }
     const b = this.response(msg, 'success');
     b.add(Attr.LIFETIME, writeUint32(lifetimeS));
@@ -562,8 +575,13 @@ export class TurnServer {
     if (a.permissions.size + fresh > this.options.maxPermissionsPerAllocation) {
       return [{ kind: 'event', event: { type: 'quota-rejection', scope: 'permissions' } }, ...err(508)];
     }
-    for (const ip of ips) a.permissions.set(ip, now + this.options.permissionLifetimeS * 1000);
-    return [{ kind: 'send', to: tuple, data: this.finish(this.response(msg, 'success'), auth.key, auth.sha256) }];
+    const installs: TurnAction[] = [];
+    for (const ip of ips) {
+      const expiresAt = now + this.options.permissionLifetimeS * 1000;
+      a.permissions.set(ip, expiresAt);
+      if (this.options.offload) installs.push({ kind: 'install', entry: { type: 'permission', allocation: a.id, peerAddress: ip, expiresAt } });
+    }
+    return [...installs, { kind: 'send', to: tuple, data: this.finish(this.response(msg, 'success'), auth.key, auth.sha256) }];
   }
 
   private channelBind(tuple: ClientTuple, msg: StunMessage, auth: Auth, a: Allocation | undefined, now: number): TurnAction[] {
@@ -590,8 +608,15 @@ export class TurnServer {
     channel.expiresAt = now + this.options.channelLifetimeS * 1000;
     a.channels.set(n.value, channel);
     a.channelByPeer.set(peerKey, channel);
-    a.permissions.set(peer.value.address, now + this.options.permissionLifetimeS * 1000);
-    return [{ kind: 'send', to: tuple, data: this.finish(this.response(msg, 'success'), auth.key, auth.sha256) }];
+    const permissionExpiresAt = now + this.options.permissionLifetimeS * 1000;
+    a.permissions.set(peer.value.address, permissionExpiresAt);
+    const installs: TurnAction[] = this.options.offload
+      ? [
+          { kind: 'install', entry: { type: 'permission', allocation: a.id, peerAddress: peer.value.address, expiresAt: permissionExpiresAt } },
+          { kind: 'install', entry: { type: 'channel', allocation: a.id, channel: channel.number, peer: channel.peer, expiresAt: channel.expiresAt } },
+        ]
+      : [];
+    return [...installs, { kind: 'send', to: tuple, data: this.finish(this.response(msg, 'success'), auth.key, auth.sha256) }];
   }
 
   // ------------------------------------------------------------------ data path
@@ -625,6 +650,13 @@ export class TurnServer {
     this.counters.toPeerPackets++;
     this.counters.toPeerBytes += data.length;
     return [{ kind: 'relay', allocation: a.id, peer, data }];
+  }
+
+  /** The allocation's data-plane entry, when offloading (after it is answered, and on each refresh). */
+  private installAllocation(a: Allocation): TurnAction[] {
+    if (!this.options.offload) return [];
+    const entry: DataPlaneEntry = { type: 'allocation', allocation: a.id, tuple: a.tuple, family: a.family, expiresAt: a.expiresAt, maxBps: this.options.maxBps };
+    return [{ kind: 'install', entry }];
   }
 
   private withinBandwidth(a: Allocation, bytes: number, now: number): boolean {

@@ -502,7 +502,7 @@ test('every dropped input says why, and is counted by reason', () => {
   assert.deepEqual(s.relayBound(id, { ok: true }, c.now), [{ kind: 'close-relay', allocation: id }, ...ignored('no-allocation')]);
   assert.deepEqual(s.counters.ignored, {
     'not-stun': 0, malformed: 0, 'bad-fingerprint': 0, 'binding-indication': 1, 'unsupported-indication': 1, response: 1, 'allocate-pending': 1,
-    'no-allocation': 5, 'bad-send-indication': 3, 'dont-fragment': 1, 'unknown-channel': 1, 'no-permission': 2, 'bandwidth-limit': 0,
+    'no-allocation': 5, 'bad-send-indication': 3, 'dont-fragment': 1, 'unknown-channel': 1, 'no-permission': 2, 'bandwidth-limit': 0, 'too-large': 0,
   });
 });
 

@@ -120,11 +120,12 @@ static fp_result to_peer(fp_table *t, fp_alloc *a, const fp_addr *peer, const ui
 
 /* TurnServer.channelData (RFC 8656 §12.6) after decodeChannelData's checks. */
 static fp_result channel_data(fp_table *t, uint32_t listener, const fp_addr *src, const uint8_t *buf, size_t len, int64_t now_ms) {
-  fp_alloc *a = fp_by_tuple(t, listener, src);
-  if (!a) return defer(t); /* no allocation here: the core decides (pending, or none) */
   uint16_t number = rd16(buf);
   size_t clen = rd16(buf + 2);
   if (number < 0x4000 || number > 0x7fff || 4 + clen > len || len - 4 - clen > 3) return defer(t); /* malformed */
+  fp_alloc *a = fp_by_tuple(t, listener, src);
+  /* No allocation here, or expired: the core decides (pending, gone, or to be reaped). */
+  if (!a || a->expires_ms <= now_ms) return defer(t);
   const fp_chan *ch = NULL;
   for (uint32_t i = 0; i < a->nchans; i++)
     if (a->chans[i].number == number) ch = &a->chans[i];
@@ -256,8 +257,8 @@ fp_result fp_peer(fp_table *t, fp_alloc *a, const fp_addr *src, const uint8_t *b
       ch = &a->chans[i];
   int channel = ch && ch->expires_ms > now_ms;
   size_t peer_attr = src->family == 4 ? 12 : 24;
-  /* A Data indication must fit STUN's 16-bit length (MessageBuilder refuses it otherwise). */
-  if (!channel && peer_attr + 4 + ((len + 3) & ~(size_t)3) > 0xffff) return defer(t);
+  /* A Data indication must fit STUN's 16-bit length. */
+  if (!channel && peer_attr + 4 + ((len + 3) & ~(size_t)3) > 0xffff) return drop(t, FP_R_TOO_LARGE);
   if (!fp_within_bandwidth(a, len, now_ms)) return drop(t, FP_R_BANDWIDTH_LIMIT);
   t->counters.to_client_packets++;
   t->counters.to_client_bytes += (double)len;

@@ -31,6 +31,7 @@ enum fp_reason {
   FP_R_UNKNOWN_CHANNEL,
   FP_R_NO_PERMISSION,
   FP_R_BANDWIDTH_LIMIT,
+  FP_R_TOO_LARGE,
   FP_R_COUNT
 };
 extern const char *const fp_reason_names[FP_R_COUNT];

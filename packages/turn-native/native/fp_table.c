@@ -8,7 +8,7 @@
 
 #include "fastpath.h"
 
-const char *const fp_reason_names[FP_R_COUNT] = {"not-stun", "no-allocation", "unknown-channel", "no-permission", "bandwidth-limit"};
+const char *const fp_reason_names[FP_R_COUNT] = {"not-stun", "no-allocation", "unknown-channel", "no-permission", "bandwidth-limit", "too-large"};
 
 #define INITIAL_BUCKETS 64
 

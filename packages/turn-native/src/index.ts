@@ -22,7 +22,7 @@ export interface DeferredDatagram {
 }
 
 /** Ignore reasons the fast path decides by itself (names as @dari/stun's IGNORE_REASONS). */
-export type FastPathIgnoreReason = 'not-stun' | 'no-allocation' | 'unknown-channel' | 'no-permission' | 'bandwidth-limit';
+export type FastPathIgnoreReason = 'not-stun' | 'no-allocation' | 'unknown-channel' | 'no-permission' | 'bandwidth-limit' | 'too-large';
 
 /** Totals since the engine was made. Bytes are payload bytes (without TURN framing). */
 export interface NativeCounters {

@@ -9,5 +9,6 @@ export * from './channel-data.js';
 export * from './credentials.js';
 export * from './peer-policy.js';
 export * from './turn-actions.js';
+export * from './allocation-ledger.js';
 export * from './turn-server.js';
 export { crc32 } from './crc32.js';

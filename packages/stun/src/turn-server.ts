@@ -32,6 +32,7 @@ import {
 import { decodeChannelData, encodeChannelData, isChannelNumber, looksLikeChannelData } from './channel-data.js';
 import { NonceIssuer, longTermKey, restExpiry, restPassword, userHash, nodeHmac } from './credentials.js';
 import { PeerPolicy } from './peer-policy.js';
+import { LocalLedger, type AllocationLedger } from './allocation-ledger.js';
 import { newTurnCounters, type DataPlaneEntry, type ClientTuple, type IgnoreReason, type TurnAction, type TurnCounters, type AuthFailure } from './turn-actions.js';
 
 export interface TurnServerOptions {
@@ -64,6 +65,11 @@ export interface TurnServerOptions {
   userQuota: number;
   /** Allocations in total; 0 = unlimited. */
   totalQuota: number;
+  /**
+   * Counts allocations against the quotas and holds reservation tokens. Default: one of this
+   * server's own; the workers of a sharded server share one.
+   */
+  ledger: AllocationLedger;
   /** Relayed bytes per second per allocation, both directions; 0 = unlimited. */
   maxBps: number;
   /** Permissions per allocation (memory bound). Default 1000. */
@@ -101,6 +107,7 @@ export const DEFAULT_TURN_OPTIONS: TurnServerOptions = {
   maxPort: 65535,
   userQuota: 0,
   totalQuota: 0,
+  ledger: new LocalLedger(),
   maxBps: 0,
   maxPermissionsPerAllocation: 1000,
   offload: false,
@@ -159,14 +166,13 @@ export class TurnServer {
   readonly counters: TurnCounters = newTurnCounters();
   private readonly byTuple = new Map<string, Allocation>();
   private readonly byId = new Map<number, Allocation>();
-  private readonly perUser = new Map<string, number>();
   private readonly usedPorts = new Set<string>();
   private readonly reservations = new Map<string, { family: 4 | 6; address: string; port: number; expiresAt: number }>();
   private nextId = 1;
 
   constructor(options: Partial<TurnServerOptions> = {}) {
     // Stateful defaults are made per server, never shared between instances.
-    this.options = { ...DEFAULT_TURN_OPTIONS, users: new Map(), peerPolicy: new PeerPolicy(), nonces: new NonceIssuer(), ...options };
+    this.options = { ...DEFAULT_TURN_OPTIONS, users: new Map(), peerPolicy: new PeerPolicy(), nonces: new NonceIssuer(), ledger: new LocalLedger(), ...options };
   }
 
   /** Current counts for gauges. */
@@ -303,6 +309,7 @@ export class TurnServer {
         }
       }
     }
+    this.options.ledger.expire(now);
     for (const [token, r] of this.reservations) {
       if (r.expiresAt <= now) {
         this.reservations.delete(token);
@@ -475,33 +482,42 @@ export class TurnServer {
     let reservedPort: { address: string; port: number } | null = null;
     if (tokenAttr) {
       const t = readReservationToken(tokenAttr.value);
-      const r = t.ok ? this.reservations.get(hex(t.value)) : undefined;
+      // The ledger's copy: the token may come from another worker of a sharded server.
+      const r = t.ok ? this.options.ledger.take(t.value, now) : undefined;
       if (!t.ok || !r) return err(508);
       this.reservations.delete(hex(t.value));
       family = r.family;
-      reservedPort = { address: r.address, port: r.port };
+      reservedPort = { address: '', port: r.port };
     }
     const relayAddress = family === 4 ? this.options.relayAddresses.v4 : this.options.relayAddresses.v6;
     if (!relayAddress) return err(440);
+    if (reservedPort) reservedPort.address = relayAddress;
     let even: { reserveNext: boolean } | null = null;
     if (evenAttr) {
       const e = readEvenPort(evenAttr.value);
       if (!e.ok) return err(400);
       even = e.value;
     }
-    const quota = this.checkQuota(auth.username);
+    const quota = this.options.ledger.acquire(auth.username, this.options.userQuota, this.options.totalQuota);
     if (quota) return [{ kind: 'event', event: { type: 'quota-rejection', scope: quota } }, ...err(486)];
     const lifetime = this.lifetime(msg);
-    if (lifetime === null) return err(400);
+    if (lifetime === null) {
+      this.options.ledger.release(auth.username);
+      return err(400);
+    }
     const port = reservedPort ? reservedPort.port : this.pickPort(family, relayAddress, even !== null, even?.reserveNext ?? false);
-    if (port === null) return err(508);
+    if (port === null) {
+      this.options.ledger.release(auth.username);
+      return err(508);
+    }
     const id = this.nextId++;
     let reservation: Allocation['reservation'] = null;
     if (even?.reserveNext) {
       const token = new Uint8Array(8);
       for (let i = 0; i < 8; i++) token[i] = Math.floor(this.options.random() * 256);
-      this.reservations.set(hex(token), { family, address: relayAddress, port: port + 1, expiresAt: now + RESERVATION_MS });
-      reservation = { token };
+      const expiresAt = now + RESERVATION_MS;
+      this.reservations.set(hex(token), { family, address: relayAddress, port: port + 1, expiresAt });
+      if (this.options.ledger.reserve(token, { family, port: port + 1, expiresAt })) reservation = { token };
     }
     const a: Allocation = {
       id,
@@ -528,7 +544,6 @@ export class TurnServer {
     };
     this.byTuple.set(tuple.key, a);
     this.byId.set(id, a);
-    this.perUser.set(auth.username, (this.perUser.get(auth.username) ?? 0) + 1);
     return [{ kind: 'bind-relay', allocation: id, family, address: relayAddress, port, client: tuple }];
   }
 
@@ -685,13 +700,6 @@ export class TurnServer {
     return v.ok ? Math.min(v.value, this.options.maxLifetimeS) : null;
   }
 
-  private checkQuota(username: string): 'user' | 'total' | null {
-    const { userQuota, totalQuota } = this.options;
-    if (totalQuota > 0 && this.byId.size >= totalQuota) return 'total';
-    if (userQuota > 0 && (this.perUser.get(username) ?? 0) >= userQuota) return 'user';
-    return null;
-  }
-
   /** A free relay port (even, and with a free successor, when asked); null when the range is full. */
   private pickPort(family: 4 | 6, address: string, even: boolean, reserveNext = false): number | null {
     const { minPort, maxPort } = this.options;
@@ -720,9 +728,7 @@ export class TurnServer {
   private forget(a: Allocation): void {
     this.byId.delete(a.id);
     if (this.byTuple.get(a.tuple.key) === a) this.byTuple.delete(a.tuple.key);
-    const n = (this.perUser.get(a.username) ?? 1) - 1;
-    if (n > 0) this.perUser.set(a.username, n);
-    else this.perUser.delete(a.username);
+    this.options.ledger.release(a.username);
     if (a.relay) this.usedPorts.delete(portKey(a.family, a.relay.address, a.relay.port));
   }
 

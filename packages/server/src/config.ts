@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { IceServer } from '@dari/protocol';
-import { parseRange } from '@dari/stun';
+import { TurnConfigSchema, type TurnConfig } from './turn/turn-config.js';
 import { DEV_API_KEY, DEV_API_SECRET, MIN_SECRET_LENGTH } from './tokens.js';
 
 /** Raised for any invalid configuration; the message names the key. */
@@ -57,41 +57,8 @@ export const ConfigSchema = z.strictObject({
       maxParticipantsPerRoom: z.number().int().min(1).default(100),
     })
     .prefault({}),
-  turn: z
-    .strictObject({
-      /** Run the embedded STUN/TURN server. Default true. */
-      enabled: z.boolean().default(true),
-      /** UDP and TCP port. Default 3478. */
-      port: port.default(3478),
-      udp: z.boolean().default(true),
-      tcp: z.boolean().default(true),
-      /** TURN over TLS port, used when `tls` is configured. Default 5349. */
-      tlsPort: port.default(5349),
-      /** Address to listen on and relay from; default `host` (or all IPv4 when host is 0.0.0.0). */
-      listenAddress: z.string().optional(),
-      /** RFC 5780: a second IP of this host; Binding answers then carry OTHER-ADDRESS and honour CHANGE-REQUEST. */
-      alternateIp: z.string().optional(),
-      /** RFC 5780 other port. Default port + 1. */
-      alternatePort: port.optional(),
-      /** Address put in ICE server URLs and relayed addresses (1:1 NAT); default the listen address. */
-      externalIp: z.string().optional(),
-      realm: z.string().min(1).default('dari'),
-      /** TURN REST secret; default a random one per process. */
-      secret: z.string().min(16).optional(),
-      /** Lifetime of the credentials handed to clients, s. Default 3600. */
-      credentialTtlS: z.number().int().min(60).default(3600),
-      minPort: port.default(49152),
-      maxPort: port.default(65535),
-      /** Allow relaying to loopback peers; default: only in dev mode bound to loopback. */
-      allowLoopbackPeers: z.boolean().optional(),
-      allowedPeerIps: z.array(z.string()).default([]),
-      deniedPeerIps: z.array(z.string()).default([]),
-      userQuota: z.number().int().min(0).default(0),
-      totalQuota: z.number().int().min(0).default(0),
-      /** Bytes per second per allocation; 0 = unlimited. */
-      maxBps: z.number().int().min(0).default(0),
-    })
-    .prefault({}),
+  /** The embedded STUN/TURN server: the one shape `dari turn` uses too (turn/turn-config.ts). */
+  turn: TurnConfigSchema.prefault({}),
   sfu: z
     .strictObject({
       /**
@@ -175,6 +142,19 @@ function issueToError(issue: z.core.$ZodIssue, root: string[] = []): ConfigError
   return new ConfigError(path.join('.') || '(root)', issue.message);
 }
 
+/** Shortest `turn.secret` `dari serve` accepts, characters. */
+export const MIN_TURN_SECRET_LENGTH = 16;
+
+/**
+ * Validates a raw `turn:` section on its own (what `dari turn` builds from coturn's flags).
+ * @throws ConfigError naming the first bad key (`turn.…`)
+ */
+export function validateTurnConfig(raw: unknown): TurnConfig {
+  const parsed = TurnConfigSchema.safeParse(raw);
+  if (!parsed.success) throw issueToError(parsed.error.issues[0]!, ['turn']);
+  return parsed.data;
+}
+
 /**
  * Validates a merged raw config object.
  * @throws ConfigError naming the first bad key
@@ -201,12 +181,9 @@ export function resolveConfig(config: Config): Resolved {
   }
   const keys = new Map(devMode ? [[DEV_API_KEY, DEV_API_SECRET]] : configured);
   if (config.turn.minPort > config.turn.maxPort) throw new ConfigError('turn.minPort', `must not exceed turn.maxPort (${config.turn.maxPort})`);
-  for (const [i, range] of [...config.turn.allowedPeerIps.map((r) => ['allowedPeerIps', r]), ...config.turn.deniedPeerIps.map((r) => ['deniedPeerIps', r])].entries()) {
-    try {
-      parseRange(range[1]!);
-    } catch (err) {
-      throw new ConfigError(`turn.${range[0]}`, (err as Error).message + ` (entry ${i})`);
-    }
+  // dari serve hands REST credentials to every participant: its secret must not be guessable.
+  for (const [i, secret] of (config.turn.secret ?? []).entries()) {
+    if (secret.length < MIN_TURN_SECRET_LENGTH) throw new ConfigError(config.turn.secret!.length > 1 ? `turn.secret.${i}` : 'turn.secret', `must be at least ${MIN_TURN_SECRET_LENGTH} characters`);
   }
   if (config.redis.url !== undefined) {
     const c = config.cluster;

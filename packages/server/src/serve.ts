@@ -80,6 +80,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     try {
       turn = await startEmbeddedTurn(config, tls, resolved.devMode && resolved.loopbackOnly, logger, metrics.registry);
     } catch (err) {
+      if (err instanceof ConfigError) throw err;
       const e = err as NodeJS.ErrnoException;
       throw new ListenError(`STUN/TURN on port ${config.turn.port} (turn.port): ${e.code ?? e.message}; set turn.port, or turn.enabled=false`, { cause: err });
     }

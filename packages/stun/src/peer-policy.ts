@@ -10,7 +10,7 @@
 import { addressBytes } from './attributes.js';
 
 /** An inclusive address range on 4- or 16-byte addresses. */
-interface Range {
+export interface Range {
   family: 4 | 6;
   from: Uint8Array;
   to: Uint8Array;
@@ -23,25 +23,30 @@ function compare(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
- * Parses `ip`, `ip/prefix` (CIDR) or coturn's `ip1-ip2`.
- * @throws RangeError naming the text when it is none of those
+ * Parses `ip`, `ip/prefix` (CIDR) or coturn's `ip1-ip2` (same family, ip1 ≤ ip2), IPv4 or IPv6
+ * (see {@link addressBytes}); blanks around the text and the dash are ignored.
+ * @throws RangeError whose message quotes the text and says what is wrong (not an address, mixed
+ *   families, first address above the second, prefix length out of range)
  */
 export function parseRange(text: string): Range {
   const t = text.trim();
+  const q = JSON.stringify(t);
   const dash = t.indexOf('-');
   if (dash > 0) {
     const from = addressBytes(t.slice(0, dash).trim());
     const to = addressBytes(t.slice(dash + 1).trim());
-    if (!from || !to || from.length !== to.length || compare(from, to) > 0) throw new RangeError(`bad address range ${JSON.stringify(text)}`);
+    if (!from || !to) throw new RangeError(`${q} is not an address range ip1-ip2`);
+    if (from.length !== to.length) throw new RangeError(`${q} mixes IPv4 and IPv6`);
+    if (compare(from, to) > 0) throw new RangeError(`${q}: the first address is above the second`);
     return { family: from.length === 4 ? 4 : 6, from, to, text: t };
   }
   const slash = t.indexOf('/');
   const base = addressBytes(slash >= 0 ? t.slice(0, slash) : t);
-  if (!base) throw new RangeError(`bad address ${JSON.stringify(text)}`);
+  if (!base) throw new RangeError(`${q} is not an IP address, ip1-ip2 range or CIDR`);
   const bits = base.length * 8;
   const prefix = slash >= 0 ? Number(t.slice(slash + 1)) : bits;
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits || (slash >= 0 && !/^\d+$/.test(t.slice(slash + 1)))) {
-    throw new RangeError(`bad prefix length in ${JSON.stringify(text)}`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits || (slash >= 0 && !/^\d{1,3}$/.test(t.slice(slash + 1)))) {
+    throw new RangeError(`${q}: the prefix length must be 0-${bits}`);
   }
   const from = base.slice();
   const to = base.slice();
@@ -52,6 +57,12 @@ export function parseRange(text: string): Range {
     to[i] = (to[i]! & mask) | (~mask & 0xff);
   }
   return { family: base.length === 4 ? 4 : 6, from, to, text: t };
+}
+
+/** True for 0.0.0.0 and :: in any spelling (RFC 8200 / RFC 1122 "unspecified"): never a relay or peer address. */
+export function isUnspecifiedAddress(text: string): boolean {
+  const b = addressBytes(text);
+  return b !== undefined && b.every((x) => x === 0);
 }
 
 const inRange = (r: Range, a: Uint8Array): boolean => r.from.length === a.length && compare(r.from, a) <= 0 && compare(a, r.to) <= 0;

@@ -57,9 +57,18 @@ function setBuffers(socket: UdpSocket, bytes: number): void {
   }
 }
 
-/** The first non-internal IPv4 address of this host: the relay address when listening on 0.0.0.0. */
-export function firstExternalIpv4(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
+/**
+ * The first non-internal address of this host in a family (IPv6: not link-local): the relay
+ * address when listening on a wildcard (turn-config.ts, chooseRelayAddresses).
+ */
+export function firstHostAddress(family: 4 | 6): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) {
+      if (i.internal || i.family !== (family === 4 ? 'IPv4' : 'IPv6')) continue;
+      if (family === 6 && (i.scopeid ?? 0) !== 0) continue;
+      return i.address;
+    }
+  }
   return undefined;
 }
 
@@ -82,12 +91,13 @@ export class TurnAdapter {
   private readonly log: Logger;
   private events: ((a: Extract<TurnAction, { kind: 'event' }>['event']) => void) | undefined;
 
+  /** @param log the `turn` child logger (start.ts makes it) */
   constructor(
     readonly core: TurnServer,
     private readonly listen: TurnListenOptions,
-    logger: Logger,
+    log: Logger,
   ) {
-    this.log = logger.child({ plane: 'turn' });
+    this.log = log;
   }
 
   /** Registers prom-client metrics for this server in `registry`. */

@@ -7,9 +7,11 @@ import { readFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { pino } from 'pino';
-import { NonceIssuer, PeerPolicy, TurnServer } from '@dari/stun';
+import { validateTurnConfig } from '../config.js';
 import { COTURN_OPTIONS, TurnOptionError, parseTurnArgs, type TurnOptions } from './coturn-options.js';
-import { TurnAdapter, firstExternalIpv4 } from './adapter.js';
+import { firstHostAddress, type TurnAdapter } from './adapter.js';
+import { startTurnServer } from './start.js';
+import { resolveTurnConfig, type TurnConfig, type TurnConfigInput } from './turn-config.js';
 import type { Logger } from '../logger.js';
 
 function usage(): string {
@@ -18,45 +20,43 @@ function usage(): string {
 }
 
 
-/** Builds the sans-I/O core from validated options. */
-export function turnServerFromOptions(o: TurnOptions): { core: TurnServer; relay: { v4?: string; v6?: string } } {
-  const concrete = o.listeningIps.filter((ip) => ip !== '0.0.0.0' && ip !== '::');
-  const candidates = o.relayIps.length > 0 ? o.relayIps : concrete.length > 0 ? concrete : [firstExternalIpv4() ?? '127.0.0.1'];
-  const relay: { v4?: string; v6?: string } = {};
-  const v4 = candidates.find((ip) => !ip.includes(':'));
-  const v6 = candidates.find((ip) => ip.includes(':'));
-  if (v4) relay.v4 = v4;
-  if (v6) relay.v6 = v6;
-  const external = new Map<string, string>();
-  for (const e of o.externalIps) {
-    if (e.private) external.set(e.private, e.public);
-    else if (relay.v4) external.set(relay.v4, e.public);
-  }
-  const users = new Map<string, string | Uint8Array>();
-  for (const u of o.users) users.set(u.name, u.key !== undefined ? new Uint8Array(Buffer.from(u.key, 'hex')) : u.password ?? '');
+/**
+ * coturn's options in the one shape of a TURN server's configuration (turn-config.ts), the
+ * shape `dari serve`'s `turn:` section has. Only what the STUN/TURN server itself uses is mapped;
+ * logging and metrics options stay with the command.
+ * @throws ConfigError naming a `turn.…` key, for a value coturn-options.ts let through but the schema refuses (a bug)
+ */
+export function turnConfigFromCoturn(o: TurnOptions): TurnConfig {
   const alt = o.listeningIps[1];
-  const core = new TurnServer({
+  return validateTurnConfig({
+    port: o.listeningPort,
+    udp: !o.noUdp,
+    tcp: !o.noTcp,
+    tlsPort: o.tlsListeningPort,
+    ...(!o.noTls && o.cert !== undefined && o.pkey !== undefined ? { tls: { cert: o.cert, key: o.pkey } } : {}),
+    listenAddress: o.listeningIps,
+    // coturn's RFC 5780 "other address" is its second listening IP.
+    ...(alt !== undefined ? { alternateIp: alt, alternatePort: o.altListeningPort } : {}),
+    ...(o.relayIps.length > 0 ? { relayAddress: o.relayIps } : {}),
+    ...(o.externalIps.length > 0 ? { externalIp: o.externalIps.map((e) => (e.private !== undefined ? `${e.public}/${e.private}` : e.public)) } : {}),
     realm: o.realm,
-    users,
-    authSecrets: o.useAuthSecret ? o.staticAuthSecrets : [],
+    ...(o.useAuthSecret ? { secret: o.staticAuthSecrets } : {}),
+    users: Object.fromEntries(o.users.map((u) => [u.name, u.key !== undefined ? `0x${u.key}` : (u.password ?? '')])),
     noAuth: o.noAuth,
-    software: o.software ? 'Dari' : null,
-    maxLifetimeS: o.maxAllocateLifetimeS,
-    defaultLifetimeS: Math.min(600, o.maxAllocateLifetimeS),
-    permissionLifetimeS: o.permissionLifetimeS,
-    channelLifetimeS: o.channelLifetimeS,
-    relayAddresses: relay,
-    externalAddresses: external,
     minPort: o.minPort,
     maxPort: o.maxPort,
+    allowLoopbackPeers: o.allowLoopbackPeers,
+    allowedPeerIps: o.allowedPeerIps,
+    deniedPeerIps: o.deniedPeerIps,
     userQuota: o.userQuota,
     totalQuota: o.totalQuota,
     maxBps: o.maxBps,
-    peerPolicy: new PeerPolicy({ allowLoopback: o.allowLoopbackPeers, allowed: o.allowedPeerIps, denied: o.deniedPeerIps }),
-    nonces: new NonceIssuer(o.staleNonceS),
-    otherAddress: alt && o.altListeningPort ? { address: alt, port: o.altListeningPort } : undefined,
-  });
-  return { core, relay };
+    software: o.software,
+    nonceLifetimeS: o.staleNonceS,
+    maxAllocationLifetimeS: o.maxAllocateLifetimeS,
+    permissionLifetimeS: o.permissionLifetimeS,
+    channelLifetimeS: o.channelLifetimeS,
+  } satisfies TurnConfigInput);
 }
 
 /** Runs `dari turn`. @returns the exit code (after shutdown) */
@@ -81,33 +81,24 @@ export async function runTurn(argv: string[]): Promise<number> {
   }
   const destination = o.logFile === undefined ? process.stdout : o.logFile === 'stderr' ? process.stderr : createWriteStream(o.logFile, { flags: 'a' });
   const logger: Logger = pino({ level: o.verbose ? 'debug' : 'info', base: { app: 'dari-turn' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
-  const { core, relay } = turnServerFromOptions(o);
   let tls;
   if (!o.noTls && o.cert && o.pkey) {
     try {
-      tls = { port: o.tlsListeningPort, cert: readFileSync(o.cert), key: readFileSync(o.pkey) };
+      tls = { cert: readFileSync(o.cert), key: readFileSync(o.pkey) };
     } catch (err) {
       process.stderr.write(`dari turn: --cert/--pkey: ${(err as Error).message}\n`);
       return 2;
     }
   }
-  const alt = o.listeningIps[1];
-  const adapter = new TurnAdapter(core, {
-    addresses: o.listeningIps,
-    port: o.listeningPort,
-    udp: !o.noUdp,
-    tcp: !o.noTcp,
-    tls,
-    alternate: alt && o.altListeningPort ? { address: alt, port: o.altListeningPort } : undefined,
-  }, logger);
+  const config = turnConfigFromCoturn(o);
+  const turn = resolveTurnConfig(config, { defaultListen: ['0.0.0.0'], tls, allowLoopbackPeersDefault: false, hostAddress: firstHostAddress });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dari_' });
-  adapter.registerMetrics(registry);
+  let adapter: TurnAdapter;
   try {
-    await adapter.start();
+    adapter = await startTurnServer(turn, logger, registry);
   } catch (err) {
     process.stderr.write(`dari turn: cannot listen: ${(err as Error).message}\n`);
-    await adapter.close();
     return 1;
   }
   let metricsServer: ReturnType<typeof createServer> | undefined;
@@ -122,9 +113,7 @@ export async function runTurn(argv: string[]): Promise<number> {
     await new Promise<void>((r) => metricsServer!.listen(o.prometheusPort, r));
   }
   const endpoints = adapter.endpoints.map((e) => `${e.protocol}://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`);
-  if (relay.v4 === undefined && relay.v6 === undefined) logger.warn('no relay address: Allocate requests will get 440');
-  if (o.allowLoopbackPeers) logger.warn('relaying to loopback peers is allowed (--allow-loopback-peers)');
-  logger.info({ endpoints, relay, realm: o.realm }, `ready ${endpoints.join(' ')}`);
+  logger.info({ endpoints, relay: turn.relay, realm: config.realm }, `ready ${endpoints.join(' ')}`);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { addressBytes, isUnspecifiedAddress, parseRange } from '@dari/stun';
 
 /** Validated settings of `dari turn` (units in names: S = seconds, Bps = bytes per second). */
 export interface TurnOptions {
@@ -527,69 +528,20 @@ function int(e: Entry, min: number, max: number, what: string, defaultValue?: nu
 
 const port = (e: Entry, min = 0) => int(e, min, 65535, `a port ${min}-65535`);
 
+/** An IP address (`@dari/stun`'s addressBytes, and one Node.js can bind); `concrete` refuses 0.0.0.0 and ::. */
 function ip(e: Entry, text: string, concrete: boolean): string {
-  if (isIP(text) === 0) return fail(e, `${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
-  if (concrete && isUnspecified(text)) return fail(e, `${JSON.stringify(text)} is the unspecified address; give a concrete address`);
+  if (isIP(text) === 0 || addressBytes(text) === undefined) return fail(e, `${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
+  if (concrete && isUnspecifiedAddress(text)) return fail(e, `${JSON.stringify(text)} is the unspecified address; give a concrete address`);
   return text;
 }
 
-function isUnspecified(text: string): boolean {
-  const b = ipBytes(text);
-  return b !== undefined && b.every((x) => x === 0);
-}
-
-/** Address bytes of a text that isIP accepts (IPv6 zone ids are dropped). */
-function ipBytes(text: string): Uint8Array | undefined {
-  const family = isIP(text);
-  if (family === 4) return Uint8Array.from(text.split('.').map(Number));
-  if (family !== 6) return undefined;
-  let s = text.split('%')[0]!;
-  let tail: number[] = [];
-  if (s.includes('.')) {
-    const at = s.lastIndexOf(':');
-    tail = s.slice(at + 1).split('.').map(Number);
-    s = `${s.slice(0, at + 1)}0:0`;
-  }
-  const [head = '', rest] = s.split('::');
-  const split = (h: string) => (h === '' ? [] : h.split(':'));
-  const h = split(head);
-  const r = rest === undefined ? [] : split(rest);
-  const groups = rest === undefined ? h : [...h, ...Array<string>(8 - h.length - r.length).fill('0'), ...r];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16);
-    out[i * 2] = v >> 8;
-    out[i * 2 + 1] = v & 0xff;
-  });
-  if (tail.length === 4) out.set(tail, 12);
-  return out;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
-}
-
-/** An IP, coturn's `ip1-ip2` (same family, ip1 ≤ ip2), or CIDR `ip/prefix`. Returns the trimmed text. */
+/** An IP, coturn's `ip1-ip2` (same family, ip1 ≤ ip2), or CIDR `ip/prefix` (`@dari/stun`'s parseRange). Returns the trimmed text. */
 function peerRange(e: Entry): string {
   const text = str(e).trim();
-  const dash = text.indexOf('-');
-  if (dash >= 0) {
-    const from = ipBytes(text.slice(0, dash).trim());
-    const to = ipBytes(text.slice(dash + 1).trim());
-    if (from === undefined || to === undefined) return fail(e, `${JSON.stringify(text)} is not an address range ip1-ip2`);
-    if (from.length !== to.length) return fail(e, `${JSON.stringify(text)} mixes IPv4 and IPv6`);
-    if (compareBytes(from, to) > 0) return fail(e, `${JSON.stringify(text)}: the first address is above the second`);
-    return text;
-  }
-  const slash = text.indexOf('/');
-  const base = ipBytes(slash >= 0 ? text.slice(0, slash) : text);
-  if (base === undefined) return fail(e, `${JSON.stringify(text)} is not an IP address, ip1-ip2 range or CIDR`);
-  if (slash >= 0) {
-    const prefix = text.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > base.length * 8) {
-      return fail(e, `${JSON.stringify(text)}: the prefix length must be 0-${base.length * 8}`);
-    }
+  try {
+    parseRange(text);
+  } catch (err) {
+    return fail(e, (err as Error).message);
   }
   return text;
 }

@@ -1,8 +1,7 @@
 /**
- * The `dari` command line: `dari serve`, `dari token`. Returns an exit code; never calls
- * process.exit itself except through the signal handlers of `serve`.
+ * The `dari` command line: `dari serve`, `dari token`, `dari turn`, `dari nat-check`; each
+ * answers `--help`. Returns an exit code; never calls process.exit itself.
  */
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type ServeFlags } from './config.js';
 import { createLogger } from './logger.js';
 import { ListenError, startServer } from './serve.js';
@@ -10,27 +9,18 @@ import { mintToken, parseDurationS } from './tokens.js';
 import { Grants } from '@dari/protocol';
 import { runTurn } from './turn/command.js';
 import { runNatCheck } from './nat-check/run.js';
+import { SERVE, TOKEN, helpText, parseCommand } from './cli-options.js';
 
 const USAGE = `usage: dari <command> [options]
 
 commands:
-  serve   run rooms, signaling, the SDK and the meeting app (default http://127.0.0.1:7880)
-            --config FILE   YAML config (also DARI_CONFIG)
-            --host H        bind address (default 127.0.0.1)
-            --port P        HTTP/WebSocket port (default 7880)
-            --keys "k: s"   API key and secret pairs (also DARI_KEYS)
-            --dev           allow dev mode (fixed dev key) on a non-loopback address
-            --tls-cert F --tls-key F   serve HTTPS/WSS
-            --log-level L   trace|debug|info|warn|error|fatal|silent
-            --redis-url U   scale out: join the cluster in this Redis (docs/scaling.md)
-            --set path=val  any config key, e.g. --set signaling.reconnectGraceMs=5000
-  turn    the STUN/TURN server alone, with coturn's option names (see docs/turn.md)
-            e.g. --listening-ip 127.0.0.1 --lt-cred-mech --user alice:secret --realm example.org
+  serve      run rooms, signaling, the SFU, the embedded STUN/TURN server, the SDK and the meeting app
+             (default http://127.0.0.1:7880)
+  token      print an access token (JWT) for one participant in one room
+  turn       the STUN/TURN server alone, with coturn's option names and turnserver.conf (docs/turn.md)
   nat-check  classify this network's NAT (RFC 5780) and say what it means for calls
-            [--stun host:port] [--json]
-  token   print an access token (JWT)
-            --room R --identity I [--name N] [--ttl 1h] [--metadata M]
-            [--grants '{"canPublish":false}'] [--api-key K --api-secret S] [--config FILE]
+
+Run "dari <command> --help" for a command's options, their units and defaults.
 `;
 
 /** Runs the CLI. @returns the process exit code (serve resolves only after shutdown). */
@@ -57,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err instanceof RangeError) {
+    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_') === true || err instanceof RangeError) {
       process.stderr.write(`dari ${command}: ${(err as Error).message}\n`);
       return 2;
     }
@@ -65,21 +55,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const serveOptions = {
-  config: { type: 'string' },
-  host: { type: 'string' },
-  port: { type: 'string' },
-  dev: { type: 'boolean' },
-  keys: { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  'log-level': { type: 'string' },
-  'redis-url': { type: 'string' },
-  set: { type: 'string', multiple: true },
-} as const;
-
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: serveOptions, strict: true, allowPositionals: false });
+  const values = parseCommand(SERVE, args);
+  if (values === 'help') {
+    process.stdout.write(helpText(SERVE));
+    return 0;
+  }
   const resolved = loadConfig(values as ServeFlags);
   const logger = createLogger(resolved.config.log.level);
   let server;
@@ -127,21 +108,12 @@ async function serve(args: string[]): Promise<number> {
 }
 
 async function token(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      room: { type: 'string' },
-      identity: { type: 'string' },
-      name: { type: 'string' },
-      metadata: { type: 'string' },
-      ttl: { type: 'string', default: '6h' },
-      grants: { type: 'string' },
-      'api-key': { type: 'string' },
-      'api-secret': { type: 'string' },
-      config: { type: 'string' },
-    },
-  });
+  const parsed = parseCommand(TOKEN, args);
+  if (parsed === 'help') {
+    process.stdout.write(helpText(TOKEN));
+    return 0;
+  }
+  const values = parsed as { [K in 'room' | 'identity' | 'name' | 'metadata' | 'ttl' | 'grants' | 'api-key' | 'api-secret' | 'config']?: string };
   if (!values.room) throw new ConfigError('room', 'missing --room');
   if (!values.identity) throw new ConfigError('identity', 'missing --identity');
   let apiKey = values['api-key'];
@@ -171,7 +143,7 @@ async function token(args: string[]): Promise<number> {
     identity: values.identity,
     name: values.name,
     metadata: values.metadata,
-    ttlS: parseDurationS(values.ttl),
+    ttlS: parseDurationS(values.ttl ?? '6h'),
     grants,
   });
   process.stdout.write(jwt + '\n');

@@ -80,3 +80,25 @@ test('a taken STUN/TURN port stops dari serve with a message naming turn.port', 
     sock.close();
   }
 });
+
+test('dari and every subcommand answer --help (and -h) with their options, units and defaults', async () => {
+  const expect: [string[], RegExp[]][] = [
+    [['--help'], [/^usage: dari <command>/, /serve /, /token /, /turn /, /nat-check /]],
+    [['serve', '--help'], [/^usage: dari serve/, /--port P +HTTP\/WebSocket port \(default 7880; 0 = any free port\)/, /--log-format F +json\|pretty/, /--set path=value/, /docs\/configuration\.md/]],
+    [['token', '-h'], [/^usage: dari token --room R --identity I/, /--ttl D +lifetime: seconds, or a number with s, m, h or d \(default 6h\)/, /--grants JSON/]],
+    [['turn', '--help'], [/^usage: dari turn/, /--listening-port, -p +UDP and TCP listener port, default 3478/, /--stale-nonce +nonce lifetime in seconds, default 600/, /--log-format/]],
+    [['nat-check', '--help'], [/^usage: dari nat-check/, /--stun host:port .*\(default 127\.0\.0\.1:3478\)/, /--rto-ms MS +first retransmission timeout, ms/]],
+  ];
+  for (const [args, patterns] of expect) {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
+    assert.equal(stderr, '', args.join(' '));
+    for (const p of patterns) assert.match(stdout, p, `dari ${args.join(' ')}`);
+  }
+  // Options still work next to the help table, and unknown ones are still refused.
+  const f = await fails(['token', '--room', 'r', '--identity', 'i', '--bogus']);
+  assert.equal(f.code, 2);
+  assert.match(f.stderr, /bogus/);
+  const g = await fails(['nat-check', '--stun']);
+  assert.equal(g.code, 2);
+  assert.match(g.stderr, /--stun/);
+});

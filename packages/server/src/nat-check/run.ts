@@ -5,7 +5,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { connect, isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
-import { parseArgs } from 'node:util';
+import { NAT_CHECK, helpText, parseCommand } from '../cli-options.js';
 import { Attr, MessageBuilder, Method, decodeMessage, getAttribute, readAddress, readXorAddress, writeChangeRequest } from '@dari/stun';
 import { classify, formatReport, nextStep, type Endpoint, type Observations } from './classify.js';
 
@@ -152,9 +152,14 @@ export async function natCheck(server: Endpoint, rtoMs = 300): Promise<ReturnTyp
   return classify(o as Observations);
 }
 
-/** `dari nat-check [--stun host:port] [--json]`. @returns exit code */
+/** `dari nat-check [--stun host:port] [--json] [--rto-ms MS]` (see cli-options.ts). @returns exit code */
 export async function runNatCheck(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, strict: true, options: { stun: { type: 'string', default: '127.0.0.1:3478' }, json: { type: 'boolean', default: false }, 'rto-ms': { type: 'string', default: '300' } } });
+  const parsed = parseCommand(NAT_CHECK, argv);
+  if (parsed === 'help') {
+    process.stdout.write(helpText(NAT_CHECK));
+    return 0;
+  }
+  const values = parsed as { stun: string; json?: boolean; 'rto-ms': string };
   const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(values.stun);
   if (!m) {
     process.stderr.write(`dari nat-check: --stun: expected host:port, got ${JSON.stringify(values.stun)}\n`);

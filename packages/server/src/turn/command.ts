@@ -8,15 +8,28 @@ import { createServer } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { pino } from 'pino';
 import { validateTurnConfig } from '../config.js';
-import { COTURN_OPTIONS, TurnOptionError, parseTurnArgs, type TurnOptions } from './coturn-options.js';
+import { SUPPORTED_OPTIONS, TurnOptionError, parseTurnArgs, type OptionSpec, type TurnOptions } from './coturn-options.js';
 import { firstHostAddress, type TurnAdapter } from './adapter.js';
 import { startTurnServer } from './start.js';
 import { resolveTurnConfig, type TurnConfig, type TurnConfigInput } from './turn-config.js';
 import type { Logger } from '../logger.js';
 
+/** `dari turn --help`: every option Dari accepts, with what it does, its unit and default (the table's notes). */
 function usage(): string {
-  const lines = COTURN_OPTIONS.filter((o) => o.status !== 'unsupported').map((o) => `  --${o.name}`);
-  return `usage: dari turn [coturn options] [-c turnserver.conf]\n\nsupported coturn options (see docs/turn.md):\n${lines.join('\n')}\n`;
+  const label = (o: OptionSpec) => [o.name !== undefined ? `--${o.name}` : undefined, o.short !== undefined ? `-${o.short}` : undefined].filter((x) => x !== undefined).join(', ');
+  const rows = SUPPORTED_OPTIONS.map((o) => [label(o), o.status === 'no-op' ? `accepted, no effect: ${o.note}` : o.note] as const);
+  const width = Math.max(...rows.map(([l]) => l.length)) + 2;
+  return [
+    'usage: dari turn [options] [-c turnserver.conf]',
+    '',
+    "The STUN/TURN server alone (RFC 8489, RFC 8656, RFC 5780), configured with coturn's option names",
+    'and turnserver.conf format. Options coturn has and Dari does not are refused by name.',
+    'Ports 0-65535, lifetimes in seconds, --max-bps in bytes per second. Details: docs/turn.md.',
+    '',
+    'options:',
+    ...rows.map(([l, note]) => `  ${l.padEnd(width)}${note}`),
+    '',
+  ].join('\n');
 }
 
 

@@ -88,6 +88,8 @@ export interface TurnOptions {
    * Undefined = stdout (the default; coturn's special names 'stdout' and '-' mean the same).
    */
   logFile?: string;
+  /** --log-format (Dari's own): `json` or `pretty`. Undefined = pretty when the log goes to a terminal, JSON otherwise. */
+  logFormat?: 'json' | 'pretty';
   /** --prometheus: serve metrics on prometheusPort. Default false. */
   prometheus: boolean;
   /** --prometheus-port: metrics port. Default 9641 (coturn's). */
@@ -140,7 +142,7 @@ const NO_DB = 'Dari has no user database: use --user or --static-auth-secret';
 const NO_CLI = 'Dari has no telnet CLI';
 const NO_WEB_ADMIN = 'Dari has no web admin';
 const ALT_SERVER = 'ALTERNATE-SERVER redirects (300 Try Alternate) are not implemented';
-const LOGS = 'Dari logs JSON lines to stdout or --log-file only';
+const LOGS = 'Dari logs to stdout or --log-file only (readable lines on a terminal, JSON otherwise)';
 const NO_SWITCH = 'this STUN behaviour is not switchable in Dari';
 const NODE_TLS = 'Node.js TLS chooses the key exchange; custom DH/curve settings are not supported';
 const NO_DEVICE = 'Node.js cannot bind sockets to a device (SO_BINDTODEVICE)';
@@ -176,7 +178,7 @@ export const COTURN_OPTIONS: readonly OptionSpec[] = [
   S('tcp-proxy-port', undefined, 'required', 'unsupported', 'PROXY-protocol listener for load balancers is not implemented'),
   S('listening-ip', 'L', 'required', 'supported', 'listener address, repeatable; default 0.0.0.0 (all IPv4)'),
   S('relay-device', 'i', 'required', 'unsupported', `${NO_DEVICE}; use --relay-ip`),
-  S('relay-ip', 'E', 'required', 'supported', 'relay address, repeatable; default: the address the client reached'),
+  S('relay-ip', 'E', 'required', 'supported', 'relay address, repeatable (the first of each family is used); default: the concrete --listening-ip addresses, else the host\'s first address'),
   S('external-ip', 'X', 'required', 'supported', 'public address, or public/private mapping behind NAT, repeatable (bare form once)'),
   S('relay-threads', 'm', 'required', 'unsupported', 'Dari relays in one Node.js event loop'),
   S('min-port', undefined, 'required', 'supported', 'lowest relay port, default 49152'),
@@ -235,6 +237,7 @@ export const COTURN_OPTIONS: readonly OptionSpec[] = [
   S('pkey', undefined, 'required', 'supported', 'PEM private key file for TLS'),
   S('pkey-pwd', undefined, 'required', 'unsupported', 'encrypted private keys are not supported; give an unencrypted PEM key'),
   S('log-file', 'l', 'required', 'supported', 'log to this file (as given, no rollover); stdout or - = stdout, stderr = stderr'),
+  S('log-format', undefined, 'required', 'supported', 'json or pretty; default pretty when the log goes to a terminal, JSON otherwise', 'Dari'),
   S('no-stdout-log', undefined, 'flag', 'unsupported', LOGS),
   S('syslog', undefined, 'flag', 'unsupported', LOGS),
   S('simple-log', undefined, 'flag', 'no-op', 'Dari always writes --log-file as given, without PID/date suffix or rollover'),
@@ -276,8 +279,8 @@ export const COTURN_OPTIONS: readonly OptionSpec[] = [
   S('ne', undefined, 'required', 'unsupported', "coturn's network engine selection has no counterpart", 'removed in coturn 4.10.0'),
   S('no-sslv2', undefined, 'flag', 'no-op', 'Node.js TLS never speaks SSL', 'removed in coturn 4.7.0'),
   S('no-sslv3', undefined, 'flag', 'no-op', 'Node.js TLS never speaks SSL', 'removed in coturn 4.7.0'),
-  S('no-tlsv1', undefined, 'flag', 'no-op', 'Node.js 20 refuses TLS below 1.2 by default', 'removed in coturn 4.7.0'),
-  S('no-tlsv1_1', undefined, 'flag', 'no-op', 'Node.js 20 refuses TLS below 1.2 by default', 'removed in coturn 4.7.0'),
+  S('no-tlsv1', undefined, 'flag', 'no-op', 'Node.js refuses TLS below 1.2 by default', 'removed in coturn 4.7.0'),
+  S('no-tlsv1_1', undefined, 'flag', 'no-op', 'Node.js refuses TLS below 1.2 by default', 'removed in coturn 4.7.0'),
   S('no-tlsv1_2', undefined, 'flag', 'unsupported', 'a TLS 1.3-only mode is not configurable'),
   S('secret-key-file', undefined, 'required', 'unsupported', 'it decrypts MySQL passwords; Dari has no database'),
   S('keep-address-family', 'K', 'flag', 'unsupported', 'the relay address family follows RFC 8656 and is not configurable'),
@@ -298,8 +301,8 @@ export const COTURN_OPTIONS: readonly OptionSpec[] = [
   S('prometheus-address', undefined, 'required', 'unsupported', 'the metrics listener address is not configurable', 'coturn ≥ 4.6.3'),
   S('respond-http-unsupported', undefined, 'flag', 'unsupported', "Dari's TURN ports do not answer HTTP", 'coturn ≥ 4.6.3'),
   S('prometheus-path', undefined, 'required', 'unsupported', 'metrics are served at /metrics only', 'coturn ≥ 4.7.0'),
-  S('tlsv1', undefined, 'flag', 'unsupported', 'Node.js 20 refuses TLS below 1.2', 'coturn ≥ 4.7.0'),
-  S('tlsv1_1', undefined, 'flag', 'unsupported', 'Node.js 20 refuses TLS below 1.2', 'coturn ≥ 4.7.0'),
+  S('tlsv1', undefined, 'flag', 'unsupported', 'Node.js refuses TLS below 1.2', 'coturn ≥ 4.7.0'),
+  S('tlsv1_1', undefined, 'flag', 'unsupported', 'Node.js refuses TLS below 1.2', 'coturn ≥ 4.7.0'),
   S('rfc5780', undefined, 'flag', 'unsupported', NO_SWITCH, 'coturn ≥ 4.7.0'),
   S('stun-backward-compatibility', undefined, 'flag', 'unsupported', NO_SWITCH, 'coturn ≥ 4.7.0'),
   S('sock-buf-size', undefined, 'required', 'unsupported', 'socket buffer sizes are left to the OS', 'coturn ≥ 4.8.0'),
@@ -768,6 +771,12 @@ function apply(w: Work, e: Entry): void {
       if (f === 'syslog') fail(e, `syslog is not supported: ${LOGS}`);
       if (f === 'stdout' || f === '-') delete o.logFile;
       else o.logFile = f;
+      return;
+    }
+    case 'log-format': {
+      const f = str(e);
+      if (f !== 'json' && f !== 'pretty') fail(e, `expected json or pretty, got ${JSON.stringify(f)}`);
+      o.logFormat = f;
       return;
     }
     case 'prometheus':

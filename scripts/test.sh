@@ -4,11 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use as real parts (browsers, coturn's clients, GStreamer as cameras,
-# mixer and WHIP client, VLC, Redis, ffmpeg/ffprobe; a C toolchain and python3 for node-gyp, which
-# builds the native TURN fast path), checked with dpkg so a fresh machine gets
-# exactly what it lacks.
-wanted=(chromium coturn openssl build-essential python3
+# Debian packages the tests use as real parts (browsers, coturn's clients, util-linux `script`
+# for a pseudo-terminal, GStreamer as cameras, mixer and WHIP client, VLC, Redis, ffmpeg/ffprobe;
+# a C toolchain and python3 for node-gyp, which builds the native TURN fast path), checked with
+# dpkg so a fresh machine gets exactly what it lacks.
+wanted=(chromium coturn openssl bsdutils build-essential python3
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-nice
   python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-bad-1.0

@@ -62,7 +62,7 @@ async function serve(args: string[]): Promise<number> {
     return 0;
   }
   const resolved = loadConfig(values as ServeFlags);
-  const logger = createLogger(resolved.config.log.level);
+  const logger = createLogger(resolved.config.log.level, { format: resolved.config.log.format });
   let server;
   try {
     server = await startServer(resolved, logger);
@@ -77,15 +77,11 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
   const running = server;
-  const turnUrls = running.turn?.adapter.endpoints.map((e) => `${e.protocol}://${e.address}:${e.port}`) ?? [];
-  logger.info(
-    { url: running.url, ws: running.wsUrl, turn: turnUrls },
-    `ready ${running.url} (signaling ${running.wsUrl}${turnUrls.length ? `; STUN/TURN ${turnUrls.join(' ')}` : ''})`,
-  );
-  return await new Promise<number>((resolve) => {
+  // Signal handlers first: a Ctrl-C that follows the ready line at once must find them.
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
-      running.close().then(() => {
+      void running.close().then(() => {
         logger.info('stopped');
         logger.flush();
         resolve(0);
@@ -105,6 +101,12 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', onTerm);
   });
+  const turnUrls = running.turn?.adapter.endpoints.map((e) => `${e.protocol}://${e.address}:${e.port}`) ?? [];
+  logger.info(
+    { url: running.url, ws: running.wsUrl, turn: turnUrls },
+    `ready ${running.url} (signaling ${running.wsUrl}${turnUrls.length ? `; STUN/TURN ${turnUrls.join(' ')}` : ''})`,
+  );
+  return await stopped;
 }
 
 async function token(args: string[]): Promise<number> {

@@ -38,7 +38,14 @@ export const ConfigSchema = z.strictObject({
     .default({}),
   /** TLS certificate and key (PEM files); when set, Dari serves HTTPS and WSS. */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
+  log: z
+    .strictObject({
+      /** pino level. Default info. */
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      /** `auto`: readable lines when stdout is a terminal, JSON lines otherwise; `json` or `pretty` forces one. Default auto. */
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    })
+    .prefault({}),
   signaling: z
     .strictObject({
       /** Largest signaling frame, bytes. Default 65536. */
@@ -297,6 +304,7 @@ export interface ServeFlags {
   'tls-cert'?: string | undefined;
   'tls-key'?: string | undefined;
   'log-level'?: string | undefined;
+  'log-format'?: string | undefined;
   /** Scale-out: the Redis URL (config `redis.url`). */
   'redis-url'?: string | undefined;
   /** Repeated `path=value` overrides, e.g. `signaling.reconnectGraceMs=5000`. */
@@ -323,7 +331,9 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   if (flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined) {
     fromFlags['tls'] = { cert: flags['tls-cert'], key: flags['tls-key'] };
   }
-  if (flags['log-level'] !== undefined) fromFlags['log'] = { level: flags['log-level'] };
+  if (flags['log-level'] !== undefined || flags['log-format'] !== undefined) {
+    fromFlags['log'] = { ...(flags['log-level'] !== undefined ? { level: flags['log-level'] } : {}), ...(flags['log-format'] !== undefined ? { format: flags['log-format'] } : {}) };
+  }
   if (flags['redis-url'] !== undefined) fromFlags['redis'] = { url: flags['redis-url'] };
   for (const assignment of flags.set ?? []) {
     const i = assignment.indexOf('=');

@@ -60,7 +60,7 @@ function readPem(path: string, key: string): Buffer {
  * @throws ConfigError when TLS files cannot be read; ListenError when the STUN/TURN port cannot
  *   be bound; Error (EADDRINUSE …) when the HTTP port cannot be bound
  */
-export async function startServer(resolved: Resolved, logger: Logger = createLogger(resolved.config.log.level)): Promise<RunningServer> {
+export async function startServer(resolved: Resolved, logger: Logger = createLogger(resolved.config.log.level, { format: resolved.config.log.format })): Promise<RunningServer> {
   const { config } = resolved;
   const tls = config.tls ? { cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key') } : undefined;
   if (resolved.devMode) {

@@ -6,13 +6,12 @@
 import { readFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { pino } from 'pino';
 import { validateTurnConfig } from '../config.js';
 import { SUPPORTED_OPTIONS, TurnOptionError, parseTurnArgs, type OptionSpec, type TurnOptions } from './coturn-options.js';
 import { firstHostAddress, type TurnAdapter } from './adapter.js';
 import { startTurnServer } from './start.js';
 import { resolveTurnConfig, type TurnConfig, type TurnConfigInput } from './turn-config.js';
-import type { Logger } from '../logger.js';
+import { createLogger } from '../logger.js';
 
 /** `dari turn --help`: every option Dari accepts, with what it does, its unit and default (the table's notes). */
 function usage(): string {
@@ -93,7 +92,7 @@ export async function runTurn(argv: string[]): Promise<number> {
     return 0;
   }
   const destination = o.logFile === undefined ? process.stdout : o.logFile === 'stderr' ? process.stderr : createWriteStream(o.logFile, { flags: 'a' });
-  const logger: Logger = pino({ level: o.verbose ? 'debug' : 'info', base: { app: 'dari-turn' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const logger = createLogger(o.verbose ? 'debug' : 'info', { format: o.logFormat ?? 'auto', destination, app: 'dari-turn' });
   let tls;
   if (!o.noTls && o.cert && o.pkey) {
     try {
@@ -125,9 +124,8 @@ export async function runTurn(argv: string[]): Promise<number> {
     });
     await new Promise<void>((r) => metricsServer!.listen(o.prometheusPort, r));
   }
-  const endpoints = adapter.endpoints.map((e) => `${e.protocol}://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`);
-  logger.info({ endpoints, relay: turn.relay, realm: config.realm }, `ready ${endpoints.join(' ')}`);
-  return new Promise<number>((resolve) => {
+  // Signal handlers first: a Ctrl-C that follows the ready line at once must find them.
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       metricsServer?.close();
@@ -140,4 +138,7 @@ export async function runTurn(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  const endpoints = adapter.endpoints.map((e) => `${e.protocol}://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`);
+  logger.info({ endpoints, relay: turn.relay, realm: config.realm }, `ready ${endpoints.join(' ')}`);
+  return stopped;
 }

@@ -1,6 +1,6 @@
 /**
- * `dari serve`: one process with HTTP(S), WebSocket signaling, metrics and (later) STUN/TURN
- * and the SFU. {@link startServer} binds every listener and resolves once all are bound.
+ * `dari serve`: one process with HTTP(S), WebSocket signaling, the embedded STUN/TURN server,
+ * the SFU and metrics. {@link startServer} binds every listener and resolves once all are bound.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

@@ -10,7 +10,7 @@ import {
   parseTurnArgs,
   parseTurnConfigFile,
   type OptionSpec,
-  type TurnOptions,
+  type CoturnOptions,
 } from '../src/turn/coturn-options.js';
 
 function confFile(text: string): string {
@@ -34,7 +34,7 @@ function throwsOption(fn: () => unknown, option: string, text?: string): void {
 const noAuth = (...argv: string[]) => parseTurnArgs(['--no-auth', ...argv]);
 
 test('defaults (with --no-auth, the least an invocation needs)', () => {
-  const expected: TurnOptions = {
+  const expected: CoturnOptions = {
     listeningIps: ['0.0.0.0'],
     listeningPort: 3478,
     tlsListeningPort: 5349,

@@ -328,7 +328,7 @@ export class TurnAdapter {
           const e = a.event;
           if (e.type === 'allocation-created') this.log.info({ allocation: e.allocation, username: e.username, tuple: e.tuple, relay: e.relay, lifetimeS: e.lifetimeS }, 'allocation created');
           else if (e.type === 'allocation-deleted') this.log.info({ allocation: e.allocation, username: e.username, reason: e.reason }, 'allocation deleted');
-          else if (e.type === 'peer-denied') this.log.info({ peer: e.peer, reason: e.reason, tuple: e.tuple }, 'peer address denied');
+          else if (e.type === 'peer-denied') this.log.debug({ peer: e.peer, reason: e.reason, tuple: e.tuple }, 'peer address denied');
           else this.log.debug(e, e.type);
           break;
         }

@@ -7,7 +7,7 @@ import { readFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { validateTurnConfig } from '../config.js';
-import { SUPPORTED_OPTIONS, TurnOptionError, parseTurnArgs, type OptionSpec, type TurnOptions } from './coturn-options.js';
+import { SUPPORTED_OPTIONS, TurnOptionError, parseTurnArgs, type OptionSpec, type CoturnOptions } from './coturn-options.js';
 import { firstHostAddress, type TurnAdapter } from './adapter.js';
 import { startTurnServer } from './start.js';
 import { resolveTurnConfig, type TurnConfig, type TurnConfigInput } from './turn-config.js';
@@ -38,7 +38,7 @@ function usage(): string {
  * logging and metrics options stay with the command.
  * @throws ConfigError naming a `turn.…` key, for a value coturn-options.ts let through but the schema refuses (a bug)
  */
-export function turnConfigFromCoturn(o: TurnOptions): TurnConfig {
+export function turnConfigFromCoturn(o: CoturnOptions): TurnConfig {
   const alt = o.listeningIps[1];
   return validateTurnConfig({
     port: o.listeningPort,
@@ -73,7 +73,7 @@ export function turnConfigFromCoturn(o: TurnOptions): TurnConfig {
 
 /** Runs `dari turn`. @returns the exit code (after shutdown) */
 export async function runTurn(argv: string[]): Promise<number> {
-  let o: TurnOptions;
+  let o: CoturnOptions;
   try {
     o = parseTurnArgs(argv);
   } catch (err) {

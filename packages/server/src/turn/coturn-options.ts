@@ -11,8 +11,12 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { addressBytes, isUnspecifiedAddress, parseRange } from '@dari/stun';
 
-/** Validated settings of `dari turn` (units in names: S = seconds, Bps = bytes per second). */
-export interface TurnOptions {
+/**
+ * Validated coturn-style settings of `dari turn` (units in names: S = seconds, Bps = bytes per
+ * second). The STUN/TURN server's part is mapped onto the one TURN shape (turn-config.ts) by
+ * command.ts's turnConfigFromCoturn; logging and metrics stay with the command.
+ */
+export interface CoturnOptions {
   /** --listening-ip / -L (repeatable). Default ['0.0.0.0'] (all IPv4 addresses, like coturn). */
   listeningIps: string[];
   /** --listening-port / -p: UDP and TCP port. Default 3478; 0 = any free port (tests). */
@@ -580,7 +584,7 @@ function user(e: Entry): { name: string; password?: string; key?: string } {
 // Parsing
 
 /** Defaults of every option (before any argument). */
-function defaults(): TurnOptions {
+function defaults(): CoturnOptions {
   return {
     listeningIps: ['0.0.0.0'],
     listeningPort: 3478,
@@ -623,7 +627,7 @@ function defaults(): TurnOptions {
 
 /** Bookkeeping next to the options while entries are applied. */
 interface Work {
-  o: TurnOptions;
+  o: CoturnOptions;
   listeningIpsGiven: boolean;
   altGiven: boolean;
   /** The value of --use-auth-secret when given explicitly. */
@@ -868,7 +872,7 @@ function validate(w: Work): void {
  *
  * Units: ports 0-65535 (0 = any free port, for the listeners), relay ports 1-65535, lifetimes in
  * seconds (≥ 1), `--max-bps` in bytes per second (0 = unlimited), quotas in allocations
- * (0 = unlimited). Defaults are listed on {@link TurnOptions}.
+ * (0 = unlimited). Defaults are listed on {@link CoturnOptions}.
  *
  * @param argv the arguments, e.g. `['--lt-cred-mech', '--user', 'alice:secret']`
  * @param readFile reads the config file (UTF-8); default `fs.readFileSync(path, 'utf8')`
@@ -877,7 +881,7 @@ function validate(w: Work): void {
  *   value, unreadable config file, or a conflict (no or mixed authentication mechanisms, --cert
  *   without --pkey, --min-port above --max-port, no listener left, ...)
  */
-export function parseTurnArgs(argv: string[], readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): TurnOptions {
+export function parseTurnArgs(argv: string[], readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): CoturnOptions {
   const cli = tokenizeArgv(argv);
   const o = defaults();
   if (cli.some((e) => e.spec.name === 'help' || e.spec.name === 'version')) {

@@ -31,7 +31,6 @@ function usage(): string {
   ].join('\n');
 }
 
-
 /**
  * coturn's options in the one shape of a TURN server's configuration (turn-config.ts), the
  * shape `dari serve`'s `turn:` section has. Only what the STUN/TURN server itself uses is mapped;
@@ -93,16 +92,16 @@ export async function runTurn(argv: string[]): Promise<number> {
   }
   const destination = o.logFile === undefined ? process.stdout : o.logFile === 'stderr' ? process.stderr : createWriteStream(o.logFile, { flags: 'a' });
   const logger = createLogger(o.verbose ? 'debug' : 'info', { format: o.logFormat ?? 'auto', destination, app: 'dari-turn' });
+  const config = turnConfigFromCoturn(o);
   let tls;
-  if (!o.noTls && o.cert && o.pkey) {
+  if (config.tls) {
     try {
-      tls = { cert: readFileSync(o.cert), key: readFileSync(o.pkey) };
+      tls = { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
     } catch (err) {
       process.stderr.write(`dari turn: --cert/--pkey: ${(err as Error).message}\n`);
       return 2;
     }
   }
-  const config = turnConfigFromCoturn(o);
   const turn = resolveTurnConfig(config, { defaultListen: ['0.0.0.0'], tls, allowLoopbackPeersDefault: false, hostAddress: firstHostAddress });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dari_' });

@@ -33,7 +33,7 @@ export function procStats(pid) {
  * with `ws`), then keeps draining stdout so a logging server never blocks on a full pipe.
  * Lines at level warn or above (pino level ≥ 40) are kept as `problems`.
  */
-async function spawnServer(name, nodeArgs, timeoutMs = 15_000) {
+export async function spawnServer(name, nodeArgs, timeoutMs = 15_000) {
   const cmd = `ulimit -Sn "$(ulimit -Hn)" && exec node ${nodeArgs.map((a) => `'${a}'`).join(' ')}`;
   const child = spawn('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);

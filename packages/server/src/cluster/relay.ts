@@ -88,9 +88,9 @@ export class Relay {
     this.counters.toRoom++;
     link.send(encodeFrame(FrameType.OPEN, session, JSON.stringify(payload)));
     return {
-      forward: (text) => {
+      forward: (bytes) => {
         this.counters.toRoom++;
-        link.send(encodeFrame(FrameType.MSG, session, text));
+        link.send(encodeFrame(FrameType.MSG, session, bytes));
       },
       closed: () => {
         if (sessions.delete(session)) link.send(encodeFrame(FrameType.CLOSE, session));
@@ -122,7 +122,7 @@ export class Relay {
         const client = this.edge.get(link)?.get(frame.session);
         if (!client) return;
         this.counters.toClient++;
-        client.send(payloadText(frame));
+        client.send(frame.payload); // the server's UTF-8 text, passed on without decoding
         return;
       }
       case FrameType.END: {

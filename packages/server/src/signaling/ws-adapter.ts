@@ -28,14 +28,15 @@ export interface SfuHook {
 
 /** Where the core's output for one connection goes: a WebSocket, or a node link (relayed). */
 export interface ConnTransport {
-  send(text: string): void;
+  /** A text frame: a string, or its UTF-8 bytes (relayed frames are passed on as bytes). */
+  send(text: string | Uint8Array): void;
   close(code: number, reason: string): void;
 }
 
 /** The edge's half of a relayed connection (scale-out). */
 export interface RelayedConn {
-  /** A client frame, to pass on to the room's node. */
-  forward(text: string): void;
+  /** A client frame's UTF-8 bytes, to pass on to the room's node as they are. */
+  forward(bytes: Uint8Array): void;
   /** The client's connection closed. */
   closed(): void;
 }
@@ -178,7 +179,7 @@ export class SignalingAdapter {
     this.sockets.set(id, ws);
     this.transports.set(id, {
       send: (text) => {
-        if (ws.readyState === ws.OPEN) ws.send(text);
+        if (ws.readyState === ws.OPEN) ws.send(text, { binary: false });
       },
       close: (code, reason) => ws.close(code, reason.slice(0, 120)),
     });
@@ -205,7 +206,7 @@ export class SignalingAdapter {
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const relay = this.relayed.get(id);
     if (relay) {
-      relay.forward(buf.toString('utf8'));
+      relay.forward(buf);
       return;
     }
     const { actions, join } = this.core.receive(id, buf.toString('utf8'), this.now(), buf.length);

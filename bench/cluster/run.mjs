@@ -16,10 +16,13 @@
  * killed on exit; a watchdog aborts after 10 minutes. Only 127.0.0.1 is used.
  */
 import { parseArgs } from 'node:util';
-import { execSync, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { spawnServer, DARI_BIN, dariBenchFlags } from '../signaling/servers.mjs';
-import { connectAll, openDari, closeAll, runRelay, fakeSdp, sleep, Histogram } from '../signaling/clients.mjs';
+import { connectAll, openDari, closeAll, runRelay, fakeSdp, sleep } from '../signaling/clients.mjs';
+import { performance } from 'node:perf_hooks';
 import { mintToken, DEV_API_KEY, DEV_API_SECRET } from '../../packages/server/dist/src/index.js';
 import { startRedis } from '../../packages/testkit/dist/src/index.js';
 
@@ -36,15 +39,7 @@ const { values: opt } = parseArgs({
 });
 const num = (k) => Number(opt[k]);
 const command = `node bench/cluster/run.mjs ${Object.entries(opt).map(([k, v]) => `--${k} ${v}`).join(' ')}`;
-const NODES = 3;
 
-const [softFd, hardFd] = execSync('ulimit -Sn; ulimit -Hn', { shell: '/bin/bash' }).toString().split('\n').map(Number);
-const needFd = NODES * num('conns') + 2000;
-if (hardFd < needFd) throw new Error(`--conns ${num('conns')} needs ${needFd} file descriptors; the hard limit is ${hardFd}`);
-if (softFd < needFd) {
-  const r = spawnSync('bash', ['-c', 'ulimit -Sn "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, '--max-old-space-size=4096', ...process.argv.slice(1)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
-}
 process.once('SIGINT', () => process.exit(130));
 process.once('SIGTERM', () => process.exit(143));
 setTimeout(() => { console.error('watchdog: benchmark took over 10 min, aborting'); process.exit(1); }, 600_000).unref();
@@ -61,6 +56,9 @@ function startNode(id, redisUrl) {
   return spawnServer(id, [DARI_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--set', 'turn.enabled=false', ...dariBenchFlags(100), ...cluster]);
 }
 
+const redises = new Set();
+process.on('exit', () => { for (const r of redises) void r.kill(); }); // SIGKILL is sent synchronously
+
 /** A fresh set of servers: one anchor node, or three nodes and a Redis. */
 async function servers(kind) {
   if (kind === 'single') {
@@ -68,9 +66,10 @@ async function servers(kind) {
     return { nodes: [node], stop: () => node.stop() };
   }
   const redis = await startRedis();
+  redises.add(redis);
   const nodes = await Promise.all(['N1', 'N2', 'N3'].map((id) => startNode(id, redis.url)));
   await sleep(2500); // every node has seen the others (heartbeat 1 s)
-  return { nodes, stop: async () => { await Promise.all(nodes.map((n) => n.stop())); await redis.stop(); } };
+  return { nodes, stop: async () => { await Promise.all(nodes.map((n) => n.stop())); await redis.stop(); redises.delete(redis); } };
 }
 
 /** Phase 1: second-member join latency, rooms of 2. */
@@ -128,30 +127,52 @@ async function benchRelay(kind) {
   }
 }
 
-/** Phase 3: --conns connections per node, rooms of 10, joined round robin over the nodes. */
+const CONNS = fileURLToPath(new URL('./conns.mjs', import.meta.url));
+const holders = new Set();
+process.on('exit', () => { for (const h of holders) h.kill('SIGKILL'); });
+
+/** A connection-holder process (conns.mjs), its descriptor limit raised; resolves once its tokens are minted. */
+async function holder(spec) {
+  const child = spawn('bash', ['-c', 'ulimit -Sn "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, CONNS, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  holders.add(child);
+  child.once('exit', () => holders.delete(child));
+  const lines = createInterface({ input: child.stdout });
+  const next = (prefix) => new Promise((resolve, reject) => {
+    lines.on('line', (l) => { if (l.startsWith(prefix)) resolve(l.slice(prefix.length).trim()); });
+    child.once('exit', (code) => reject(new Error(`connection holder exited (${code})`)));
+  });
+  await next('TOKENS');
+  return { go: () => { child.stdin.write('go\n'); return next('READY').then(JSON.parse); }, stop: () => child.stdin.end() };
+}
+
+/**
+ * Phase 3: --conns connections per node, rooms of 10, joined round robin over the nodes, held by
+ * one process per node's worth of clients.
+ */
 async function benchMemory(kind) {
   const s = await servers(kind);
-  let clients = [];
+  const hs = [];
   try {
-    const n = num('conns') * s.nodes.length;
-    const specs = [];
-    for (let i = 0; i < n; i++) specs.push({ room: `m${Math.floor(i / 10)}`, identity: `u${i}`, node: i % s.nodes.length });
-    await Promise.all(specs.map(async (spec) => (spec.token = await token(spec.room, spec.identity))));
+    const per = num('conns');
+    const urls = s.nodes.map((x) => x.ws);
+    for (let k = 0; k < s.nodes.length; k++) hs.push(await holder({ urls, start: k * per, count: per }));
     await sleep(1000);
     const before = s.nodes.map((x) => x.stats().rssBytes);
-    const conn = await connectAll((spec) => openDari(s.nodes[spec.node].ws, spec), specs);
-    clients = conn.clients;
+    const t0 = performance.now();
+    const ready = await Promise.all(hs.map((h) => h.go()));
+    const joinWallS = (performance.now() - t0) / 1000;
     await sleep(3000);
     const idle = s.nodes.map((x) => x.stats().rssBytes);
+    const joined = ready.reduce((n, r) => n + r.joined, 0);
     const growth = idle.reduce((sum, v, i) => sum + v - before[i], 0);
     return {
-      connections: clients.length, failures: conn.failures, joinWallS: round(conn.seconds, 1),
-      rssIdleMiB: idle.map((v) => round(v / MiB)), rssPerConnKiB: round(growth / clients.length / 1024, 2),
+      connections: joined, failures: ready.map((r) => r.failures), joinWallS: round(joinWallS, 1),
+      rssIdleMiB: idle.map((v) => round(v / MiB)), rssPerConnKiB: round(growth / joined / 1024, 2),
       problems: s.nodes.flatMap((x) => x.problems).slice(0, 5),
     };
   } finally {
-    closeAll(clients);
-    clients = [];
+    for (const h of hs) h.stop();
+    await sleep(500);
     await s.stop();
   }
 }

@@ -6,7 +6,7 @@
  *   node bench/sfu/run.mjs [--n 10,50,100,200] [--seconds 10] [--rounds 2] [--only dari|janus]
  *                          [--bots 1] [--batch 10] [--pin on|off] [--video-kbps 500] [--quiet-wait 15]
  *                          [--max-other-load 30] [--retries 1] [--budget 540] [--snapshot on|off]
- *                          [--janus-ice-lite]
+ *                          [--janus-ice-lite] [--dari-build DIR] [--save-build DIR]
  *
  * For each N, `--rounds` times Dari then Janus (a fresh server process per run): one publisher
  * (synthetic VP8 ~500 kbps at 30 fps + Opus 50 packets/s, in its own bot process) and N
@@ -22,8 +22,8 @@
  */
 import { parseArgs } from 'node:util';
 import { spawn, execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { startDari, startJanus, janusVersion, snapshotDari, cpuSeconds, memory, killAll, sleep, newestJs, ROOT } from './servers.mjs';
@@ -47,6 +47,8 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '2' }, // Dari, Janus, Dari, Janus … per N; figures are means
     'idle-seconds': { type: 'string', default: '3' }, // after the window: server CPU with everyone connected and no media; 0 = skip
     budget: { type: 'string', default: '540' }, // s: no repeated runs after this much time
+    'save-build': { type: 'string', default: '' }, // save a snapshot of the current Dari build into DIR (inside the repository) and exit
+    'dari-build': { type: 'string', default: '' }, // measure a build saved with --save-build instead of the current one
   },
 });
 const NS = opt.n.split(',').map(Number).filter((n) => n > 0);
@@ -67,7 +69,7 @@ const BUDGET_MS = Number(opt.budget) * 1000;
 const IDLE_S = Number(opt['idle-seconds']);
 const STARTED = Date.now();
 for (const s of SYSTEMS) if (s !== 'dari' && s !== 'janus') throw new Error(`--only: dari or janus, not ${s}`);
-const command = `node bench/sfu/run.mjs --n ${NS.join(',')} --seconds ${SECONDS} --rounds ${ROUNDS}${opt.only ? ` --only ${opt.only}` : ''} --bots ${BOTS} --batch ${BATCH} --pin ${PIN ? 'on' : 'off'} --video-kbps ${MEDIA.videoKbps} --quiet-wait ${QUIET_WAIT_S} --max-other-load ${MAX_OTHER_LOAD} --retries ${RETRIES} --budget ${opt.budget} --idle-seconds ${IDLE_S} --snapshot ${opt.snapshot}${opt['janus-ice-lite'] ? ' --janus-ice-lite' : ''}`;
+const command = `node bench/sfu/run.mjs --n ${NS.join(',')} --seconds ${SECONDS} --rounds ${ROUNDS}${opt.only ? ` --only ${opt.only}` : ''} --bots ${BOTS} --batch ${BATCH} --pin ${PIN ? 'on' : 'off'} --video-kbps ${MEDIA.videoKbps} --quiet-wait ${QUIET_WAIT_S} --max-other-load ${MAX_OTHER_LOAD} --retries ${RETRIES} --budget ${opt.budget} --idle-seconds ${IDLE_S} --snapshot ${opt.snapshot}${opt['janus-ice-lite'] ? ' --janus-ice-lite' : ''}${opt['dari-build'] ? ` --dari-build ${opt['dari-build']}` : ''}`;
 
 // Bounded: the whole benchmark (default sizes: ~6–8 min) and every phase below.
 const WATCHDOG_MS = 20 * 60_000;
@@ -324,7 +326,7 @@ function dariBuild() {
   let dirty = null;
   try {
     head = execSync('git rev-parse --short HEAD', { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim();
-    dirty = execSync('git status --porcelain -- packages/server/src packages/protocol/src packages/stun/src', { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim() !== '';
+    dirty = execSync('git status --porcelain -- packages/server/src packages/protocol/src packages/stun/src packages/sfu/src', { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim() !== '';
   } catch {}
   let newest = 0;
   try {
@@ -335,6 +337,14 @@ function dariBuild() {
 
 // ------------------------------------------------------------------ main
 
+if (opt['save-build']) {
+  // A build to compare against later (before/after a change, in ABBA order: --dari-build).
+  const dir = resolve(opt['save-build']);
+  const saved = await snapshotDari({ into: dir });
+  writeFileSync(join(dir, 'build.json'), JSON.stringify({ ...dariBuild(), distBuilt: saved.builtAt, savedAt: new Date().toISOString() }, null, 2) + '\n');
+  log(`saved the Dari build (HEAD ${dariBuild().head}) in ${dir}; measure it with --dari-build ${opt['save-build']}`);
+  process.exit(0);
+}
 if (SYSTEMS.includes('janus')) {
   const v = janusVersion();
   if (!v) throw new Error('janus not found: apt-get install -y janus (Debian package, 1.1.2 tested)');
@@ -345,7 +355,14 @@ log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model}), Node ${process.version};
 // One consistent Dari build for the whole benchmark (others rebuild packages/server/dist).
 let SNAPSHOT = null;
 let BUILD = null;
-if (SYSTEMS.includes('dari')) {
+if (SYSTEMS.includes('dari') && opt['dari-build']) {
+  const dir = resolve(opt['dari-build']);
+  const bin = join(dir, 'packages/server/bin/dari.js');
+  if (!existsSync(bin)) throw new Error(`--dari-build: no saved build in ${dir} (save one with --save-build)`);
+  SNAPSHOT = { bin, dir };
+  BUILD = { ...JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')), snapshot: true, saved: opt['dari-build'] };
+  log(`Dari: saved build ${opt['dari-build']} (HEAD ${BUILD.head}, dist built ${BUILD.distBuilt})`);
+} else if (SYSTEMS.includes('dari')) {
   BUILD = dariBuild();
   if (opt.snapshot !== 'off') {
     SNAPSHOT = await snapshotDari();
@@ -504,7 +521,7 @@ if (SYSTEMS.includes('janus')) {
   summary.push(`janus_clean_max_n=${bestJanus ? bestJanus.n : 0} janus_streams_per_core=${bestJanus?.streamsPerCore ?? '-'}`);
 }
 console.log(summary.join(' '));
-const builds = [...new Set(runs.filter((r) => r.dariBuild).map((r) => `HEAD ${r.dariBuild.head}${r.dariBuild.sourcesModified ? ' + uncommitted source changes' : ''} (dist built ${r.dariBuild.distBuilt}${r.dariBuild.snapshot ? ', snapshot' : ''})`))];
+const builds = [...new Set(runs.filter((r) => r.dariBuild).map((r) => `${r.dariBuild.saved ? `saved build ${r.dariBuild.saved}: ` : ''}HEAD ${r.dariBuild.head}${r.dariBuild.sourcesModified ? ' + uncommitted source changes' : ''} (dist built ${r.dariBuild.distBuilt}${r.dariBuild.snapshot ? ', snapshot' : ''})`))];
 if (builds.length) console.log(`Dari measured: ${builds.join('; ')}${builds.length > 1 ? '  WARNING: packages/server/dist changed during the benchmark' : ''}`);
 console.log(`reproduce: ${command}`);
 const runsOut = runs.map(({ latencyHist, ...r }) => r);

@@ -126,16 +126,28 @@ export function newestJs(dir) {
   return newest;
 }
 
+/** The `@dari/*` workspace packages the server depends on (their dist is part of a snapshot). */
+function serverWorkspaceDeps() {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'packages/server/package.json'), 'utf8'));
+  return Object.keys(pkg.dependencies ?? {})
+    .filter((d) => d.startsWith('@dari/'))
+    .map((d) => d.slice('@dari/'.length));
+}
+
 /**
- * Copies the built Dari server (packages/server/{bin,dist/src}, and the dist of @dari/protocol
- * and @dari/stun) into a temp folder inside bench/sfu, so every Dari run of one benchmark
- * measures the same build even when someone rebuilds packages/server/dist meanwhile. Dependencies
- * still resolve from the repository's node_modules (Node walks up from the copy). Retries while
- * a build is being written (bounded). Removed on exit.
- * @returns {{ bin: string, builtAt: string }} the copied dari.js and the newest file time copied
+ * Copies the built Dari server (packages/server/{bin,dist/src}, and the dist of every `@dari/*`
+ * package it depends on: protocol, stun, sfu …) into a folder inside bench/sfu, so every Dari run
+ * of one benchmark measures the same build even when someone rebuilds the dist folders
+ * meanwhile. Dependencies still resolve from the repository's node_modules (Node walks up from
+ * the copy, which is why the folder must lie inside the repository). Retries while a build is
+ * being written (bounded).
+ * @param {{ into?: string }} [options] `into`: a folder to keep (a saved build, see
+ *   `run.mjs --save-build`); default a temp folder `bench/sfu/.snapshot-*`, removed on exit
+ * @returns {{ bin: string, dir: string, builtAt: string }} the copied dari.js and the newest file time copied
  */
-export async function snapshotDari() {
-  const sources = ['packages/server/dist/src', 'packages/protocol/dist', 'packages/stun/dist'].map((p) => join(ROOT, p));
+export async function snapshotDari({ into } = {}) {
+  const deps = serverWorkspaceDeps();
+  const sources = ['packages/server/dist/src', ...deps.map((p) => `packages/${p}/dist`)].map((p) => join(ROOT, p));
   for (const src of sources) if (!existsSync(src)) throw new Error(`build first: npm run build (${src} is missing)`);
   for (let attempt = 0; attempt < 10; attempt++) {
     const before = Math.max(...sources.map(newestJs));
@@ -143,13 +155,20 @@ export async function snapshotDari() {
       await sleep(3000); // a build is being written
       continue;
     }
-    const dir = mkdtempSync(join(ROOT, 'bench/sfu/.snapshot-'));
-    tempDirs.add(dir);
+    let dir;
+    if (into) {
+      if (existsSync(into)) throw new Error(`${into} exists: remove it first`);
+      mkdirSync(into, { recursive: true });
+      dir = into;
+    } else {
+      dir = mkdtempSync(join(ROOT, 'bench/sfu/.snapshot-'));
+      tempDirs.add(dir);
+    }
     const copy = (from, to) => cpSync(join(ROOT, from), join(dir, to), { recursive: true });
     copy('packages/server/package.json', 'packages/server/package.json');
     copy('packages/server/bin', 'packages/server/bin');
     copy('packages/server/dist/src', 'packages/server/dist/src');
-    for (const p of ['protocol', 'stun']) {
+    for (const p of deps) {
       copy(`packages/${p}/package.json`, `node_modules/@dari/${p}/package.json`);
       copy(`packages/${p}/dist`, `node_modules/@dari/${p}/dist`);
     }
@@ -159,7 +178,7 @@ export async function snapshotDari() {
     rmSync(dir, { recursive: true, force: true }); // changed while copying: again
     tempDirs.delete(dir);
   }
-  throw new Error('packages/server/dist kept changing for 30 s: cannot take a consistent snapshot');
+  throw new Error('the Dari build kept changing for 30 s: cannot take a consistent snapshot');
 }
 
 /** `dari serve` for the benchmark (`bin`: a snapshot's dari.js, default the repository's); resolves once it answers. */

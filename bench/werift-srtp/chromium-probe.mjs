@@ -15,7 +15,7 @@
  *   remb:     + a REMB of --remb-bps from bwe-feedback.ts's RembGenerator.
  * Subscriber leg: a second werift connection forwards layers q and f to Chromium as two video
  * tracks, negotiating goog-remb and abs-send-time; Chromium's REMBs are read from the transport.
- * Needs `npx tsc -b packages/server` first, and Chromium (CHROMIUM_PATH or /usr/bin/chromium).
+ * Needs `npx tsc -b packages/sfu` first, and Chromium (CHROMIUM_PATH or /usr/bin/chromium).
  * Both cores are busy while it runs (three VP8 encoders): keep --seconds short.
  */
 import http from 'node:http';
@@ -39,8 +39,8 @@ import {
   useTransportWideCC,
   useAbsSendTime,
 } from 'werift';
-import { RembGenerator, RembEstimate } from '../../packages/server/dist/src/sfu/bwe-feedback.js';
-import { patchWeriftSrtp } from '../../packages/server/dist/src/sfu/werift-patch.js';
+import { RembGenerator, RembEstimate } from '../../packages/sfu/dist/src/core/bwe-feedback.js';
+import { patchWeriftSrtp } from '../../packages/sfu/dist/src/werift/patches/index.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * werift's pre-authentication RTP header-parse stall, end to end (see guardWeriftRtpHeaderParse in
- * packages/server/src/sfu/werift-patch.ts): two werift peer connections connect over loopback,
+ * packages/sfu/src/werift/patches/srtp.ts): two werift peer connections connect over loopback,
  * then a fresh UDP socket that is not the ICE peer sends ONE datagram to the receiver's host
  * candidate: RTP version 2 with the X bit, one-byte extension profile 0xBEDE and an extension
  * length of WORDS 32-bit words in a 200-byte packet. werift's ICE hands it to DTLS/SRTP, whose
@@ -11,11 +11,11 @@
  *   GUARD=1 WORDS=65535 node bench/werift-srtp/header-dos.mjs   # guarded: no stall
  *
  * Unguarded cost grows with WORDS squared (16,000 words: ~8.5 s; 65,535: minutes), so keep WORDS
- * small without GUARD. Needs `npx tsc -b packages/server` first.
+ * small without GUARD. Needs `npx tsc -b packages/sfu` first.
  */
 import dgram from 'node:dgram';
 import { RTCPeerConnection, RTCRtpCodecParameters, MediaStreamTrack } from 'werift';
-import { guardWeriftRtpHeaderParse } from '../../packages/server/dist/src/sfu/werift-patch.js';
+import { guardWeriftRtpHeaderParse } from '../../packages/sfu/dist/src/werift/patches/index.js';
 if (process.env.GUARD) guardWeriftRtpHeaderParse();
 const cfg = () => ({ iceServers: [], iceAdditionalHostAddresses: ['127.0.0.1'], codecs: { video: [new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000 })], audio: [] } });
 const a = new RTCPeerConnection(cfg()), b = new RTCPeerConnection(cfg());

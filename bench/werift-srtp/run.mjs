@@ -2,7 +2,7 @@
 /**
  * werift SRTP micro-benchmark (issue #4): protect + unprotect RTP packets of ~1,100 bytes with
  * werift's own `SrtpSession` (the class RTCDtlsTransport uses at runtime), before and after
- * `patchWeriftSrtp()` (packages/server/src/sfu/werift-patch.ts), for both profiles werift offers:
+ * `patchWeriftSrtp()` (packages/sfu/src/werift/patches/srtp.ts), for both profiles werift offers:
  * SRTP_AEAD_AES_128_GCM (werift's first choice, and what Chromium negotiates with it) and
  * SRTP_AES128_CM_HMAC_SHA1_80.
  *
@@ -36,7 +36,7 @@ import {
   ProtectionProfileAes128CmHmacSha1_80 as CM,
   ProtectionProfileAeadAes128Gcm as GCM,
 } from 'werift';
-import { patchWeriftSrtp, unpatchWeriftSrtp } from '../../packages/server/dist/src/sfu/werift-patch.js';
+import { patchWeriftSrtp, unpatchWeriftSrtp } from '../../packages/sfu/dist/src/werift/patches/index.js';
 
 const { values: args } = parseArgs({
   options: {

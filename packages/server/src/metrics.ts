@@ -3,33 +3,7 @@
  * servers in one process. Exposed at GET /metrics. No per-user or per-room labels.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-
-/** The SFU's totals since start (counted by werift-sfu.ts). */
-export interface SfuCounters {
-  forwardedPackets: number;
-  /** RTP header (12 bytes) and payload, before SRTP. */
-  forwardedBytes: number;
-  /** Keyframe requests (PLI or FIR) received from subscribers / PLIs sent to publishers (after the 1 per second per layer limit). */
-  pliReceived: number;
-  pliSent: number;
-  /** NACKs received from subscribers (werift retransmits from its send cache) and sent to publishers. */
-  nackReceived: number;
-  nackSent: number;
-}
-
-/** What the SFU reports at scrape time (see SfuManager.metrics). */
-export interface SfuMetricsSample extends SfuCounters {
-  rooms: number;
-  /** SFU members (participants with publisher and subscriber legs). */
-  participants: number;
-  peerConnections: number;
-  /** Published tracks (a simulcast track counts once). */
-  publications: number;
-  /** Forwarding tracks to subscribers ("down tracks"). */
-  downTracks: number;
-  /** Down tracks by the simulcast layer (rid; `-` without simulcast, `none` while waiting) they forward now. */
-  layers: Record<string, number>;
-}
+import type { SfuMetricsSample } from '@dari/sfu';
 
 /** Scale-out facts at scrape time (see ClusterRouter.sample). */
 export interface ClusterMetricsSample {
@@ -120,6 +94,16 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     total('dari_sfu_nack_received_total', 'NACKs received from subscribers', 'nackReceived');
     total('dari_sfu_nack_sent_total', 'NACKs sent to publishers', 'nackSent');
     labelled('dari_sfu_selected_layers', 'Forwarding video tracks by the simulcast layer they forward (rid)', 'layer', () => sfu().layers);
+    new Counter({
+      name: 'dari_sfu_ignored_total',
+      help: 'Inputs the SFU core dropped (unknown or stale ids, bad values), by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(sfu().ignored)) this.inc({ reason }, n ?? 0);
+      },
+    });
   }
   const registerCluster = (sampleCluster: () => ClusterMetricsSample): void => {
     const plain = (name: string, help: string, read: (s: ClusterMetricsSample) => number): void => {

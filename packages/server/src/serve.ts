@@ -12,7 +12,7 @@ import { createMetrics } from './metrics.js';
 import { createRoutes } from './http/routes.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
-import { SfuManager } from './sfu/werift-sfu.js';
+import { SfuManager } from '@dari/sfu';
 import { ClusterRouter } from './cluster/router.js';
 import { LINK_PATH } from '@dari/cluster';
 

@@ -3,7 +3,7 @@ import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
-import { encodeRemb } from '../src/sfu/bwe-feedback.js';
+import { encodeRemb } from '@dari/sfu/core';
 import { devToken, launchTalkerChromium, testServer } from './helpers.js';
 import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 
@@ -362,8 +362,14 @@ test('simulcast: the subscriber\'s REMB drives its layer — down to q when it e
   try {
     await bot.connect();
     await bot.subscriberConnected(30_000);
-    const down = () => (server.sfu as any).rooms.get('sfu-remb')?.members.get('pub')?.publications.find((p: any) => p.kind === 'video')?.downs.get('bot');
-    const layer = () => down()?.down.currentSource as number | null | undefined;
+    // The core's subscription of the bot to the publisher's video, and its werift output.
+    const subscription = () => {
+      const room = (server.sfu as any).rooms.get('sfu-remb');
+      const pubId = room?.core.publications().find((p: any) => p.participant === 'pub' && p.kind === 'video')?.id;
+      return pubId === undefined ? undefined : room.core.subscription('bot', pubId);
+    };
+    const down = () => (server.sfu as any).rooms.get('sfu-remb').output(subscription());
+    const layer = () => subscription()?.currentLayer as number | null | undefined;
     const waitLayer = async (want: number, what: string, remb?: number) => {
       const deadline = Date.now() + 30_000;
       while (layer() !== want) {
@@ -398,5 +404,5 @@ test('closing the server leaves no UDP socket of the SFU (or of TURN) behind', {
   await browser.close();
   const deadline = Date.now() + 10_000;
   while (udpSockets() > udpBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(udpSockets(), udpBefore, 'every UDP socket closed (werift-patch.ts stops transports werift forgets)');
+  assert.equal(udpSockets(), udpBefore, 'every UDP socket closed (@dari/sfu werift/patches/transports.ts stops transports werift forgets)');
 });

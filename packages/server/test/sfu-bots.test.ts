@@ -28,6 +28,13 @@ const bot = async (room: string, identity: string) => {
   return b;
 };
 
+/** The werift sender forwarding `publisher`'s `kind` track to `subscriber` in `room` (reaching into the SFU: the test drops packets on its transport). */
+function downSender(room: string, publisher: string, kind: 'audio' | 'video', subscriber: string): any {
+  const r = (server.sfu as any).rooms.get(room);
+  const pub = r.core.publications().find((p: any) => p.participant === publisher && p.kind === kind);
+  return r.output(r.core.subscription(subscriber, pub.id)).transceiver.sender;
+}
+
 async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -79,9 +86,8 @@ test('NACK and retransmission work end to end: a packet lost before the SFU and 
     const pubVideo = pub.publisherPc.getTransceivers().find((t: any) => t.kind === 'video');
     const lostBeforeSfu = await dropOnce(pubVideo.sender.dtlsTransport, pubVideo.sender.ssrc, 5);
     // Hop 2: the SFU's transport toward the subscriber drops another.
-    const room = (server.sfu as any).rooms.get('nack');
-    const down = room.members.get('pub').publications.find((p: any) => p.kind === 'video').downs.get('sub');
-    const lostAfterSfu = await dropOnce(down.transceiver.sender.dtlsTransport, down.transceiver.sender.ssrc, 5);
+    const down = downSender('nack', 'pub', 'video', 'sub');
+    const lostAfterSfu = await dropOnce(down.dtlsTransport, down.ssrc, 5);
 
     await until(`packets ${lostBeforeSfu} and ${lostAfterSfu} repaired`, () => received.has(lostBeforeSfu) && received.has(lostAfterSfu), 10_000);
     const m = server.sfu.metrics();
@@ -113,8 +119,7 @@ test('PLI and FIR from a subscriber reach the publisher as keyframe requests, at
     await sub.subscriberConnected(15_000);
     await until('video at the subscriber', () => sub.streams.some((st: any) => st.kind === 'video' && st.total > 30));
     const rx = sub.subscriberPc.getTransceivers().find((t: any) => t.kind === 'video');
-    const down = (server.sfu as any).rooms.get('fir').members.get('pub').publications.find((p: any) => p.kind === 'video').downs.get('sub');
-    const outSsrc: number = down.transceiver.sender.ssrc;
+    const outSsrc: number = downSender('fir', 'pub', 'video', 'sub').ssrc;
     // Past the limiter's second since the start-up keyframe request.
     await new Promise((r) => setTimeout(r, 1100));
     const before = media.stats.keyframeRequests;

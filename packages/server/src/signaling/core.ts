@@ -23,7 +23,7 @@ import {
   type TokenClaims,
   type TrackInfo,
 } from '@dari/protocol';
-import { MAX_M_LINES, sdpProblem } from '../sfu/sdp-policy.js';
+import { MAX_M_LINES, sdpProblem } from '@dari/sfu/core';
 
 /** Opaque connection handle chosen by the adapter. */
 export type ConnId = number;

@@ -17,7 +17,7 @@ import { verifyToken } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
-/** The SFU as the signaling adapter sees it (see sfu/werift-sfu.ts). */
+/** The SFU as the signaling adapter sees it (`SfuManager` of `@dari/sfu`). */
 export interface SfuHook {
   join(room: string, identity: string, sid: string): void;
   leave(room: string, identity: string): void;

@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ACTIVE_SPEAKER_DEFAULTS, ActiveSpeakerDetector, AUDIO_LEVEL_URI, decodeAudioLevel, readAudioLevel } from '../src/sfu/active-speaker.js';
-import { findRtpHeaderExtension, readRtpHeader } from '../src/sfu/rtp.js';
+import { ACTIVE_SPEAKER_DEFAULTS, ActiveSpeakerDetector } from '../src/core/active-speaker.js';
+import { AUDIO_LEVEL_URI, decodeAudioLevel, readAudioLevel } from '../src/rtp/audio-level.js';
+import { findRtpHeaderExtension, readRtpHeader } from '../src/rtp/rtp-header.js';
 
 const ONE_BYTE = 0xbede;
 const TWO_BYTE = 0x1000;

@@ -1,7 +1,7 @@
 /** Hostile or useless SDP from a client is refused before it reaches werift. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sdpProblem, sendingMids, MAX_M_LINES } from '../src/sfu/sdp-policy.js';
+import { sdpProblem, sendingMids, MAX_M_LINES } from '../src/sdp/sdp-policy.js';
 
 const head = 'v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n';
 const fp = 'a=fingerprint:sha-256 12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0\r\n';

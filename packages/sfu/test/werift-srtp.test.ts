@@ -17,7 +17,7 @@ import {
   ProtectionProfileAes128CmHmacSha1_80 as CM,
   ProtectionProfileAeadAes128Gcm as GCM,
 } from 'werift';
-import { guardWeriftRtpHeaderParse, patchWeriftSrtp, unpatchWeriftSrtp } from '../src/sfu/werift-patch.js';
+import { guardWeriftRtpHeaderParse, patchWeriftSrtp, unpatchWeriftSrtp } from '../src/werift/patches/index.js';
 
 /** werift's own parser, taken before anything is patched (each test file runs in its own process). */
 const weriftDeSerialize = RtpHeader.deSerialize.bind(RtpHeader);

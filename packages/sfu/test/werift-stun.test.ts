@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Connection } from 'werift';
-import { disableWeriftDefaultStun } from '../src/sfu/werift-patch.js';
+import { disableWeriftDefaultStun } from '../src/werift/patches/index.js';
 
 test('werift ICE has no STUN server unless one is configured (no traffic to stun.l.google.com)', () => {
   const stunOf = (options: Record<string, unknown>) => (new (Connection as unknown as new (controlling: boolean, o: object) => { stunServer?: unknown })(true, options)).stunServer;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
-import { nackPerSsrc } from '../src/sfu/werift-patch.js';
+import { nackPerSsrc } from '../src/werift/patches/index.js';
 
 /** A werift video receiver whose RTCP goes to `sent` instead of a transport; resolves on the first NACK. */
 function receiverWithCapturedRtcp(): { receiver: any; firstNack: Promise<any>; pc: RTCPeerConnection } {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseLayer, LayerMonitor, type LayerInfo } from '../src/sfu/layer-selection.js';
-import { DownTrack } from '../src/sfu/forwarder.js';
-import { vp8KeyframeSize, readRtpHeader } from '../src/sfu/rtp.js';
+import { chooseLayer, LayerMonitor, type LayerInfo } from '../src/core/layer-selection.js';
+import { DownTrack } from '../src/core/down-track.js';
+import { readRtpHeader } from '../src/rtp/rtp-header.js';
+import { isVp8Keyframe, vp8KeyframeSize } from '../src/rtp/vp8.js';
 
 /** q/h/f of a 1280×720 camera, all arriving at typical rates. */
 function ladder(over: Partial<Record<number, Partial<LayerInfo>>> = {}, unsized: number[] = []): LayerInfo[] {
@@ -102,16 +103,23 @@ test('DownTrack.pause stops forwarding; resuming continues the sequence after a 
     b[13] = key ? 0x00 : 0x01;
     return b;
   };
+  /** Layer 0's packet through the down track: the rewritten sequence number, or undefined when dropped. */
+  const push = (b: Uint8Array, now: number) => {
+    const h = readRtpHeader(b)!;
+    const r = d.route(0, h.sequenceNumber, h.timestamp, () => isVp8Keyframe(b.subarray(h.payloadOffset)), now);
+    return r.forward ? { sequenceNumber: r.sequenceNumber } : undefined;
+  };
   d.selectLayer(0, 0);
-  const first = d.push(pkt(100, 1000, true), 0, 0).packet!;
-  assert.equal(readRtpHeader(first)!.ssrc, 7);
-  assert.ok(d.push(pkt(101, 1000, false), 10, 0).packet);
+  const first = push(pkt(100, 1000, true), 0)!;
+  assert.equal(d.options.outSsrc, 7);
+  assert.equal(first.sequenceNumber, 100);
+  assert.ok(push(pkt(101, 1000, false), 10));
   d.pause();
   assert.equal(d.currentSource, null);
-  assert.equal(d.push(pkt(102, 4000, false), 50, 0).packet, undefined, 'paused: nothing forwarded');
+  assert.equal(push(pkt(102, 4000, false), 50), undefined, 'paused: nothing forwarded');
   const req = d.selectLayer(0, 2000);
   assert.equal(req, 0, 'resuming asks for a keyframe');
-  assert.equal(d.push(pkt(150, 90000, false), 2010, 0).packet, undefined, 'waits for the keyframe');
-  const resumed = d.push(pkt(151, 93000, true), 2020, 0).packet!;
-  assert.equal(readRtpHeader(resumed)!.sequenceNumber, 102, 'continues right after the last packet sent');
+  assert.equal(push(pkt(150, 90000, false), 2010), undefined, 'waits for the keyframe');
+  const resumed = push(pkt(151, 93000, true), 2020)!;
+  assert.equal(resumed.sequenceNumber, 102, 'continues right after the last packet sent');
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ReceiverEstimatedMaxBitrate, RtcpPacketConverter, RtcpPayloadSpecificFeedback, RtcpRrPacket } from 'werift';
-import { RembEstimate, RembGenerator, decodeRemb, encodeRemb } from '../src/sfu/bwe-feedback.js';
+import { RembEstimate, RembGenerator, decodeRemb, encodeRemb } from '../src/core/bwe-feedback.js';
 
 test('a REMB of 2.5 Mbps for two SSRCs has the draft\'s layout', () => {
   const p = encodeRemb({ senderSsrc: 0x01020304, bitrateBps: 2_500_000, ssrcs: [0xaabbccdd, 7] });

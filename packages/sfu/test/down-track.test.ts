@@ -1,8 +1,14 @@
-/** The SFU's forwarding logic, sans-I/O: RTP in with a clock, rewritten RTP and PLIs out. */
+/**
+ * The SFU's forwarding logic, sans-I/O: a down track's decisions per RTP packet of a layer
+ * (forward with which sequence number and timestamp, ask for a keyframe), with a clock. Packets
+ * are real RTP bytes read with the package's parser and VP8 keyframe detection, as a local RTP
+ * source does; the byte rewrite a local RTP sink does is tested at the end.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DownTrack, KeyframeRequestLimiter } from '../src/sfu/forwarder.js';
-import { isVp8Keyframe, readRtpHeader, rewriteRtp, seqNewer } from '../src/sfu/rtp.js';
+import { DownTrack, KeyframeRequestLimiter } from '../src/core/down-track.js';
+import { readRtpHeader, rewriteRtp, seqNewer } from '../src/rtp/rtp-header.js';
+import { isVp8Keyframe } from '../src/rtp/vp8.js';
 
 /** An RTP packet carrying a VP8 payload descriptor (RFC 7741) with a PictureID. */
 function vp8(ssrc: number, seq: number, ts: number, keyframe: boolean, start = true): Uint8Array {
@@ -21,8 +27,28 @@ function vp8(ssrc: number, seq: number, ts: number, keyframe: boolean, start = t
   return p;
 }
 
-const LOW = 0x1111;
-const HIGH = 0x2222;
+/** Layer ids (a down track's source is always a layer of its publication). */
+const LOW = 0;
+const HIGH = 1;
+/** SSRCs of those layers on the wire. */
+const LOW_SSRC = 0x1111;
+const HIGH_SSRC = 0x2222;
+
+/** What route() decided, copied out of its reused result: the rewritten header values when forwarded. */
+interface Decision {
+  packet?: { sequenceNumber: number; timestamp: number };
+  requestKeyframe?: number;
+}
+
+/** One packet of `layer` through `d`, as the core hands it over (header read, keyframe detected lazily). */
+function push(d: DownTrack, packet: Uint8Array, now: number, layer: number): Decision {
+  const h = readRtpHeader(packet)!;
+  const r = d.route(layer, h.sequenceNumber, h.timestamp, () => isVp8Keyframe(packet.subarray(h.payloadOffset)), now);
+  const out: Decision = {};
+  if (r.forward) out.packet = { sequenceNumber: r.sequenceNumber, timestamp: r.timestamp };
+  if (r.requestKeyframe >= 0) out.requestKeyframe = r.requestKeyframe;
+  return out;
+}
 
 test('VP8 keyframe detection follows the payload descriptor', () => {
   const payload = (p: Uint8Array) => p.subarray(readRtpHeader(p)!.payloadOffset);
@@ -38,39 +64,35 @@ test('VP8 keyframe detection follows the payload descriptor', () => {
 test('the first layer starts at a keyframe; a PLI is asked for meanwhile, at most once a second', () => {
   const d = new DownTrack({ outSsrc: 0xabcd, clockRate: 90000, kind: 'video' });
   assert.equal(d.selectLayer(LOW, 0), LOW, 'ask for a keyframe at once');
-  assert.deepEqual(d.push(vp8(LOW, 100, 9000, false), 10), {});
-  assert.deepEqual(d.push(vp8(LOW, 101, 12000, false), 500), {}, 'throttled');
-  assert.deepEqual(d.push(vp8(LOW, 102, 15000, false), 1001), { requestKeyframe: LOW });
-  const out = d.push(vp8(LOW, 103, 18000, true), 1100).packet!;
-  const h = readRtpHeader(out)!;
-  assert.equal(h.ssrc, 0xabcd);
+  assert.deepEqual(push(d, vp8(LOW_SSRC, 100, 9000, false), 10, LOW), {});
+  assert.deepEqual(push(d, vp8(LOW_SSRC, 101, 12000, false), 500, LOW), {}, 'throttled');
+  assert.deepEqual(push(d, vp8(LOW_SSRC, 102, 15000, false), 1001, LOW), { requestKeyframe: LOW });
+  const h = push(d, vp8(LOW_SSRC, 103, 18000, true), 1100, LOW).packet!;
+  assert.equal(d.options.outSsrc, 0xabcd);
   assert.equal(h.sequenceNumber, 103);
   assert.equal(h.timestamp, 18000);
-  assert.ok(d.push(vp8(LOW, 104, 18000, false), 1101).packet);
-  assert.equal(d.push(vp8(HIGH, 500, 70000, true), 1102).packet, undefined, 'other layers are not forwarded');
+  assert.ok(push(d, vp8(LOW_SSRC, 104, 18000, false), 1101, LOW).packet);
+  assert.equal(push(d, vp8(HIGH_SSRC, 500, 70000, true), 1102, HIGH).packet, undefined, 'other layers are not forwarded');
 });
 
 test('a layer switch happens on the target\'s keyframe, continuing sequence numbers and timestamps', () => {
   const d = new DownTrack({ outSsrc: 7, clockRate: 90000, kind: 'video' });
   d.selectLayer(LOW, 0);
   const outs: number[][] = [];
-  const take = (p: Uint8Array, now: number) => {
-    const r = d.push(p, now);
-    if (r.packet) {
-      const h = readRtpHeader(r.packet)!;
-      outs.push([h.sequenceNumber, h.timestamp]);
-    }
+  const take = (p: Uint8Array, now: number, layer: number) => {
+    const r = push(d, p, now, layer);
+    if (r.packet) outs.push([r.packet.sequenceNumber, r.packet.timestamp]);
     return r;
   };
-  take(vp8(LOW, 65534, 4294960000, true), 0); // wraps in both spaces soon
-  take(vp8(LOW, 65535, 4294963000, false), 33);
+  take(vp8(LOW_SSRC, 65534, 4294960000, true), 0, LOW); // wraps in both spaces soon
+  take(vp8(LOW_SSRC, 65535, 4294963000, false), 33, LOW);
   assert.equal(d.selectLayer(HIGH, 40), HIGH, 'PLI for the new layer');
-  take(vp8(HIGH, 200, 1000, false), 41); // not a keyframe yet: still on LOW
-  take(vp8(LOW, 0, 4294966000, false), 66);
+  take(vp8(HIGH_SSRC, 200, 1000, false), 41, HIGH); // not a keyframe yet: still on LOW
+  take(vp8(LOW_SSRC, 0, 4294966000, false), 66, LOW);
   assert.equal(d.currentSource, LOW);
-  take(vp8(HIGH, 201, 4000, true), 100); // switch here
-  take(vp8(LOW, 1, 4294969000, false), 100); // old layer no longer forwarded
-  take(vp8(HIGH, 202, 7000, false), 133);
+  take(vp8(HIGH_SSRC, 201, 4000, true), 100, HIGH); // switch here
+  take(vp8(LOW_SSRC, 1, 4294969000, false), 100, LOW); // old layer no longer forwarded
+  take(vp8(HIGH_SSRC, 202, 7000, false), 133, HIGH);
   assert.equal(d.currentSource, HIGH);
   assert.equal(d.stats.switches, 1);
   const seqs = outs.map((o) => o[0]);
@@ -86,29 +108,29 @@ test('a layer switch happens on the target\'s keyframe, continuing sequence numb
 test('late and duplicate packets keep their place; audio switches at once', () => {
   const d = new DownTrack({ outSsrc: 9, clockRate: 90000, kind: 'video' });
   d.selectLayer(LOW, 0);
-  d.push(vp8(LOW, 10, 1000, true), 0);
-  d.push(vp8(LOW, 12, 1000, false), 1);
-  const late = readRtpHeader(d.push(vp8(LOW, 11, 1000, false), 2).packet!)!;
+  push(d, vp8(LOW_SSRC, 10, 1000, true), 0, LOW);
+  push(d, vp8(LOW_SSRC, 12, 1000, false), 1, LOW);
+  const late = push(d, vp8(LOW_SSRC, 11, 1000, false), 2, LOW).packet!;
   assert.equal(late.sequenceNumber, 11);
   const a = new DownTrack({ outSsrc: 3, clockRate: 48000, kind: 'audio' });
   assert.equal(a.selectLayer(LOW, 0), undefined, 'audio needs no keyframe');
-  const opus = vp8(LOW, 5, 960, false);
-  assert.ok(a.push(opus, 0).packet);
+  const opus = vp8(LOW_SSRC, 5, 960, false);
+  assert.ok(push(a, opus, 0, LOW).packet);
 });
 
 test('keyframe requests from many subscribers reach the publisher at most once a second', () => {
   const limiter = new KeyframeRequestLimiter(1000);
   const allowed = [0, 10, 500, 999, 1000, 1500, 2100].filter((t) => limiter.allow(LOW, t));
   assert.deepEqual(allowed, [0, 1000, 2100]);
-  assert.equal(limiter.allow(HIGH, 10), true, 'per source SSRC');
+  assert.equal(limiter.allow(HIGH, 10), true, 'per layer');
 });
 
-test('the source layer can be given explicitly when the header SSRC cannot be trusted', () => {
+test('the source is the layer the caller names, never the header SSRC (werift may have rewritten it)', () => {
   const d = new DownTrack({ outSsrc: 5, clockRate: 90000, kind: 'video' });
   d.selectLayer(LOW, 0);
   const clobbered = vp8(0xdead, 1, 100, true);
-  assert.equal(d.push(clobbered, 0).packet, undefined, 'by header: not the selected layer');
-  assert.ok(d.push(clobbered, 1, LOW).packet, 'by the given source: forwarded');
+  assert.equal(push(d, clobbered, 0, HIGH).packet, undefined, 'another layer: not forwarded');
+  assert.ok(push(d, clobbered, 1, LOW).packet, 'the selected layer: forwarded');
 });
 
 test('rewriteRtp drops the header extension (its ids were negotiated with the publisher) and keeps CSRCs and payload', () => {

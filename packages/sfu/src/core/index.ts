@@ -1,0 +1,18 @@
+/**
+ * `@dari/sfu/core`: the sans-I/O part of the SFU (no werift, no sockets, no timers) and the
+ * codec and SDP helpers it shares with the adapters. Safe to import anywhere, the signaling
+ * core included.
+ */
+export { SfuCore, type SubscriberFeedback } from './sfu-core.js';
+export * from './sfu-core-types.js';
+export { SFU_ROOM_POLICY, type SubscriptionPolicy, type PolicySubscriber, type PolicyPublication } from './subscription-policy.js';
+export { orderSimulcastLayers } from './model.js';
+export { DownTrack, KeyframeRequestLimiter, type DownTrackOptions, type RouteResult } from './down-track.js';
+export { chooseLayer, LayerMonitor, COVER_RATIO, CONGESTED_RATIO, HEADROOM_RATIO, type LayerInfo, type LayerChoice, type SubscriberView } from './layer-selection.js';
+export { ActiveSpeakerDetector, ACTIVE_SPEAKER_DEFAULTS, type ActiveSpeaker, type ActiveSpeakerOptions } from './active-speaker.js';
+export { RembEstimate, RembGenerator, decodeRemb, encodeRemb, type Remb, type RembGeneratorOptions } from './bwe-feedback.js';
+export { readRtpHeader, findRtpHeaderExtension, rewriteRtp, seqNewer, type RtpHeaderView } from '../rtp/rtp-header.js';
+export { isVp8Keyframe, vp8KeyframeSize, VP8 } from '../rtp/vp8.js';
+export { OPUS, type AudioCodecHooks, type VideoCodecHooks } from '../rtp/codec.js';
+export { AUDIO_LEVEL_URI, decodeAudioLevel, readAudioLevel, type AudioLevel } from '../rtp/audio-level.js';
+export { sdpProblem, sendingMids, MAX_M_LINES, FORWARDED_CODECS } from '../sdp/sdp-policy.js';

@@ -1,0 +1,432 @@
+/**
+ * One room's SFU, sans-I/O: participants, publications, subscribers and subscriptions in; what to
+ * forward where, keyframe requests, REMB, dynacast, renegotiations, active speakers and metrics
+ * out. No werift, sockets, timers or clock of its own: every input carries `now` (ms, one
+ * monotonic clock), every input returns {@link SfuAction}s, and forwarded packets go to the
+ * {@link ForwardSink} passed to {@link SfuCore.rtp}. Adapters (../werift, ../local-rtp) do the I/O.
+ *
+ * ```ts
+ * const core = new SfuCore();
+ * apply(core.join('ana', 'browser', now));
+ * apply(core.addSubscriber({ id: 'ana', participant: 'ana' }, now));       // her subscriber leg
+ * apply(core.publish({ id: 'p1', participant: 'ben', kind: 'video', streamId: 's', layers: [{ rid: '' }], codec: VP8 }, now));
+ * apply(core.rtp(core.publication('p1')!, 0, meta, packet, now, sink));   // per packet: sink.forward(…)
+ * apply(core.tick(now));                                                   // every 250 ms
+ * ```
+ */
+import { ActiveSpeakerDetector } from './active-speaker.js';
+import { RembGenerator } from './bwe-feedback.js';
+import { requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
+import { Participant, Publication, Subscriber, Subscription, renderKey } from './model.js';
+import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
+import {
+  SFU_CORE_DEFAULTS,
+  type ForwardSink,
+  type IgnoreReason,
+  type ParticipantKind,
+  type PublicationRef,
+  type PublicationSpec,
+  type RtpMeta,
+  type SfuAction,
+  type SfuCoreOptions,
+  type SfuMetricsDelta,
+  type SubscriberSpec,
+  type SubscriptionRef,
+} from './sfu-core-types.js';
+import type { ActiveSpeaker } from './active-speaker.js';
+
+/** RTCP feedback from a subscriber (RFC 4585 §6; RFC 5104 §4.3.1 FIR; draft-alvestrand-rmcat-remb). */
+export type SubscriberFeedback =
+  /** Picture Loss Indication or Full Intra Request for one subscription: ask its publisher for a keyframe. */
+  | { type: 'pli' | 'fir'; subscription: SubscriptionRef }
+  /** Generic NACK (the sink's transport retransmits; counted only). */
+  | { type: 'nack'; subscription: SubscriptionRef }
+  /** REMB: the subscriber's receive-side estimate for everything it gets, bps. */
+  | { type: 'remb'; subscriber: string; bitrateBps: number };
+
+const NO_ACTIONS: readonly SfuAction[] = Object.freeze([]);
+
+export class SfuCore {
+  private readonly options: Required<Omit<SfuCoreOptions, 'policy' | 'activeSpeaker'>>;
+  private policy: SubscriptionPolicy;
+  private readonly participants = new Map<string, Participant>();
+  private readonly pubs = new Map<string, Publication>();
+  private readonly subscribers = new Map<string, Subscriber>();
+  private readonly speakers: ActiveSpeakerDetector;
+  private nextSsrc: number;
+  private metrics: SfuMetricsDelta = emptyMetrics();
+
+  /** @throws RangeError when an option is out of range (see {@link SfuCoreOptions}; active speaker options: {@link ActiveSpeakerDetector}) */
+  constructor(options: SfuCoreOptions = {}) {
+    const o = { ...SFU_CORE_DEFAULTS };
+    for (const [k, v] of Object.entries(options)) if (v !== undefined && k in o) (o as Record<string, unknown>)[k] = v;
+    for (const k of ['keyframeRequestIntervalMs', 'publisherRembBps', 'layerWindowMs', 'rembStaleMs'] as const) {
+      if (!Number.isFinite(o[k]) || o[k] < 0) throw new RangeError(`SFU core option ${k} must be a finite number >= 0, got ${o[k]}`);
+    }
+    if (!Number.isInteger(o.firstOutSsrc) || o.firstOutSsrc < 0 || o.firstOutSsrc > 0xffffffff) throw new RangeError(`SFU core option firstOutSsrc must be a uint32, got ${o.firstOutSsrc}`);
+    this.options = o;
+    this.policy = options.policy ?? SFU_ROOM_POLICY;
+    this.speakers = new ActiveSpeakerDetector(options.activeSpeaker);
+    this.nextSsrc = o.firstOutSsrc;
+  }
+
+  // ------------------------------------------------------------------ participants
+
+  /** A participant joined. A browser newcomer is told the current active speakers. */
+  join(id: string, kind: ParticipantKind, _now: number): SfuAction[] {
+    if (this.participants.has(id)) return [this.ignore('participant-exists', id)];
+    this.participants.set(id, new Participant(id, kind));
+    const speakers = this.speakers.speakers;
+    return kind === 'browser' && speakers.length > 0 ? [{ type: 'active-speakers', speakers: [...speakers], to: id }] : [];
+  }
+
+  /** A participant left: its subscribers and publications go, and with them every subscription they had. */
+  leave(id: string, now: number): SfuAction[] {
+    const p = this.participants.get(id);
+    if (!p) return [this.ignore('unknown-participant', id)];
+    const out: SfuAction[] = [];
+    for (const s of [...p.subscribers]) this.dropSubscriber(s, out);
+    for (const pub of [...p.publications]) this.dropPublication(pub, now, out);
+    this.participants.delete(id);
+    this.speakers.remove(id);
+    this.renegotiateAll(out);
+    return out;
+  }
+
+  // ------------------------------------------------------------------ publications
+
+  /** A publication source started: the policy's subscribers subscribe to it. */
+  publish(spec: PublicationSpec, now: number): SfuAction[] {
+    const owner = this.participants.get(spec.participant);
+    if (!owner) return [this.ignore('unknown-participant', spec.participant)];
+    if (this.pubs.has(spec.id)) return [this.ignore('publication-exists', spec.id)];
+    if (spec.layers.length === 0 || (spec.kind === 'audio' && spec.layers.length !== 1)) return [this.ignore('bad-value', `publication ${spec.id}: ${spec.layers.length} layers`)];
+    const pub = new Publication(spec, owner, this.options);
+    owner.publications.push(pub);
+    this.pubs.set(pub.id, pub);
+    const out: SfuAction[] = [];
+    for (const s of this.subscribers.values()) if (this.wants(s, pub)) this.attach(s, pub, false, now, out);
+    this.renegotiateAll(out);
+    return out;
+  }
+
+  /** A publication source stopped: its subscriptions go (their subscribers renegotiate). */
+  unpublish(id: string, now: number): SfuAction[] {
+    const pub = this.pubs.get(id);
+    if (!pub) return [this.ignore('unknown-publication', id)];
+    const out: SfuAction[] = [];
+    this.dropPublication(pub, now, out);
+    this.renegotiateAll(out);
+    return out;
+  }
+
+  /** A publication by id (for the hot path's handle), if published. */
+  publication(id: string): PublicationRef | undefined {
+    return this.pubs.get(id);
+  }
+
+  /** Every publication, in publishing order per participant. */
+  publications(): PublicationRef[] {
+    return [...this.participants.values()].flatMap((p) => p.publications);
+  }
+
+  // ------------------------------------------------------------------ subscribers and subscriptions
+
+  /** A subscriber appeared (a subscriber leg, a sink): it subscribes to what the policy gives it. */
+  addSubscriber(spec: SubscriberSpec, now: number): SfuAction[] {
+    const owner = this.participants.get(spec.participant);
+    if (!owner) return [this.ignore('unknown-participant', spec.participant)];
+    if (this.subscribers.has(spec.id)) return [this.ignore('subscriber-exists', spec.id)];
+    const s = new Subscriber(spec.id, owner, spec.ready ?? false, this.options.rembStaleMs);
+    owner.subscribers.push(s);
+    this.subscribers.set(s.id, s);
+    const out: SfuAction[] = [];
+    for (const p of this.participants.values()) for (const pub of p.publications) if (this.wants(s, pub)) this.attach(s, pub, false, now, out);
+    this.renegotiateAll(out);
+    return out;
+  }
+
+  /** A subscriber went away: its subscriptions end (no renegotiation: its transport is going). */
+  removeSubscriber(id: string, _now: number): SfuAction[] {
+    const s = this.subscribers.get(id);
+    if (!s) return [this.ignore('unknown-subscriber', id)];
+    const out: SfuAction[] = [];
+    this.dropSubscriber(s, out);
+    return out;
+  }
+
+  /**
+   * Subscribes `subscriber` to `publication` regardless of the policy (a mixer input, a
+   * recorder); the policy never removes such a subscription.
+   */
+  subscribe(subscriber: string, publication: string, now: number): SfuAction[] {
+    const s = this.subscribers.get(subscriber);
+    if (!s) return [this.ignore('unknown-subscriber', subscriber)];
+    const pub = this.pubs.get(publication);
+    if (!pub) return [this.ignore('unknown-publication', publication)];
+    const existing = s.subscriptions.get(pub);
+    if (existing) {
+      existing.explicit = true;
+      return [this.ignore('already-subscribed', `${subscriber} → ${publication}`)];
+    }
+    const out: SfuAction[] = [];
+    this.attach(s, pub, true, now, out);
+    this.renegotiateAll(out);
+    return out;
+  }
+
+  /** Ends one subscription (explicit or the policy's; the policy re-adds its own only when re-applied). */
+  unsubscribe(subscriber: string, publication: string, _now: number): SfuAction[] {
+    const s = this.subscribers.get(subscriber);
+    const pub = this.pubs.get(publication);
+    const sub = pub && s?.subscriptions.get(pub);
+    if (!sub) return [this.ignore('not-subscribed', `${subscriber} → ${publication}`)];
+    const out: SfuAction[] = [];
+    this.detach(sub, out);
+    this.renegotiateAll(out);
+    return out;
+  }
+
+  /** The subscription (subscriber id, publication id), if any. */
+  subscription(subscriber: string, publication: string): SubscriptionRef | undefined {
+    const pub = this.pubs.get(publication);
+    return pub ? this.subscribers.get(subscriber)?.subscriptions.get(pub) : undefined;
+  }
+
+  /** Replaces the room's policy and applies it: subscriptions it no longer implies end (explicit ones stay), new ones start. */
+  setPolicy(policy: SubscriptionPolicy, now: number): SfuAction[] {
+    this.policy = policy;
+    const out: SfuAction[] = [];
+    for (const s of this.subscribers.values()) {
+      for (const sub of [...s.subscriptions.values()]) if (!sub.explicit && !this.wants(s, sub.pub)) this.detach(sub, out);
+      for (const pub of this.pubs.values()) if (!s.subscriptions.has(pub) && this.wants(s, pub)) this.attach(s, pub, false, now, out);
+    }
+    this.renegotiateAll(out);
+    return out;
+  }
+
+  /**
+   * Whether a subscription's transport can take video now (werift: its sender's DTLS transport
+   * is connected). Layer selection skips subscriptions that are not ready.
+   */
+  subscriptionReady(subscription: SubscriptionRef, ready: boolean, now: number): SfuAction[] {
+    const sub = this.live(subscription);
+    if (!sub) return [this.ignore('not-subscribed')];
+    if (sub.ready === ready) return [];
+    sub.ready = ready;
+    const out: SfuAction[] = [];
+    if (ready && sub.pub.kind === 'video') selectLayersOf(sub.pub, now, videoCounts(this.pubs.values()), this.metrics, out);
+    return out;
+  }
+
+  // ------------------------------------------------------------------ media and feedback
+
+  /**
+   * One RTP packet of layer `layer` of `publication` (the hot path): measured, then handed to the
+   * sink once per subscription that forwards it, with its rewritten sequence number and timestamp.
+   * @param packet passed through to the sink untouched
+   * @returns actions the packet caused (keyframe requests, REMB; usually none: a shared empty array)
+   */
+  rtp<P>(publication: PublicationRef, layer: number, meta: RtpMeta, packet: P, now: number, sink: ForwardSink<P>): readonly SfuAction[] {
+    const pub = publication instanceof Publication ? publication : undefined;
+    if (!pub || pub.closed) return [this.ignore('unknown-publication', publication.id)];
+    const l = pub.layers[layer];
+    if (!l) return [this.ignore('unknown-layer', `${pub.id} layer ${layer}`)];
+    if (l.ssrc !== meta.ssrc) l.ssrc = meta.ssrc;
+    let out: SfuAction[] | undefined;
+    if (pub.rembSenderSsrc !== undefined) {
+      const gen = (pub.owner.remb ??= new RembGenerator({ senderSsrc: pub.rembSenderSsrc, maxBitrateBps: this.options.publisherRembBps }));
+      gen.onRtp(meta.ssrc, now);
+      const bytes = gen.poll(now);
+      if (bytes) (out ??= []).push({ type: 'send-remb', publication: pub, packet: bytes });
+    }
+    const video = pub.video;
+    let keyframe: boolean | undefined;
+    const isKeyframe = video ? () => (keyframe ??= video.isKeyframe(meta.payload)) : () => true;
+    if (video) pub.monitor.packet(layer, meta.size, now, video.keyframeSize?.(meta.payload));
+    else if (meta.audioLevel) this.speakers.push(pub.owner.id, meta.audioLevel.level, meta.audioLevel.voice, now);
+    const m = this.metrics;
+    const subs = pub.subscriptions;
+    for (let i = 0; i < subs.length; i++) {
+      const s = subs[i]!;
+      const r = s.down.route(layer, meta.sequenceNumber, meta.timestamp, isKeyframe, now);
+      if (r.forward) {
+        sink.forward(s, packet, r.sequenceNumber, r.timestamp);
+        m.forwardedPackets++;
+        m.forwardedBytes += meta.size;
+      }
+      if (r.requestKeyframe >= 0) requestKeyframe(pub, r.requestKeyframe, now, m, (out ??= []));
+    }
+    return out ?? NO_ACTIONS;
+  }
+
+  /** RTCP feedback from a subscriber. */
+  feedback(fb: SubscriberFeedback, now: number): SfuAction[] {
+    if (fb.type === 'remb') {
+      const s = this.subscribers.get(fb.subscriber);
+      if (!s) return [this.ignore('unknown-subscriber', fb.subscriber)];
+      if (!Number.isFinite(fb.bitrateBps) || fb.bitrateBps < 0) return [this.ignore('bad-value', `REMB ${fb.bitrateBps}`)];
+      s.estimate.onRemb(fb.bitrateBps, now);
+      return [];
+    }
+    const sub = this.live(fb.subscription);
+    if (!sub) return [this.ignore('not-subscribed')];
+    if (fb.type === 'nack') {
+      this.metrics.nackReceived++;
+      return [];
+    }
+    // A subscriber lost the picture (PLI) or wants a decoder refresh (FIR): ask the publisher
+    // for a keyframe of the layer it gets (always with a PLI, rate-limited per layer).
+    this.metrics.pliReceived++;
+    const layer = sub.down.targetSource ?? sub.down.currentSource;
+    if (layer === null) return [this.ignore('no-layer-forwarded', sub.pub.id)];
+    const out: SfuAction[] = [];
+    requestKeyframe(sub.pub, layer, now, this.metrics, out);
+    return out;
+  }
+
+  /**
+   * Adaptive stream: participant `participant` renders `publisher`'s video `streamId` at
+   * `width`×`height` device pixels (0×0: not visible). Kept for videos not subscribed yet.
+   */
+  trackSettings(participant: string, publisher: string, streamId: string, width: number, height: number, now: number): SfuAction[] {
+    const p = this.participants.get(participant);
+    if (!p) return [this.ignore('unknown-participant', participant)];
+    if (!(width >= 0 && height >= 0 && Number.isFinite(width) && Number.isFinite(height))) return [this.ignore('bad-value', `render size ${width}×${height}`)];
+    const size = { width, height };
+    p.renderSizes.set(renderKey(publisher, streamId), size);
+    const pub = this.participants.get(publisher)?.publications.find((x) => x.streamId === streamId && x.kind === 'video');
+    const subs = pub ? p.subscribers.map((s) => s.subscriptions.get(pub)).filter((s): s is Subscription => s !== undefined) : [];
+    if (!pub || subs.length === 0) return [this.ignore('unknown-track', `${publisher} ${streamId}`)];
+    for (const s of subs) s.renderSize = size;
+    const out: SfuAction[] = [];
+    selectLayersOf(pub, now, videoCounts(this.pubs.values()), this.metrics, out);
+    return out;
+  }
+
+  /** Every 200–300 ms: layer selection and dynacast, active-speaker changes, metrics. */
+  tick(now: number): SfuAction[] {
+    const out: SfuAction[] = [];
+    const videos = videoCounts(this.pubs.values());
+    for (const pub of this.pubs.values()) if (pub.kind === 'video') selectLayersOf(pub, now, videos, this.metrics, out);
+    const speakers = this.speakers.tick(now);
+    if (speakers) out.push({ type: 'active-speakers', speakers: [...speakers] });
+    if (!isEmpty(this.metrics)) out.push({ type: 'metrics', delta: this.takeMetrics() });
+    return out;
+  }
+
+  /** The counters since the last metrics action or call (and resets them), e.g. at a metrics scrape. */
+  takeMetrics(): SfuMetricsDelta {
+    const m = this.metrics;
+    this.metrics = emptyMetrics();
+    return m;
+  }
+
+  // ------------------------------------------------------------------ state for metrics
+
+  /** The active speakers as last reported, dominant first. */
+  get activeSpeakers(): readonly ActiveSpeaker[] {
+    return this.speakers.speakers;
+  }
+
+  /** A participant's kind, or undefined when it is not in the room. */
+  participantKind(id: string): ParticipantKind | undefined {
+    return this.participants.get(id)?.kind;
+  }
+
+  /** Whether a subscriber with this id exists. */
+  hasSubscriber(id: string): boolean {
+    return this.subscribers.has(id);
+  }
+
+  /** Ids of the participants, in joining order. */
+  participantIds(): string[] {
+    return [...this.participants.keys()];
+  }
+
+  /** Sizes, for leak checks and metrics. */
+  stats(): { participants: number; publications: number; subscriptions: number } {
+    let subscriptions = 0;
+    for (const pub of this.pubs.values()) subscriptions += pub.subscriptions.length;
+    return { participants: this.participants.size, publications: this.pubs.size, subscriptions };
+  }
+
+  /** Adds video subscriptions by the rid they forward now (`-` without simulcast, `none` when paused or waiting) to `into`. */
+  layerCounts(into: Record<string, number>): void {
+    for (const pub of this.pubs.values()) {
+      if (pub.kind !== 'video') continue;
+      for (const s of pub.subscriptions) {
+        const i = s.down.currentSource;
+        const rid = i === null ? 'none' : pub.layers[i]?.rid || '-';
+        into[rid] = (into[rid] ?? 0) + 1;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private wants(s: Subscriber, pub: Publication): boolean {
+    return this.policy.subscribes({ id: s.id, participant: s.owner }, { id: pub.id, participant: pub.owner, kind: pub.kind, streamId: pub.streamId });
+  }
+
+  private live(ref: SubscriptionRef): Subscription | undefined {
+    return ref instanceof Subscription && !ref.closed ? ref : undefined;
+  }
+
+  /** Subscribes `s` to `pub`: the output first, then the first layer choice. */
+  private attach(s: Subscriber, pub: Publication, explicit: boolean, now: number, out: SfuAction[]): void {
+    const sub = new Subscription(s, pub, this.nextSsrc, explicit);
+    this.nextSsrc = (this.nextSsrc + 1) >>> 0;
+    const size = s.owner.renderSizes.get(renderKey(pub.owner.id, pub.streamId));
+    if (size && pub.kind === 'video') sub.renderSize = size;
+    s.subscriptions.set(pub, sub);
+    pub.subscriptions.push(sub);
+    out.push({ type: 'subscribe', subscription: sub });
+    if (pub.kind === 'audio') sub.down.selectLayer(0, now);
+    else selectLayersOf(pub, now, videoCounts(this.pubs.values()), this.metrics, out);
+  }
+
+  private detach(sub: Subscription, out: SfuAction[]): void {
+    sub.closed = true;
+    sub.owner.subscriptions.delete(sub.pub);
+    const list = sub.pub.subscriptions;
+    list.splice(list.indexOf(sub), 1);
+    out.push({ type: 'unsubscribe', subscription: sub });
+  }
+
+  private dropSubscriber(s: Subscriber, out: SfuAction[]): void {
+    for (const sub of [...s.subscriptions.values()]) this.detach(sub, out);
+    this.subscribers.delete(s.id);
+    const list = s.owner.subscribers;
+    list.splice(list.indexOf(s), 1);
+  }
+
+  private dropPublication(pub: Publication, _now: number, out: SfuAction[]): void {
+    pub.closed = true;
+    for (const sub of [...pub.subscriptions]) this.detach(sub, out);
+    this.pubs.delete(pub.id);
+    const list = pub.owner.publications;
+    list.splice(list.indexOf(pub), 1);
+  }
+
+  /** One `renegotiate` per subscriber whose subscriptions changed in `out` (after its subscribe/unsubscribe actions). */
+  private renegotiateAll(out: SfuAction[]): void {
+    const changed = new Set<string>();
+    for (const a of out) if (a.type === 'subscribe' || a.type === 'unsubscribe') changed.add(a.subscription.subscriber);
+    for (const id of changed) if (this.subscribers.has(id)) out.push({ type: 'renegotiate', subscriber: id });
+  }
+
+  private ignore(reason: IgnoreReason, detail?: string): SfuAction {
+    const m = this.metrics;
+    m.ignored[reason] = (m.ignored[reason] ?? 0) + 1;
+    return detail === undefined ? { type: 'ignore', reason } : { type: 'ignore', reason, detail };
+  }
+}
+
+function emptyMetrics(): SfuMetricsDelta {
+  return { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, ignored: {} };
+}
+
+function isEmpty(m: SfuMetricsDelta): boolean {
+  return m.forwardedPackets === 0 && m.pliReceived === 0 && m.pliSent === 0 && m.nackReceived === 0 && Object.keys(m.ignored).length === 0;
+}

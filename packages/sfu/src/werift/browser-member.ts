@@ -1,0 +1,98 @@
+/**
+ * A browser participant's two werift peer connections (LiveKit's PCTransportManager shape: both
+ * legs owned by one object): the *publisher* leg, where the client offers its tracks and the SFU
+ * answers, and the *subscriber* leg, where the SFU offers what the participant receives and
+ * renegotiates as that changes, one offer in flight at a time. Our ICE candidates are held until
+ * the description they belong to has been sent.
+ */
+import { RTCPeerConnection, type RTCDtlsTransport, type RTCPeerConnectionConfig } from 'werift';
+import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
+import { closeConnection, trackTransports } from './patches/index.js';
+import type { SfuLogger } from './types.js';
+import type { WeriftOutput } from './subscriber-output.js';
+
+/** Negotiation state of the subscriber leg. */
+export type SubscriberLegState = 'idle' | 'offering' | 'offering-again';
+
+export class BrowserMember {
+  readonly publisher: RTCPeerConnection;
+  readonly subscriber: RTCPeerConnection;
+  /** Subscriber-leg outputs by their sender's SSRC (a FIR names the SSRC, RFC 5104 §4.3.1). */
+  readonly outputsBySsrc = new Map<number, WeriftOutput>();
+  /** Set by {@link close}: no more offers (one started on a closing connection would gather new sockets). */
+  closed = false;
+  private state: SubscriberLegState = 'idle';
+  private readonly described: Record<SfuPc, boolean> = { publisher: false, subscriber: false };
+  private readonly heldCandidates: Record<SfuPc, IceCandidate[]> = { publisher: [], subscriber: [] };
+
+  constructor(
+    readonly identity: string,
+    readonly sid: string,
+    configs: { publisher: RTCPeerConnectionConfig; subscriber: RTCPeerConnectionConfig },
+    private readonly io: { send(message: ServerMessage): void; logger: SfuLogger; onSubscriberTransport(transport: RTCDtlsTransport): void },
+  ) {
+    this.publisher = new RTCPeerConnection(configs.publisher);
+    this.subscriber = new RTCPeerConnection(configs.subscriber);
+    trackTransports(this.publisher);
+    trackTransports(this.subscriber, (t) => io.onSubscriberTransport(t));
+    for (const [pc, name] of [[this.publisher, 'publisher'], [this.subscriber, 'subscriber']] as const) {
+      pc.onIceCandidate.subscribe((c) => {
+        const candidate: IceCandidate = c ? (c.toJSON() as IceCandidate) : null;
+        if (this.described[name]) this.io.send({ type: 'sfu-candidate', pc: name, candidate });
+        else this.heldCandidates[name].push(candidate);
+      });
+    }
+  }
+
+  /** The subscriber leg's negotiation state. */
+  get negotiation(): SubscriberLegState {
+    return this.state;
+  }
+
+  leg(pc: SfuPc): RTCPeerConnection {
+    return pc === 'publisher' ? this.publisher : this.subscriber;
+  }
+
+  /** Sends a description, then the candidates gathered before it. */
+  sendDescription(pc: SfuPc, description: SessionDescription): void {
+    this.io.send({ type: 'sfu-sdp', pc, description });
+    this.described[pc] = true;
+    for (const candidate of this.heldCandidates[pc].splice(0)) this.io.send({ type: 'sfu-candidate', pc, candidate });
+  }
+
+  /** Sends the subscriber leg's offer, or queues one more after the offer in flight. */
+  negotiate(): void {
+    if (this.closed) return;
+    if (this.state !== 'idle') {
+      this.state = 'offering-again';
+      return;
+    }
+    if (this.subscriber.getTransceivers().length === 0) return;
+    this.state = 'offering';
+    void (async () => {
+      try {
+        const offer = await this.subscriber.createOffer();
+        if (this.closed) return;
+        await this.subscriber.setLocalDescription(offer);
+        this.sendDescription('subscriber', { type: 'offer', sdp: this.subscriber.localDescription!.sdp });
+      } catch (err) {
+        this.state = 'idle';
+        this.io.logger.warn({ err: (err as Error).message, identity: this.identity }, 'sfu: subscriber offer failed');
+      }
+    })();
+  }
+
+  /** The client's answer on the subscriber leg: the next queued offer goes out. */
+  async answered(description: SessionDescription): Promise<void> {
+    await this.subscriber.setRemoteDescription(description);
+    const again = this.state === 'offering-again';
+    this.state = 'idle';
+    if (again) this.negotiate();
+  }
+
+  /** Closes both legs; resolves when werift has closed them and every transport they created. */
+  close(): Promise<void>[] {
+    this.closed = true;
+    return [closeConnection(this.publisher), closeConnection(this.subscriber)];
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * All SFU rooms of a process: the signaling adapter's hook (browser participants joining and
+ * leaving, their SDP and candidates, render sizes), the server-side participant API for media
+ * workers (local RTP publications and subscriptions), and totals for metrics.
+ */
+import type { IceCandidate, SessionDescription, SfuPc } from '@dari/protocol';
+import type { PublicationRef } from '../core/sfu-core-types.js';
+import {
+  addServerParticipant,
+  publishLocalRtp,
+  subscribeLocalRtp,
+  SfuApiError,
+  type LocalRtpPublication,
+  type LocalRtpPublishOptions,
+  type LocalRtpSubscription,
+  type ServerParticipantKind,
+} from '../local-rtp/local-rtp-room.js';
+import type { UdpAddress } from '../local-rtp/local-rtp-source.js';
+import { applyWeriftWorkarounds } from './patches/index.js';
+import { SfuRoom } from './sfu-room.js';
+import type { SfuCounters, SfuMetricsSample, SfuOptions } from './types.js';
+
+export class SfuManager {
+  private readonly rooms = new Map<string, SfuRoom>();
+  private readonly counters: SfuCounters = { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, nackSent: 0, ignored: {} };
+
+  /** Applies the werift workarounds (once per process; a failed SRTP self-test is logged and werift's SRTP kept). */
+  constructor(private readonly options: SfuOptions) {
+    applyWeriftWorkarounds(options.logger);
+  }
+
+  private room(name: string): SfuRoom {
+    let r = this.rooms.get(name);
+    if (!r) this.rooms.set(name, (r = new SfuRoom(name, this.options, this.counters)));
+    return r;
+  }
+
+  /** Drops a room once nobody is in it. */
+  private prune(name: string): void {
+    const r = this.rooms.get(name);
+    if (r && r.size === 0) {
+      r.flushMetrics();
+      r.close();
+      this.rooms.delete(name);
+    }
+  }
+
+  // ------------------------------------------------------------------ browser participants (signaling)
+
+  join(room: string, identity: string, sid: string): void {
+    this.room(room).join(identity, sid);
+  }
+
+  trackSettings(room: string, identity: string, publisher: string, streamId: string, width: number, height: number): void {
+    this.rooms.get(room)?.trackSettings(identity, publisher, streamId, width, height);
+  }
+
+  leave(room: string, identity: string): void {
+    const r = this.rooms.get(room);
+    if (!r) return;
+    r.leave(identity);
+    this.prune(room);
+  }
+
+  message(room: string, identity: string, message: { type: 'sfu-sdp' | 'sfu-candidate'; pc: SfuPc; description?: SessionDescription; candidate?: IceCandidate }): void {
+    const r = this.rooms.get(room);
+    if (!r) return;
+    const body = message.type === 'sfu-sdp' ? { description: message.description! } : { candidate: message.candidate ?? null };
+    r.handle(identity, message.pc, body).catch((err: unknown) => this.options.logger.warn({ err: (err as Error).message, room, identity, pc: message.pc }, 'sfu: bad description or candidate'));
+  }
+
+  // ------------------------------------------------------------------ server-side participants (media workers)
+
+  /**
+   * Adds a server-side participant (an `ingress`, a `mixer`, an `egress`) to `room`, creating
+   * the room's SFU if needed. Browsers in the room subscribe to what it publishes.
+   * @throws SfuApiError `participant-exists`
+   */
+  addServerParticipant(room: string, identity: string, kind: ServerParticipantKind): void {
+    addServerParticipant(this.room(room), identity, kind);
+  }
+
+  /**
+   * Publishes a track of server-side participant `identity` fed by plain RTP on a new loopback
+   * UDP socket; resolves with the address and port to send to. VP8 or Opus unless `codec` says
+   * otherwise; one SSRC, no simulcast.
+   * @throws SfuApiError `unknown-participant`, `bad-option`, `room-closed`
+   */
+  publishLocalRtp(room: string, identity: string, options: LocalRtpPublishOptions): Promise<LocalRtpPublication> {
+    const r = this.rooms.get(room);
+    if (!r) return Promise.reject(new SfuApiError('unknown-participant', `no SFU room ${JSON.stringify(room)}`));
+    return publishLocalRtp(r, identity, options, this.options.localRtpAddress);
+  }
+
+  /**
+   * Subscribes server-side participant `identity` to a publication: the forwarded RTP (one SSRC,
+   * continuous sequence numbers, first packet a keyframe for video) goes to `target` on loopback;
+   * RTCP PLI/FIR sent back to its `localPort`, or `requestKeyframe()`, reach the publisher.
+   * @throws SfuApiError `unknown-participant`, `unknown-publication`, `bad-option`, `room-closed`
+   */
+  subscribeLocalRtp(room: string, identity: string, publicationId: string, target: UdpAddress): Promise<LocalRtpSubscription> {
+    const r = this.rooms.get(room);
+    if (!r) return Promise.reject(new SfuApiError('unknown-participant', `no SFU room ${JSON.stringify(room)}`));
+    return subscribeLocalRtp(r, identity, publicationId, target, this.options.localRtpAddress);
+  }
+
+  /** Removes a server-side participant: its publications and subscriptions end, its sockets close. No-op when absent. */
+  removeServerParticipant(room: string, identity: string): void {
+    this.leave(room, identity);
+  }
+
+  /** The room's publications (browsers' and server-side), e.g. for a mixer to subscribe to. */
+  publications(room: string): PublicationRef[] {
+    return this.rooms.get(room)?.core.publications() ?? [];
+  }
+
+  // ------------------------------------------------------------------ totals
+
+  /** Totals over all rooms (leak checks, metrics). */
+  stats(): { rooms: number; peerConnections: number; publications: number; downTracks: number } {
+    const total = { rooms: this.rooms.size, peerConnections: 0, publications: 0, downTracks: 0 };
+    for (const r of this.rooms.values()) {
+      const s = r.stats();
+      total.peerConnections += s.peerConnections;
+      total.publications += s.publications;
+      total.downTracks += s.downTracks;
+    }
+    return total;
+  }
+
+  /** Everything the server's metrics expose, sampled at scrape time. */
+  metrics(): SfuMetricsSample {
+    let participants = 0;
+    const layers: Record<string, number> = {};
+    for (const r of this.rooms.values()) {
+      r.flushMetrics();
+      participants += r.size;
+      r.core.layerCounts(layers);
+    }
+    return { ...this.stats(), participants, ...this.counters, ignored: { ...this.counters.ignored }, layers };
+  }
+
+  /** Closes every room; resolves when werift has closed every peer connection. */
+  async close(): Promise<void> {
+    const rooms = [...this.rooms.values()];
+    this.rooms.clear();
+    for (const r of rooms) {
+      r.flushMetrics();
+      r.close();
+    }
+    await Promise.all(rooms.flatMap((r) => [...r.closing]));
+  }
+}

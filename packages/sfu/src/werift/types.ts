@@ -1,0 +1,59 @@
+/**
+ * Options, logger and metrics shapes of the werift adapter ({@link SfuManager}), next to it.
+ */
+import type { ServerMessage } from '@dari/protocol';
+import type { IgnoreReason, SfuCoreOptions } from '../core/sfu-core-types.js';
+
+/** The logging the SFU does: pino's signature (a child logger with `plane: 'sfu'` fits). */
+export interface SfuLogger {
+  warn(obj: object, msg?: string): void;
+  warn(msg: string): void;
+  info(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+/** Options of {@link SfuManager}. */
+export interface SfuOptions {
+  /** Extra host addresses werift announces in ICE (e.g. 127.0.0.1 for loopback tests, a public IP). Required; may be empty. */
+  announcedAddresses: string[];
+  /** UDP port range for the SFU's ICE sockets, inclusive. Default: any port. */
+  portRange?: [number, number] | undefined;
+  logger: SfuLogger;
+  /** Sends a signaling message to a browser participant (by room, identity and sid). */
+  send(room: string, identity: string, sid: string, message: ServerMessage): void;
+  /** How often layer selection, dynacast and active-speaker updates run (the core's tick), ms. Default 250. */
+  selectionIntervalMs?: number;
+  /** Options of each room's {@link SfuCore} (policy, PLI interval, REMB rate …). Default: its defaults. */
+  core?: SfuCoreOptions;
+  /** Address local RTP sockets bind to and accept from. Default `127.0.0.1` (loopback only). */
+  localRtpAddress?: string;
+}
+
+/** The SFU's totals since start. */
+export interface SfuCounters {
+  forwardedPackets: number;
+  /** RTP header (12 bytes) and payload, before SRTP. */
+  forwardedBytes: number;
+  /** Keyframe requests (PLI or FIR) received from subscribers / PLIs sent to publishers (after the 1 per second per layer limit). */
+  pliReceived: number;
+  pliSent: number;
+  /** NACKs received from subscribers (werift retransmits from its send cache) and sent to publishers. */
+  nackReceived: number;
+  nackSent: number;
+  /** Inputs the SFU core dropped, by reason. */
+  ignored: Partial<Record<IgnoreReason, number>>;
+}
+
+/** What the SFU reports at scrape time ({@link SfuManager.metrics}). */
+export interface SfuMetricsSample extends SfuCounters {
+  rooms: number;
+  /** SFU participants (browsers with publisher and subscriber legs, and server-side participants). */
+  participants: number;
+  peerConnections: number;
+  /** Published tracks (a simulcast track counts once). */
+  publications: number;
+  /** Forwarding tracks to subscribers ("down tracks"). */
+  downTracks: number;
+  /** Down tracks by the simulcast layer (rid; `-` without simulcast, `none` while waiting) they forward now. */
+  layers: Record<string, number>;
+}

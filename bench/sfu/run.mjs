@@ -6,7 +6,7 @@
  *   node bench/sfu/run.mjs [--n 10,50,100,200] [--seconds 10] [--rounds 2] [--only dari|janus]
  *                          [--bots 1] [--batch 10] [--pin on|off] [--video-kbps 500] [--quiet-wait 15]
  *                          [--max-other-load 30] [--retries 1] [--budget 540] [--snapshot on|off]
- *                          [--janus-ice-lite] [--dari-build DIR] [--save-build DIR]
+ *                          [--janus-ice-lite] [--dari-build DIR] [--save-build DIR] [--compare DIR]
  *
  * For each N, `--rounds` times Dari then Janus (a fresh server process per run): one publisher
  * (synthetic VP8 ~500 kbps at 30 fps + Opus 50 packets/s, in its own bot process) and N
@@ -49,11 +49,14 @@ const { values: opt } = parseArgs({
     budget: { type: 'string', default: '540' }, // s: no repeated runs after this much time
     'save-build': { type: 'string', default: '' }, // save a snapshot of the current Dari build into DIR (inside the repository) and exit
     'dari-build': { type: 'string', default: '' }, // measure a build saved with --save-build instead of the current one
+    compare: { type: 'string', default: '' }, // before/after: a saved build (DIR) against the current one, per N in ABBA order (rounds 2), no Janus
   },
 });
 const NS = opt.n.split(',').map(Number).filter((n) => n > 0);
 const SECONDS = Number(opt.seconds);
-const SYSTEMS = opt.only ? opt.only.split(',') : ['dari', 'janus'];
+/** `dari-before` is the saved build of --compare; `dari` the current (or --dari-build) one. */
+const SYSTEMS = opt.compare ? ['dari-before', 'dari'] : opt.only ? opt.only.split(',') : ['dari', 'janus'];
+const isDari = (system) => system === 'dari' || system === 'dari-before';
 const BOTS = Math.max(1, Number(opt.bots));
 const BATCH = Math.max(1, Number(opt.batch));
 const PIN = opt.pin !== 'off' && os.cpus().length >= 2;
@@ -68,8 +71,8 @@ const ROUNDS = Math.max(1, Number(opt.rounds));
 const BUDGET_MS = Number(opt.budget) * 1000;
 const IDLE_S = Number(opt['idle-seconds']);
 const STARTED = Date.now();
-for (const s of SYSTEMS) if (s !== 'dari' && s !== 'janus') throw new Error(`--only: dari or janus, not ${s}`);
-const command = `node bench/sfu/run.mjs --n ${NS.join(',')} --seconds ${SECONDS} --rounds ${ROUNDS}${opt.only ? ` --only ${opt.only}` : ''} --bots ${BOTS} --batch ${BATCH} --pin ${PIN ? 'on' : 'off'} --video-kbps ${MEDIA.videoKbps} --quiet-wait ${QUIET_WAIT_S} --max-other-load ${MAX_OTHER_LOAD} --retries ${RETRIES} --budget ${opt.budget} --idle-seconds ${IDLE_S} --snapshot ${opt.snapshot}${opt['janus-ice-lite'] ? ' --janus-ice-lite' : ''}${opt['dari-build'] ? ` --dari-build ${opt['dari-build']}` : ''}`;
+for (const s of SYSTEMS) if (s !== 'janus' && !(s === 'dari' || (opt.compare && s === 'dari-before'))) throw new Error(`--only: dari or janus, not ${s}`);
+const command = `node bench/sfu/run.mjs --n ${NS.join(',')} --seconds ${SECONDS} --rounds ${ROUNDS}${opt.only ? ` --only ${opt.only}` : ''} --bots ${BOTS} --batch ${BATCH} --pin ${PIN ? 'on' : 'off'} --video-kbps ${MEDIA.videoKbps} --quiet-wait ${QUIET_WAIT_S} --max-other-load ${MAX_OTHER_LOAD} --retries ${RETRIES} --budget ${opt.budget} --idle-seconds ${IDLE_S} --snapshot ${opt.snapshot}${opt['janus-ice-lite'] ? ' --janus-ice-lite' : ''}${opt['dari-build'] ? ` --dari-build ${opt['dari-build']}` : ''}${opt.compare ? ` --compare ${opt.compare}` : ''}`;
 
 // Bounded: the whole benchmark (default sizes: ~6–8 min) and every phase below.
 const WATCHDOG_MS = 20 * 60_000;
@@ -181,15 +184,20 @@ async function runOne(system, n) {
   const quiet = await waitQuiet(QUIET_WAIT_S);
   result.loadBeforePct = quiet.load;
   if (quiet.load >= 25) log(`  warning: other load ${quiet.load} % of a core before this run, after waiting ${quiet.waitedS} s`);
-  const server = system === 'dari' ? await startDari({ cpu: SERVER_CPU, bin: SNAPSHOT?.bin }) : await startJanus({ cpu: SERVER_CPU, iceLite: opt['janus-ice-lite'] });
+  const server =
+    system === 'dari-before'
+      ? await startDari({ cpu: SERVER_CPU, bin: BEFORE.bin })
+      : system === 'dari'
+        ? await startDari({ cpu: SERVER_CPU, bin: SNAPSHOT?.bin })
+        : await startJanus({ cpu: SERVER_CPU, iceLite: opt['janus-ice-lite'] });
   result.serverCommand = server.command;
   const started = [];
   try {
     // Publisher, alone in its bot process.
     const pubBot = await startBot('publisher-bot', BOT_CPU);
     started.push(pubBot);
-    const room = system === 'dari' ? 'bench' : 1234;
-    const target = { system, url: server.url, httpUrl: server.httpUrl, room, media: MEDIA };
+    const room = isDari(system) ? 'bench' : 1234;
+    const target = { system: isDari(system) ? 'dari' : 'janus', url: server.url, httpUrl: server.httpUrl, room, media: MEDIA };
     const pub = await pubBot.call('publish', { ...target, timeoutMs: 20_000 }, 30_000);
     t.published = Date.now();
 
@@ -355,6 +363,15 @@ log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model}), Node ${process.version};
 // One consistent Dari build for the whole benchmark (others rebuild packages/server/dist).
 let SNAPSHOT = null;
 let BUILD = null;
+/** --compare: the saved "before" build. */
+let BEFORE = null;
+if (opt.compare) {
+  const dir = resolve(opt.compare);
+  const bin = join(dir, 'packages/server/bin/dari.js');
+  if (!existsSync(bin)) throw new Error(`--compare: no saved build in ${dir} (save one with --save-build)`);
+  BEFORE = { bin, dir, build: { ...JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')), snapshot: true, saved: opt.compare } };
+  log(`before: saved build ${opt.compare} (HEAD ${BEFORE.build.head}, dist built ${BEFORE.build.distBuilt})`);
+}
 if (SYSTEMS.includes('dari') && opt['dari-build']) {
   const dir = resolve(opt['dari-build']);
   const bin = join(dir, 'packages/server/bin/dari.js');
@@ -374,11 +391,13 @@ if (SYSTEMS.includes('dari') && opt['dari-build']) {
 const runs = []; // the kept run of every (N, round, system)
 for (const n of NS) {
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const system of SYSTEMS) {
+    // --compare alternates the order each round: before, after, after, before (ABBA) with 2 rounds.
+    const order = opt.compare && round % 2 === 0 ? [...SYSTEMS].reverse() : SYSTEMS;
+    for (const system of order) {
       let kept;
       for (let attempt = 0; attempt <= RETRIES; attempt++) {
         log(`${system}: N=${n} subscribers, round ${round}/${ROUNDS}, ${SECONDS} s window${attempt ? `, attempt ${attempt + 1}` : ''} ...`);
-        const build = system === 'dari' ? (SNAPSHOT ? BUILD : dariBuild()) : null;
+        const build = system === 'dari-before' ? BEFORE.build : system === 'dari' ? (SNAPSHOT ? BUILD : dariBuild()) : null;
         const r = await runOne(system, n);
         Object.assign(r, { round, attempt: attempt + 1 }, build ? { dariBuild: build } : {});
         if (r.ok) {
@@ -505,6 +524,18 @@ for (const n of NS) {
   console.log(parts.join(' '));
 }
 
+if (opt.compare) {
+  // Before/after: the same figures of both builds and their ratio (after / before; < 1 is cheaper).
+  for (const n of NS) {
+    const b = get('dari-before', n);
+    const a = get('dari', n);
+    const parts = [`RESULT sfu-compare N=${n}`, `before_cpu_s_per_1k=${b ? fmt(b.cpuSPer1k, 4) : 'failed'}`, `after_cpu_s_per_1k=${a ? fmt(a.cpuSPer1k, 4) : 'failed'}`];
+    if (a && b) parts.push(`after_over_before=${fmt(a.cpuSPer1k / b.cpuSPer1k, 3)}`, `each_round_before=${b.cpuSPer1kEach.map((x) => fmt(x, 4)).join('/')}`, `each_round_after=${a.cpuSPer1kEach.map((x) => fmt(x, 4)).join('/')}`);
+    if (a && b) parts.push(`loss_before=${fmt(b.lossPct, 3)}% loss_after=${fmt(a.lossPct, 3)}% lat_p50_before=${fmt(b.latencyP50Ms)} lat_p50_after=${fmt(a.latencyP50Ms)} lat_p99_before=${fmt(b.latencyP99Ms)} lat_p99_after=${fmt(a.latencyP99Ms)} rss_mib_before=${Math.round((b.serverMemory?.rssBytes ?? 0) / 2 ** 20)} rss_mib_after=${Math.round((a.serverMemory?.rssBytes ?? 0) / 2 ** 20)}`);
+    console.log(parts.join(' '));
+  }
+}
+
 // Targets: cost ≤ 2× Janus; ≥ 500 subscriber streams per core at < 1 % loss.
 const dariOk = results.filter((r) => r.system === 'dari' && r.ok);
 const ratios = NS.map((n) => (get('dari', n) && get('janus', n) ? get('dari', n).cpuSPer1k / get('janus', n).cpuSPer1k : null)).filter((x) => x !== null);
@@ -521,8 +552,8 @@ if (SYSTEMS.includes('janus')) {
   summary.push(`janus_clean_max_n=${bestJanus ? bestJanus.n : 0} janus_streams_per_core=${bestJanus?.streamsPerCore ?? '-'}`);
 }
 console.log(summary.join(' '));
-const builds = [...new Set(runs.filter((r) => r.dariBuild).map((r) => `${r.dariBuild.saved ? `saved build ${r.dariBuild.saved}: ` : ''}HEAD ${r.dariBuild.head}${r.dariBuild.sourcesModified ? ' + uncommitted source changes' : ''} (dist built ${r.dariBuild.distBuilt}${r.dariBuild.snapshot ? ', snapshot' : ''})`))];
-if (builds.length) console.log(`Dari measured: ${builds.join('; ')}${builds.length > 1 ? '  WARNING: packages/server/dist changed during the benchmark' : ''}`);
+const builds = [...new Set(runs.filter((r) => r.dariBuild).map((r) => `${r.system}: ${r.dariBuild.saved ? `saved build ${r.dariBuild.saved}, ` : ''}HEAD ${r.dariBuild.head}${r.dariBuild.sourcesModified ? ' + uncommitted source changes' : ''} (dist built ${r.dariBuild.distBuilt}${r.dariBuild.snapshot ? ', snapshot' : ''})`))];
+if (builds.length) console.log(`Dari measured: ${builds.join('; ')}${builds.length > (opt.compare ? 2 : 1) ? '  WARNING: packages/server/dist changed during the benchmark' : ''}`);
 console.log(`reproduce: ${command}`);
 const runsOut = runs.map(({ latencyHist, ...r }) => r);
 console.log(`RESULT_JSON ${JSON.stringify({ command, date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, janus: SYSTEMS.includes('janus') ? janusVersion() : null, dariBuild: BUILD, pin: PIN, media: MEDIA, results, runs: runsOut })}`);

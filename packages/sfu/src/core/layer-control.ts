@@ -73,3 +73,15 @@ export function selectLayersOf(pub: Publication, now: number, videos: ReadonlyMa
   pub.activeRids = key;
   out.push({ type: 'publisher-layers', publication: pub, rids });
 }
+
+/** Adds video subscriptions by the rid they forward now (`-` without simulcast, `none` when paused or waiting) to `into`. */
+export function layerCounts(pubs: Iterable<Publication>, into: Record<string, number>): void {
+  for (const pub of pubs) {
+    if (pub.kind !== 'video') continue;
+    for (const s of pub.subscriptions) {
+      const i = s.down.currentSource;
+      const rid = i === null ? 'none' : pub.layers[i]?.rid || '-';
+      into[rid] = (into[rid] ?? 0) + 1;
+    }
+  }
+}

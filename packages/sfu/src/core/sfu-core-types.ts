@@ -113,6 +113,15 @@ export interface ForwardSink<P> {
   forward(subscription: SubscriptionRef, packet: P, sequenceNumber: number, timestamp: number): void;
 }
 
+/** RTCP feedback from a subscriber (RFC 4585 §6; RFC 5104 §4.3.1 FIR; draft-alvestrand-rmcat-remb). */
+export type SubscriberFeedback =
+  /** Picture Loss Indication or Full Intra Request for one subscription: ask its publisher for a keyframe. */
+  | { type: 'pli' | 'fir'; subscription: SubscriptionRef }
+  /** Generic NACK (the sink's transport retransmits; counted only). */
+  | { type: 'nack'; subscription: SubscriptionRef }
+  /** REMB: the subscriber's receive-side estimate for everything it gets, bps. */
+  | { type: 'remb'; subscriber: string; bitrateBps: number };
+
 /** Why the core dropped an input; counted by reason in {@link SfuMetricsDelta.ignored}. */
 export type IgnoreReason =
   | 'participant-exists'
@@ -222,3 +231,20 @@ export const SFU_CORE_DEFAULTS = Object.freeze({
   rembStaleMs: 5000,
   firstOutSsrc: 0x10000000,
 });
+
+/** {@link SfuCoreOptions} with every default filled in (policy and active speaker options apart). */
+export type ResolvedCoreOptions = Required<Omit<SfuCoreOptions, 'policy' | 'activeSpeaker'>>;
+
+/**
+ * Fills in defaults and checks ranges.
+ * @throws RangeError naming the option when one is out of range
+ */
+export function resolveCoreOptions(options: SfuCoreOptions): ResolvedCoreOptions {
+  const o: ResolvedCoreOptions = { ...SFU_CORE_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined && k in o) (o as Record<string, unknown>)[k] = v;
+  for (const k of ['keyframeRequestIntervalMs', 'publisherRembBps', 'layerWindowMs', 'rembStaleMs'] as const) {
+    if (!Number.isFinite(o[k]) || o[k] < 0) throw new RangeError(`SFU core option ${k} must be a finite number >= 0, got ${o[k]}`);
+  }
+  if (!Number.isInteger(o.firstOutSsrc) || o.firstOutSsrc < 0 || o.firstOutSsrc > 0xffffffff) throw new RangeError(`SFU core option firstOutSsrc must be a uint32, got ${o.firstOutSsrc}`);
+  return o;
+}

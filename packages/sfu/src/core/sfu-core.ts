@@ -16,38 +16,19 @@
  */
 import { ActiveSpeakerDetector } from './active-speaker.js';
 import { RembGenerator } from './bwe-feedback.js';
-import { requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
+import { layerCounts, requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
 import { Participant, Publication, Subscriber, Subscription, renderKey } from './model.js';
 import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
-import {
-  SFU_CORE_DEFAULTS,
-  type ForwardSink,
-  type IgnoreReason,
-  type ParticipantKind,
-  type PublicationRef,
-  type PublicationSpec,
-  type RtpMeta,
-  type SfuAction,
-  type SfuCoreOptions,
-  type SfuMetricsDelta,
-  type SubscriberSpec,
-  type SubscriptionRef,
-} from './sfu-core-types.js';
+import { resolveCoreOptions, type ResolvedCoreOptions } from './sfu-core-types.js';
+import type { ForwardSink, IgnoreReason, ParticipantKind, PublicationRef, PublicationSpec, RtpMeta, SfuAction, SfuCoreOptions, SfuMetricsDelta, SubscriberFeedback, SubscriberSpec, SubscriptionRef } from './sfu-core-types.js';
 import type { ActiveSpeaker } from './active-speaker.js';
 
-/** RTCP feedback from a subscriber (RFC 4585 §6; RFC 5104 §4.3.1 FIR; draft-alvestrand-rmcat-remb). */
-export type SubscriberFeedback =
-  /** Picture Loss Indication or Full Intra Request for one subscription: ask its publisher for a keyframe. */
-  | { type: 'pli' | 'fir'; subscription: SubscriptionRef }
-  /** Generic NACK (the sink's transport retransmits; counted only). */
-  | { type: 'nack'; subscription: SubscriptionRef }
-  /** REMB: the subscriber's receive-side estimate for everything it gets, bps. */
-  | { type: 'remb'; subscriber: string; bitrateBps: number };
+export type { SubscriberFeedback } from './sfu-core-types.js';
 
 const NO_ACTIONS: readonly SfuAction[] = Object.freeze([]);
 
 export class SfuCore {
-  private readonly options: Required<Omit<SfuCoreOptions, 'policy' | 'activeSpeaker'>>;
+  private readonly options: ResolvedCoreOptions;
   private policy: SubscriptionPolicy;
   private readonly participants = new Map<string, Participant>();
   private readonly pubs = new Map<string, Publication>();
@@ -58,16 +39,10 @@ export class SfuCore {
 
   /** @throws RangeError when an option is out of range (see {@link SfuCoreOptions}; active speaker options: {@link ActiveSpeakerDetector}) */
   constructor(options: SfuCoreOptions = {}) {
-    const o = { ...SFU_CORE_DEFAULTS };
-    for (const [k, v] of Object.entries(options)) if (v !== undefined && k in o) (o as Record<string, unknown>)[k] = v;
-    for (const k of ['keyframeRequestIntervalMs', 'publisherRembBps', 'layerWindowMs', 'rembStaleMs'] as const) {
-      if (!Number.isFinite(o[k]) || o[k] < 0) throw new RangeError(`SFU core option ${k} must be a finite number >= 0, got ${o[k]}`);
-    }
-    if (!Number.isInteger(o.firstOutSsrc) || o.firstOutSsrc < 0 || o.firstOutSsrc > 0xffffffff) throw new RangeError(`SFU core option firstOutSsrc must be a uint32, got ${o.firstOutSsrc}`);
-    this.options = o;
+    this.options = resolveCoreOptions(options);
     this.policy = options.policy ?? SFU_ROOM_POLICY;
     this.speakers = new ActiveSpeakerDetector(options.activeSpeaker);
-    this.nextSsrc = o.firstOutSsrc;
+    this.nextSsrc = this.options.firstOutSsrc;
   }
 
   // ------------------------------------------------------------------ participants
@@ -353,14 +328,7 @@ export class SfuCore {
 
   /** Adds video subscriptions by the rid they forward now (`-` without simulcast, `none` when paused or waiting) to `into`. */
   layerCounts(into: Record<string, number>): void {
-    for (const pub of this.pubs.values()) {
-      if (pub.kind !== 'video') continue;
-      for (const s of pub.subscriptions) {
-        const i = s.down.currentSource;
-        const rid = i === null ? 'none' : pub.layers[i]?.rid || '-';
-        into[rid] = (into[rid] ?? 0) + 1;
-      }
-    }
+    layerCounts(this.pubs.values(), into);
   }
 
   // ------------------------------------------------------------------ internals

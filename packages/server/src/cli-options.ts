@@ -103,5 +103,6 @@ export const NAT_CHECK: CommandSpec = {
     { name: 'stun', value: 'host:port', default: '127.0.0.1:3478', help: 'STUN server; the port defaults to 3478' },
     { name: 'json', help: 'print the report as one JSON object (default: text)' },
     { name: 'rto-ms', value: 'MS', default: '300', help: 'first retransmission timeout, ms; doubles on each of 3 tries' },
+    { name: 'tls-port', value: 'PORT', default: '443', help: 'when UDP and TCP are blocked: port where STUN over TLS is tried (TURN over TLS sharing the HTTPS port)' },
   ],
 };

@@ -62,6 +62,12 @@ export const ConfigSchema = z.strictObject({
       joinTimeoutMs: z.number().int().min(100).default(10_000),
       /** Participants per room. Default 100. */
       maxParticipantsPerRoom: z.number().int().min(1).default(100),
+      /**
+       * File that carries the rooms across a graceful restart (one node; with redis.url, Redis
+       * does). Default `$XDG_STATE_HOME/dari/rooms-<host>-<port>.json` (~/.local/state), none
+       * when port is 0; `""` turns it off. See signaling/state-file.ts.
+       */
+      stateFile: z.string().optional(),
     })
     .prefault({}),
   /** The embedded STUN/TURN server: the one shape `dari turn` uses too (turn/turn-config.ts). */
@@ -188,6 +194,15 @@ export function resolveConfig(config: Config): Resolved {
   }
   const keys = new Map(devMode ? [[DEV_API_KEY, DEV_API_SECRET]] : configured);
   if (config.turn.minPort > config.turn.maxPort) throw new ConfigError('turn.minPort', `must not exceed turn.maxPort (${config.turn.maxPort})`);
+  // turn.tlsPort = port: TURN over TLS shares the HTTPS listener and its certificate (http/tls-share.ts).
+  if (config.turn.enabled && config.turn.tlsPort === config.port && config.turn.tls !== undefined) {
+    throw new ConfigError(
+      config.tls ? 'turn.tls' : 'turn.tlsPort',
+      config.tls
+        ? `turn.tlsPort equals port (${config.port}): TURN over TLS shares the HTTPS listener and its certificate (tls.cert, tls.key); remove turn.tls`
+        : `equals port (${config.port}), which serves plain HTTP: sharing the port needs HTTPS (tls.cert, tls.key)`,
+    );
+  }
   // dari serve hands REST credentials to every participant: its secret must not be guessable.
   for (const [i, secret] of (config.turn.secret ?? []).entries()) {
     if (secret.length < MIN_TURN_SECRET_LENGTH) throw new ConfigError(config.turn.secret!.length > 1 ? `turn.secret.${i}` : 'turn.secret', `must be at least ${MIN_TURN_SECRET_LENGTH} characters`);

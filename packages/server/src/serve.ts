@@ -2,19 +2,23 @@
  * `dari serve`: one process with HTTP(S), WebSocket signaling, the embedded STUN/TURN server,
  * the SFU and metrics. {@link startServer} binds every listener and resolves once all are bound.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { ConfigError, type Resolved } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createRoutes } from './http/routes.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
+import { defaultStateFile, takeStateFile, writeStateFile } from './signaling/state-file.js';
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
+import { SHARED_ALPN, shareTlsPort } from './http/tls-share.js';
 import { SfuManager } from '@dari/sfu';
 import { ClusterRouter } from './cluster/router.js';
 import { LINK_PATH } from '@dari/cluster';
+import { TrackInfo } from '@dari/protocol';
 
 /** A listener could not bind; the message names the port and the config key. */
 export class ListenError extends Error {
@@ -78,7 +82,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   let turn: EmbeddedTurn | undefined;
   if (config.turn.enabled) {
     try {
-      turn = await startEmbeddedTurn(config, tls, resolved.devMode && resolved.loopbackOnly, logger, metrics.registry);
+      turn = await startEmbeddedTurn(config, tls, resolved.devMode && resolved.loopbackOnly, resolved.keys, logger, metrics.registry);
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       const e = err as NodeJS.ErrnoException;
@@ -108,17 +112,26 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
       })
     : undefined;
   if (cluster) metrics.registerCluster(() => cluster.sample());
+  // `joined.node` names this process (one node too): a client that resumes on a restarted server
+  // sees it change and sets its SFU legs up again, as after a move to another node.
+  const nodeId = cluster?.id ?? `ND_${randomBytes(6).toString('hex')}`;
+  // One node: rooms saved by a graceful stop come back (signaling/state-file.ts).
+  const stateFile = cluster ? undefined : config.signaling.stateFile === undefined ? defaultStateFile(config.host, config.port) : config.signaling.stateFile || undefined;
   signaling = new SignalingAdapter({
     router: cluster,
     keys: resolved.keys,
     logger,
     metrics,
     sfu,
-    core: { ...config.signaling, node: cluster?.id, roomPolicy: (room) => config.sfu.rooms[room] ?? config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
+    core: { ...config.signaling, node: nodeId, roomPolicy: (room) => config.sfu.rooms[room] ?? config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
   });
+  if (stateFile) restoreRooms(signaling, stateFile, config.signaling.reconnectGraceMs, logger);
   const adapter = signaling;
   const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy: (room, policy) => adapter.setRoomPolicy(room, policy), cluster, metrics, logger });
-  const server: Server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
+  const server: Server = tls ? createHttpsServer(turn?.sharedTls ? { ...tls, ALPNProtocols: SHARED_ALPN } : tls, handler) : createHttpServer(handler);
+  // TURN over TLS on the HTTPS port (turn.tlsPort = port): STUN connections go to the TURN adapter.
+  let takeTurnTls: ((socket: Socket) => void) | undefined;
+  if (turn?.sharedTls) shareTlsPort(server as HttpsServer, (socket) => (takeTurnTls ? takeTurnTls(socket) : socket.destroy()));
   const sig = signaling;
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -138,6 +151,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     });
   });
   const port = (server.address() as AddressInfo).port;
+  if (turn?.sharedTls) takeTurnTls = turn.adapter.acceptSharedTls({ protocol: 'tls', address: config.host === 'localhost' ? '127.0.0.1' : config.host, port });
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
   const wsUrl = `${tls ? 'wss' : 'ws'}://${hostForUrl}:${port}${SIGNALING_PATH}`;
@@ -162,7 +176,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
-        sig.shutdown();
+        sig.shutdown(stateFile && saveRooms(sig, stateFile, nodeId, logger) ? 'reconnect' : 'server-shutdown');
         const closedHttp = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
         void Promise.all([closedHttp, turn?.close(), sfu.close(), cluster?.close()]).then(() => resolve());
@@ -170,4 +184,40 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
       return closing;
     },
   };
+}
+
+/** Adopts the rooms a graceful stop saved (see signaling/state-file.ts). */
+function restoreRooms(signaling: SignalingAdapter, path: string, graceMs: number, logger: Logger): void {
+  const taken = takeStateFile(path, Date.now(), graceMs);
+  if (taken.kind === 'discarded') logger.warn({ file: path, why: taken.why }, 'room state file discarded');
+  if (taken.kind !== 'rooms') return;
+  let participants = 0;
+  for (const snap of taken.state.rooms) {
+    const tracks = (list: unknown[]) => list.flatMap((t) => {
+      const r = TrackInfo.safeParse(t);
+      return r.success ? [r.data] : [];
+    });
+    const room = { room: snap.room, policy: snap.policy, participants: snap.participants.map((p) => ({ ...p, tracks: tracks(p.tracks) })) };
+    participants += room.participants.length;
+    signaling.run(signaling.core.adoptRoom(room, Date.now(), taken.state.at));
+  }
+  logger.info({ file: path, rooms: taken.state.rooms.length, participants, downMs: Date.now() - taken.state.at }, 'rooms restored after a restart; participants have their reconnect grace to resume');
+}
+
+/** Saves every room for the next start. @returns false when there was nothing to save or it failed */
+function saveRooms(signaling: SignalingAdapter, path: string, node: string, logger: Logger): boolean {
+  const at = Date.now();
+  const rooms = signaling.core.roomNames().flatMap((room) => {
+    const s = signaling.core.snapshotRoom(room);
+    return s ? [{ room, node, policy: s.policy, mode: s.mode, at, participants: s.participants.map(({ state: _state, ...p }) => p) }] : [];
+  });
+  if (rooms.length === 0) return false;
+  try {
+    writeStateFile(path, { version: 1, node, at, rooms });
+    logger.info({ file: path, rooms: rooms.length }, 'rooms saved for a restart; clients are told to reconnect');
+    return true;
+  } catch (err) {
+    logger.warn({ file: path, err: (err as Error).message }, 'cannot save the rooms for a restart (signaling.stateFile)');
+    return false;
+  }
 }

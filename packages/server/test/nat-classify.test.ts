@@ -11,6 +11,8 @@ test('the procedure asks for tests in RFC 5780 order and stops early where it ca
   assert.equal(nextStep({ local }), 'test1');
   assert.equal(nextStep({ local, test1: null }), 'tcp');
   assert.equal(nextStep({ local, test1: null, tcp: true }), null);
+  assert.equal(nextStep({ local, test1: null, tcp: false }), 'tls', 'TCP blocked too: STUN over TLS on 443');
+  assert.equal(nextStep({ local, test1: null, tcp: false, tls: false, tlsPort: 443 }), null);
   assert.equal(nextStep({ local, test1: { mapped: m1, other } }), 'mapping2');
   assert.equal(nextStep({ local, test1: { mapped: m1, other }, mapping2: { mapped: m1 } }), 'filtering2', 'same mapping: no test III');
   assert.equal(nextStep({ local, test1: { mapped: m1, other }, mapping2: { mapped: { ...m1, port: 7 } } }), 'mapping3');
@@ -52,4 +54,17 @@ test('no NAT, full cone, UDP blocked, unreachable', () => {
   const unknown = classify({ local, test1: { mapped: m1, other: null }, hairpin: false });
   assert.equal(unknown.mapping, null);
   assert.match(unknown.verdict, /could not be measured/);
+});
+
+test('only TCP 443 open: TURN over TLS on 443 needed, or the server must offer it there', () => {
+  const tls = classify({ local, test1: null, tcp: false, tls: 'stun', tlsPort: 443 });
+  assert.equal(tls.outlook, 'turn-tls-needed');
+  assert.equal(tls.tls, 'stun');
+  assert.match(tls.verdict, /Only TCP to port 443 gets out.*TURN over TLS on port 443/);
+  const https = classify({ local, test1: null, tcp: false, tls: 'tls-only', tlsPort: 443 });
+  assert.equal(https.outlook, 'unreachable');
+  assert.match(https.verdict, /set turn\.tlsPort to 443/);
+  const none = classify({ local, test1: null, tcp: false, tls: false, tlsPort: 443 });
+  assert.equal(none.outlook, 'unreachable');
+  assert.match(none.verdict, /unreachable over UDP, TCP and TLS/);
 });

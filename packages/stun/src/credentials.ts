@@ -3,7 +3,7 @@
  * credentials (draft-uberti-behave-turn-rest-00, as coturn's `use-auth-secret`), plus
  * stateless nonces. Uses node:crypto: this part of the package is for servers and Node clients.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Hmac } from './message.js';
 import { PasswordAlgorithm } from './constants.js';
 
@@ -52,6 +52,17 @@ export function restExpiry(username: string): number | undefined {
 }
 
 /**
+ * A {@link NonceIssuer} key derived from a TURN REST secret (HKDF-SHA256, RFC 5869, info
+ * `dari turn nonce key`): servers that share the secret, or one server before and after a
+ * restart, issue and accept the same nonces, so a client keeps its nonce across a restart and
+ * pays no 438 Stale Nonce round trip (RFC 8489 §9.2.4). The secret itself cannot be recovered
+ * from nonces. 32 bytes.
+ */
+export function nonceKeyFromSecret(secret: string): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', secret, 'dari turn nonce salt', 'dari turn nonce key', 32));
+}
+
+/**
  * Stateless nonces: `obMatJos2` + security-feature bits (RFC 8489 §9.2: password algorithms and
  * username anonymity) + issue time + a MAC binding them to the client's address. Verifying needs
  * no per-client state, so floods of unauthenticated requests cannot grow server memory.
@@ -60,7 +71,7 @@ export class NonceIssuer {
   private readonly key: Buffer;
   /**
    * @param lifetimeS how long a nonce stays fresh, s; default 600 (coturn's stale-nonce default)
-   * @param key MAC key; default 32 random bytes (nonces die with the process)
+   * @param key MAC key; default 32 random bytes (nonces die with the process); {@link nonceKeyFromSecret} makes one that outlives it
    */
   constructor(
     readonly lifetimeS = 600,

@@ -20,6 +20,14 @@ export interface NatReport {
   udp: boolean;
   /** TCP reached the STUN/TURN server (tested when UDP did not). */
   tcp?: boolean;
+  /**
+   * TURN over TLS on the TLS port (443 by default; tested when UDP and TCP did not): `stun` = a
+   * STUN Binding over TLS was answered there; `tls-only` = a TLS server is there but does not
+   * answer STUN (HTTPS alone); false = nothing got through.
+   */
+  tls?: 'stun' | 'tls-only' | false;
+  /** The port {@link tls} was tested on. */
+  tlsPort?: number;
   /** The client's own address equals its mapped address: no NAT on the path. */
   publicAddress?: boolean;
   localAddress?: Endpoint;
@@ -31,7 +39,7 @@ export interface NatReport {
   /** What this means for a call, in one sentence. */
   verdict: string;
   /** Short machine form of the verdict. */
-  outlook: 'direct-likely' | 'direct-possible' | 'turn-needed' | 'turn-tcp-needed' | 'unreachable';
+  outlook: 'direct-likely' | 'direct-possible' | 'turn-needed' | 'turn-tcp-needed' | 'turn-tls-needed' | 'unreachable';
 }
 
 /** The Binding transaction results the procedure collects. Undefined = not run; null = timed out. */
@@ -51,17 +59,24 @@ export interface Observations {
   hairpin?: boolean;
   /** UDP failed: could a TCP connection reach the server? */
   tcp?: boolean;
+  /** UDP and TCP failed: what answered over TLS on the TLS port (see {@link NatReport.tls}). */
+  tls?: 'stun' | 'tls-only' | false;
+  /** The TLS port tested. */
+  tlsPort?: number;
 }
 
 const same = (a: Endpoint, b: Endpoint): boolean => a.address === b.address && a.port === b.port;
 
 /** Which transaction to run next, given what is known; null when done. */
-export type NextStep = 'test1' | 'mapping2' | 'mapping3' | 'filtering2' | 'filtering3' | 'hairpin' | 'tcp' | null;
+export type NextStep = 'test1' | 'mapping2' | 'mapping3' | 'filtering2' | 'filtering3' | 'hairpin' | 'tcp' | 'tls' | null;
 
-/** RFC 5780's order: test I, mapping II–III, filtering II–III, hairpinning; TCP only when UDP failed. */
+/**
+ * RFC 5780's order: test I, mapping II–III, filtering II–III, hairpinning; TCP only when UDP
+ * failed, and STUN over TLS on the TLS port (443) only when TCP failed too.
+ */
 export function nextStep(o: Partial<Observations>): NextStep {
   if (o.test1 === undefined) return 'test1';
-  if (o.test1 === null) return o.tcp === undefined ? 'tcp' : null;
+  if (o.test1 === null) return o.tcp === undefined ? 'tcp' : o.tcp === false && o.tls === undefined ? 'tls' : null;
   const hasOther = o.test1.other !== null;
   const behindNat = !same(o.test1.mapped, o.local!);
   if (hasOther && behindNat && o.mapping2 === undefined) return 'mapping2';
@@ -78,7 +93,14 @@ export function classify(o: Observations): NatReport {
     if (o.tcp) {
       return { udp: false, tcp: true, localAddress: o.local, verdict: 'UDP blocked: TURN over TCP/TLS required.', outlook: 'turn-tcp-needed' };
     }
-    return { udp: false, tcp: false, localAddress: o.local, verdict: 'The STUN/TURN server is unreachable over UDP and TCP: no call can be set up from here.', outlook: 'unreachable' };
+    const tls = { tls: o.tls ?? false, ...(o.tlsPort !== undefined ? { tlsPort: o.tlsPort } : {}) };
+    if (o.tls === 'stun') {
+      return { udp: false, tcp: false, ...tls, localAddress: o.local, verdict: `Only TCP to port ${o.tlsPort} gets out (a firewall that allows HTTPS alone): calls need TURN over TLS on port ${o.tlsPort}, which this server offers.`, outlook: 'turn-tls-needed' };
+    }
+    if (o.tls === 'tls-only') {
+      return { udp: false, tcp: false, ...tls, localAddress: o.local, verdict: `Only TCP to port ${o.tlsPort} gets out, and the server answers HTTPS there but not TURN: set turn.tlsPort to ${o.tlsPort} (it shares the HTTPS port) so calls can be set up from here.`, outlook: 'unreachable' };
+    }
+    return { udp: false, tcp: false, ...tls, localAddress: o.local, verdict: 'The STUN/TURN server is unreachable over UDP, TCP and TLS: no call can be set up from here.', outlook: 'unreachable' };
   }
   const mapped = o.test1.mapped;
   const publicAddress = same(mapped, o.local);
@@ -116,6 +138,7 @@ export function formatReport(r: NatReport, server: string): string {
   const lines = [`NAT check against ${server}`];
   lines.push(`  UDP:          ${r.udp ? 'works' : 'blocked or unreachable'}`);
   if (!r.udp) lines.push(`  TCP:          ${r.tcp ? 'works' : 'blocked or unreachable'}`);
+  if (r.tls !== undefined) lines.push(`  TLS ${String(r.tlsPort).padEnd(9)} ${r.tls === 'stun' ? 'TURN over TLS answers' : r.tls === 'tls-only' ? 'open, but no STUN answer (HTTPS only)' : 'blocked or unreachable'}`);
   if (r.udp) {
     lines.push(`  local:        ${ep(r.localAddress)}`);
     lines.push(`  mapped:       ${ep(r.mappedAddress)}${r.publicAddress ? ' (same: no NAT)' : ''}`);

@@ -4,9 +4,10 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { connect, isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import { NAT_CHECK, helpText, parseCommand } from '../cli-options.js';
-import { Attr, MessageBuilder, Method, decodeMessage, getAttribute, readAddress, readXorAddress, writeChangeRequest } from '@dari/stun';
+import { Attr, MessageBuilder, Method, decodeMessage, frameLength, getAttribute, readAddress, readXorAddress, writeChangeRequest } from '@dari/stun';
 import { classify, formatReport, nextStep, type Endpoint, type Observations } from './classify.js';
 
 interface Response {
@@ -86,6 +87,41 @@ function tcpReachable(to: Endpoint, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/**
+ * A STUN Binding over TLS (RFC 8489 §6.2.3) to `to`: TURN over TLS there, or only some TLS server
+ * (HTTPS), or nothing. The certificate is not checked: this tests reachability, and sends no
+ * credentials.
+ */
+function tlsStun(to: Endpoint, servername: string | undefined, timeoutMs: number): Promise<'stun' | 'tls-only' | false> {
+  return new Promise((resolve) => {
+    let handshake = false;
+    const s = tlsConnect({ host: to.address, port: to.port, rejectUnauthorized: false, ...(servername ? { servername } : {}) });
+    const finish = (r: 'stun' | 'tls-only' | false) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(r);
+    };
+    const t = setTimeout(() => finish(handshake ? 'tls-only' : false), timeoutMs);
+    const request = new MessageBuilder('request', Method.Binding).fingerprint();
+    const id = Buffer.from(request.transactionId).toString('hex');
+    let pending = Buffer.alloc(0);
+    s.once('secureConnect', () => {
+      handshake = true;
+      s.write(request.build());
+    });
+    s.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      const n = frameLength(pending);
+      if (n < 0) return finish('tls-only'); // e.g. an HTTP 400 answer
+      if (n === 0 || pending.length < n) return;
+      const r = decodeMessage(new Uint8Array(pending.subarray(0, n)));
+      finish(r.ok && r.value.cls === 'success' && Buffer.from(r.value.transactionId).toString('hex') === id ? 'stun' : 'tls-only');
+    });
+    s.once('error', () => finish(handshake ? 'tls-only' : false));
+    s.once('close', () => finish(handshake ? 'tls-only' : false));
+  });
+}
+
 /** The local address the kernel would use to reach `to` (a connected UDP socket tells). */
 async function localAddressFor(to: Endpoint, family: 4 | 6): Promise<string> {
   const s = createSocket(family === 6 ? 'udp6' : 'udp4');
@@ -101,9 +137,10 @@ async function localAddressFor(to: Endpoint, family: 4 | 6): Promise<string> {
 /**
  * Runs the RFC 5780 tests against `server`.
  * @param rtoMs first retransmission timeout per transaction, ms (3 sends: 300 + 600 + 1200 ms by default)
+ * @param tls where STUN over TLS is tried when UDP and TCP fail: port (default 443) and SNI name
  * @throws Error when the server name does not resolve or no socket can be bound
  */
-export async function natCheck(server: Endpoint, rtoMs = 300): Promise<ReturnType<typeof classify>> {
+export async function natCheck(server: Endpoint, rtoMs = 300, tls: { port: number; servername?: string | undefined } = { port: 443 }): Promise<ReturnType<typeof classify>> {
   const family = isIP(server.address) === 6 ? 6 : 4;
   const localIp = await localAddressFor(server, family);
   const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
@@ -144,6 +181,10 @@ export async function natCheck(server: Endpoint, rtoMs = 300): Promise<ReturnTyp
         case 'tcp':
           o.tcp = await tcpReachable(server, rtoMs * 7);
           break;
+        case 'tls':
+          o.tlsPort = tls.port;
+          o.tls = await tlsStun({ address: server.address, port: tls.port }, tls.servername, rtoMs * 10);
+          break;
       }
     }
   } finally {
@@ -159,7 +200,7 @@ export async function runNatCheck(argv: string[]): Promise<number> {
     process.stdout.write(helpText(NAT_CHECK));
     return 0;
   }
-  const values = parsed as { stun: string; json?: boolean; 'rto-ms': string };
+  const values = parsed as { stun: string; json?: boolean; 'rto-ms': string; 'tls-port': string };
   const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(values.stun);
   if (!m) {
     process.stderr.write(`dari nat-check: --stun: expected host:port, got ${JSON.stringify(values.stun)}\n`);
@@ -168,7 +209,12 @@ export async function runNatCheck(argv: string[]): Promise<number> {
   const host = m[1]!;
   const port = Number(m[2] ?? 3478);
   const address = isIP(host) ? host : (await lookup(host)).address;
-  const report = await natCheck({ address, port }, Number(values['rto-ms']));
+  const tlsPort = Number(values['tls-port']);
+  if (!Number.isInteger(tlsPort) || tlsPort < 1 || tlsPort > 65535) {
+    process.stderr.write(`dari nat-check: --tls-port: expected a port number, got ${JSON.stringify(values['tls-port'])}\n`);
+    return 2;
+  }
+  const report = await natCheck({ address, port }, Number(values['rto-ms']), { port: tlsPort, servername: isIP(host) ? undefined : host });
   process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatReport(report, `${host}:${port}`));
   return 0;
 }

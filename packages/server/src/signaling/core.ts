@@ -511,12 +511,17 @@ export class SignalingCore {
     return out;
   }
 
-  /** Server shutdown: tells every client and closes every connection with 1001. */
-  shutdown(): Action[] {
+  /**
+   * Server shutdown: tells every client and closes every connection: `server-shutdown` with 1001,
+   * or, when the server expects its clients back (it saved its rooms for a restart),
+   * `reconnect` with 1012, and the SDK resumes once the server is up again.
+   */
+  shutdown(reason: 'server-shutdown' | 'reconnect' = 'server-shutdown'): Action[] {
     const out: Action[] = [];
+    const code = reason === 'reconnect' ? CloseCode.SERVICE_RESTART : CloseCode.GOING_AWAY;
     for (const conn of this.conns.values()) {
       if (conn.state === 'closed') continue;
-      out.push(send(conn.id, { type: 'closing', reason: 'server-shutdown' }), close(conn.id, CloseCode.GOING_AWAY, 'server shutdown'));
+      out.push(send(conn.id, { type: 'closing', reason }), close(conn.id, code, reason === 'reconnect' ? 'server restarts' : 'server shutdown'));
       conn.state = 'closed';
     }
     return out;
@@ -552,18 +557,19 @@ export class SignalingCore {
   }
 
   /**
-   * Takes over a room whose node died or drained, from its snapshot: every participant is in it
-   * as reconnecting (their grace period starts now), so each can resume with its sid and keep
+   * Takes over a room whose node died or drained (or that this server saved before a restart),
+   * from its snapshot: every participant is in it as reconnecting (their grace period starts at
+   * `now`, or at `disconnectedSince` when given), so each can resume with its sid and keep
    * its peer connections; those who do not come back leave when their grace period ends. An
    * `sfu` room gets fresh SFU membership for everyone (the old node's SFU legs are gone).
    * No-op when the room exists here already.
    */
-  adoptRoom(snapshot: { room: string; policy: RoomPolicy; participants: readonly Omit<ParticipantInfo, 'state'>[] }, now: number): Action[] {
+  adoptRoom(snapshot: { room: string; policy: RoomPolicy; participants: readonly Omit<ParticipantInfo, 'state'>[] }, now: number, disconnectedSince: number = now): Action[] {
     if (this.rooms.has(snapshot.room)) return [];
     const out: Action[] = [];
     const room: Room = { name: snapshot.room, policy: snapshot.policy, mode: 'p2p', participants: new Map() };
     for (const s of snapshot.participants) {
-      room.participants.set(s.identity, { ...s, tracks: [...s.tracks], room, conn: null, disconnectedAt: now, queue: [], inSfu: false });
+      room.participants.set(s.identity, { ...s, tracks: [...s.tracks], room, conn: null, disconnectedAt: disconnectedSince, queue: [], inSfu: false });
     }
     if (room.participants.size === 0) return [];
     this.rooms.set(room.name, room);

@@ -111,9 +111,9 @@ export class SignalingAdapter {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
-  /** Tells every client the server is going away and closes them (1001). */
-  shutdown(): void {
-    this.apply(this.core.shutdown());
+  /** Tells every client the server is going away (or restarting: `reconnect`) and closes them (1001, 1012). */
+  shutdown(reason: 'server-shutdown' | 'reconnect' = 'server-shutdown'): void {
+    this.apply(this.core.shutdown(reason));
     clearInterval(this.tickTimer);
     clearInterval(this.pingTimer);
     for (const ws of this.sockets.values()) ws.terminate();

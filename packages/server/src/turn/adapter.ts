@@ -169,6 +169,16 @@ export class TurnAdapter {
     this.tickTimer.unref();
   }
 
+  /**
+   * TURN over TLS on a port another listener owns (HTTPS on the same port, http/tls-share.ts):
+   * lists `endpoint` (for the ICE server URLs) and returns what takes each TLS connection that
+   * listener hands over.
+   */
+  acceptSharedTls(endpoint: TurnEndpoint): (socket: TcpSocket) => void {
+    this.endpoints.push({ ...endpoint, protocol: 'tls' });
+    return (socket) => this.onStream('tls', socket);
+  }
+
   /** Closes every allocation and listener. */
   async close(): Promise<void> {
     clearInterval(this.tickTimer);

@@ -3,7 +3,7 @@
  * adapter as `dari turn`, with TURN REST credentials minted per participant and handed out in
  * the join's ICE servers list.
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { IceServer } from '@dari/protocol';
@@ -16,6 +16,8 @@ import { resolveTurnConfig } from './turn-config.js';
 
 export interface EmbeddedTurn {
   adapter: TurnAdapter;
+  /** TURN over TLS shares the HTTPS port ({@link sharesHttpsPort}): the HTTPS listener hands its STUN connections over. */
+  sharedTls: boolean;
   /** ICE servers for one participant: STUN, and TURN over UDP/TCP(/TLS) with fresh credentials. */
   iceServers(identity: string): IceServer[];
   close(): Promise<void>;
@@ -30,15 +32,37 @@ function readPem(path: string, key: string): Buffer {
 }
 
 /**
+ * `dari serve`'s TURN REST secret when `turn.secret` is not set: HKDF-SHA256 (RFC 5869) of its
+ * API secrets in key order, so the credentials handed out before a restart still work after it
+ * as long as the API keys stay the same (docs/configuration.md, "Restarts"). One-way: the TURN
+ * credentials reveal nothing about the API secrets. 32 bytes, base64url.
+ */
+export function derivedTurnSecret(apiKeys: ReadonlyMap<string, string>): string {
+  const material = [...apiKeys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}\n${v}`).join('\n');
+  return Buffer.from(hkdfSync('sha256', material, 'dari turn rest secret salt', 'dari turn rest secret', 32)).toString('base64url');
+}
+
+/**
+ * True when TURN over TLS shares `dari serve`'s HTTPS port (`turn.tlsPort` equal to `port`, with
+ * `tls` set): one TLS listener, connections told apart after the handshake (http/tls-share.ts),
+ * the HTTPS certificate for both. resolveConfig refuses the other combinations.
+ */
+export function sharesHttpsPort(config: Config): boolean {
+  return config.turn.enabled && config.tls !== undefined && config.turn.tlsPort === config.port;
+}
+
+/**
  * Starts the embedded STUN/TURN server.
  * @param tls `dari serve`'s own certificate and key (PEM contents), used for TURN over TLS unless `turn.tls` names others
  * @param loopbackDev dev mode bound to loopback: loopback peers are allowed unless `turn.allowLoopbackPeers` says otherwise
+ * @param apiKeys the API keys in force: the REST secret is derived from them unless `turn.secret` is set
  * @throws ConfigError when `turn.tls` files cannot be read; Error when a listener cannot bind (e.g. EADDRINUSE on 3478)
  */
-export async function startEmbeddedTurn(config: Config, tls: { cert: Buffer; key: Buffer } | undefined, loopbackDev: boolean, logger: Logger, registry: Registry): Promise<EmbeddedTurn> {
+export async function startEmbeddedTurn(config: Config, tls: { cert: Buffer; key: Buffer } | undefined, loopbackDev: boolean, apiKeys: ReadonlyMap<string, string>, logger: Logger, registry: Registry): Promise<EmbeddedTurn> {
   const t = config.turn;
-  const turnTls = t.tls ? { cert: readPem(t.tls.cert, 'turn.tls.cert'), key: readPem(t.tls.key, 'turn.tls.key') } : tls;
-  const secret = t.secret?.[0] ?? randomBytes(24).toString('base64url');
+  const sharedTls = sharesHttpsPort(config);
+  const turnTls = sharedTls ? undefined : t.tls ? { cert: readPem(t.tls.cert, 'turn.tls.cert'), key: readPem(t.tls.key, 'turn.tls.key') } : tls;
+  const secret = t.secret?.[0] ?? derivedTurnSecret(apiKeys);
   const resolved = resolveTurnConfig(t, {
     defaultListen: [config.host === 'localhost' ? '127.0.0.1' : config.host],
     tls: turnTls,
@@ -51,6 +75,7 @@ export async function startEmbeddedTurn(config: Config, tls: { cert: Buffer; key
   const host = resolved.publicAddress.includes(':') ? `[${resolved.publicAddress}]` : resolved.publicAddress;
   return {
     adapter,
+    sharedTls,
     iceServers(identity) {
       const { username, password } = restCredentials(secret, identity, t.credentialTtlS);
       const urls: string[] = [];

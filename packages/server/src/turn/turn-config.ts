@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { NonceIssuer, PeerPolicy, isUnspecifiedAddress, parseRange, type TurnServerOptions } from '@dari/stun';
+import { NonceIssuer, PeerPolicy, isUnspecifiedAddress, nonceKeyFromSecret, parseRange, type TurnServerOptions } from '@dari/stun';
 import type { TurnListenOptions } from './adapter.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -60,7 +60,10 @@ export const TurnConfigSchema = z.strictObject({
   externalIp: oneOrMore(externalIp).optional(),
   /** REALM (RFC 8489 §14.9). Default dari. */
   realm: z.string().min(1).refine((s) => [...s].length < 128, 'must be shorter than 128 characters (RFC 8489)').default('dari'),
-  /** TURN REST API secret(s); any of them validates a credential (rotation). `dari serve`: default one random per process. */
+  /**
+   * TURN REST API secret(s); any of them validates a credential (rotation); the first also keys
+   * the nonces. `dari serve`: default one derived from its API secrets (stable across restarts).
+   */
   secret: oneOrMore(z.string().min(1)).optional(),
   /** Long-term credential users (RFC 8489 §9.2): name → password, or coturn's `0x` + 32 hex digits of MD5(name:realm:password). */
   users: z.record(z.string().min(1).max(508), z.string().min(1)).default({}),
@@ -208,7 +211,8 @@ export function resolveTurnConfig(t: TurnConfig, ctx: TurnContext): ResolvedTurn
       totalQuota: t.totalQuota,
       maxBps: t.maxBps,
       peerPolicy: new PeerPolicy({ allowLoopback: allowLoopbackPeers, allowed: t.allowedPeerIps, denied: t.deniedPeerIps }),
-      nonces: new NonceIssuer(t.nonceLifetimeS),
+      // Keyed by the first REST secret: nonces then survive a restart (a client keeps its nonce).
+      nonces: new NonceIssuer(t.nonceLifetimeS, secrets[0] !== undefined ? nonceKeyFromSecret(secrets[0]) : undefined),
       otherAddress: alternate,
     },
     listen: { addresses: listen, port: t.port, udp: t.udp, tcp: t.tcp, tls: ctx.tls ? { port: t.tlsPort, ...ctx.tls } : undefined, alternate },

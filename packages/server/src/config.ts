@@ -213,9 +213,6 @@ export function resolveConfig(config: Config): Resolved {
     if (c.nodeUrl === undefined && (config.host === '0.0.0.0' || config.host === '::')) {
       throw new ConfigError('cluster.nodeUrl', `required with redis.url when host is ${config.host}: the URL other nodes reach this node at, e.g. http://10.0.0.5:${config.port}`);
     }
-    if (config.turn.enabled && config.turn.secret === undefined) {
-      throw new ConfigError('turn.secret', 'required with redis.url: set the same TURN REST secret on every node, so TURN credentials minted by one node are valid on all');
-    }
   }
   return { config, keys, devMode, loopbackOnly };
 }

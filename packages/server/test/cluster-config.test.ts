@@ -7,7 +7,8 @@ const load = (set: string[], flags: Record<string, string> = {}) => loadConfig({
 
 test('without redis.url Dari is one node; with it, the cluster keys get their defaults', () => {
   assert.equal(load([]).config.redis.url, undefined);
-  const c = load(['turn.secret=0123456789abcdef-shared'], { 'redis-url': 'redis://127.0.0.1:6379/2' }).config;
+  // No turn.secret needed: its default derives from the API keys, which every node shares.
+  const c = load([], { 'redis-url': 'redis://127.0.0.1:6379/2' }).config;
   assert.equal(c.redis.url, 'redis://127.0.0.1:6379/2');
   assert.deepEqual(
     { selector: c.cluster.selector, hb: c.cluster.heartbeatIntervalMs, ttl: c.cluster.nodeTtlMs, drain: c.cluster.drainTimeoutS, prefix: c.cluster.keyPrefix },
@@ -24,7 +25,6 @@ test('bad scale-out settings: a ConfigError naming the key', () => {
     [['turn.enabled=false', 'cluster.nodeUrl=ftp://x'], { 'redis-url': 'redis://h:1' }, 'cluster.nodeUrl'],
     [['turn.enabled=false', 'cluster.heartbeatIntervalMs=1000', 'cluster.nodeTtlMs=1500'], { 'redis-url': 'redis://h:1' }, 'cluster.nodeTtlMs'],
     [['turn.enabled=false', 'cluster.drainTimeoutS=-1'], { 'redis-url': 'redis://h:1' }, 'cluster.drainTimeoutS'],
-    [[], { 'redis-url': 'redis://h:1' }, 'turn.secret'],
     [['turn.enabled=false', 'dev=true'], { 'redis-url': 'redis://h:1', host: '0.0.0.0' }, 'cluster.nodeUrl'],
   ];
   for (const [set, flags, key] of cases) {

@@ -4,7 +4,8 @@
  * small RPCs (cluster-wide REST). Sans-I/O codec: bytes in, a value or a typed error out.
  *
  * Binary frames, so a relayed signaling message crosses the link as its own UTF-8 bytes, never
- * re-escaped inside JSON:
+ * re-escaped inside JSON; the frames of one event-loop turn travel as one WebSocket message
+ * ({@link encodeBatch}):
  * ```
  *  0        1                 5
  * +--------+-----------------+---------------------------+
@@ -68,6 +69,38 @@ export function decodeFrame(bytes: Uint8Array): Frame | LinkDecodeError {
   if (!TYPES.has(type)) return new LinkDecodeError('unknown-type', `unknown frame type ${type}`);
   const session = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1);
   return { type: type as FrameType, session, payload: bytes.subarray(HEADER_BYTES) };
+}
+
+/**
+ * A batch: the frames one node queued in one event-loop turn, sent as one WebSocket message
+ * (one write, one wake-up at the peer): each frame preceded by its length (u32 BE).
+ */
+export function encodeBatch(frames: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const f of frames) size += 4 + f.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const f of frames) {
+    view.setUint32(at, f.length);
+    out.set(f, at + 4);
+    at += 4 + f.length;
+  }
+  return out;
+}
+
+/** Splits a batch into its frames (views, no copy); a typed error when a length runs past the end. */
+export function splitBatch(bytes: Uint8Array): Uint8Array[] | LinkDecodeError {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const frames: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    if (at + 4 > bytes.length) return new LinkDecodeError('short', `batch: ${bytes.length - at} bytes left, less than a length field`);
+    const len = view.getUint32(at);
+    if (at + 4 + len > bytes.length) return new LinkDecodeError('short', `batch: a frame of ${len} bytes runs past the end`);
+    frames.push(bytes.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return frames;
 }
 
 /** A frame's payload as text. */

@@ -11,7 +11,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { decodeFrame, LinkDecodeError, type Frame } from './link-protocol.js';
+import { decodeFrame, encodeBatch, splitBatch, LinkDecodeError, type Frame } from './link-protocol.js';
 
 /** Path of the node link endpoint on every node's HTTP port. */
 export const LINK_PATH = '/cluster';
@@ -28,6 +28,7 @@ export interface LinkLogger {
 
 /** One open link to a peer node. */
 export class Link {
+  private queue: Uint8Array[] = [];
   constructor(
     /** The peer's node id. */
     readonly peer: string,
@@ -45,11 +46,20 @@ export class Link {
     return this.ws.bufferedAmount;
   }
 
-  /** Sends one frame. @returns false when the link is not open (the frame is dropped) */
+  /**
+   * Queues one frame; the frames queued in this event-loop turn go out as one message.
+   * @returns false when the link is not open (the frame is dropped)
+   */
   send(frame: Uint8Array): boolean {
     if (!this.open) return false;
-    this.ws.send(frame, { binary: true });
+    if (this.queue.push(frame) === 1) setImmediate(() => this.flush());
     return true;
+  }
+
+  private flush(): void {
+    const frames = this.queue;
+    this.queue = [];
+    if (this.open && frames.length > 0) this.ws.send(encodeBatch(frames), { binary: true });
   }
 
   close(): void {
@@ -207,12 +217,16 @@ export class NodeLinks {
   private wire(link: Link, ws: WebSocket, forget: () => void): void {
     ws.on('message', (data: RawData) => {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      const frame = decodeFrame(bytes);
-      if (frame instanceof LinkDecodeError) {
-        this.opts.onBadFrame?.(link, frame);
+      const frames = splitBatch(bytes);
+      if (frames instanceof LinkDecodeError) {
+        this.opts.onBadFrame?.(link, frames);
         return;
       }
-      this.opts.onFrame(link, frame);
+      for (const bytesOfFrame of frames) {
+        const frame = decodeFrame(bytesOfFrame);
+        if (frame instanceof LinkDecodeError) this.opts.onBadFrame?.(link, frame);
+        else this.opts.onFrame(link, frame);
+      }
     });
     ws.on('error', (err) => this.opts.logger.debug({ peer: link.peer, err: err.message }, 'node link error'));
     ws.once('close', () => {

@@ -12,7 +12,9 @@ import {
   OpenPayload,
   StoreUnavailableError,
   decodeFrame,
+  encodeBatch,
   encodeFrame,
+  splitBatch,
   linkAuth,
   payloadJson,
   payloadText,
@@ -82,6 +84,19 @@ test('link frames: round trip, and typed errors for short, unknown or malformed 
   big.set(inner, 11);
   const sub = decodeFrame(big.subarray(11, 11 + inner.length));
   assert.ok(!(sub instanceof LinkDecodeError) && sub.session === 7 && sub.type === FrameType.CLOSE);
+});
+
+test('link batches: the frames of one turn in one message, split back without copies; a truncated batch is a typed error', () => {
+  const frames = [encodeFrame(FrameType.MSG, 1, 'a'), encodeFrame(FrameType.CLOSE, 2), encodeFrame(FrameType.SEND, 3, 'x'.repeat(3000))];
+  const batch = encodeBatch(frames);
+  const back = splitBatch(batch);
+  assert.ok(!(back instanceof LinkDecodeError));
+  assert.deepEqual(back.map((f) => Buffer.from(f).toString('hex')), frames.map((f) => Buffer.from(f).toString('hex')));
+  assert.deepEqual(splitBatch(new Uint8Array(0)), []);
+  const cut = splitBatch(batch.subarray(0, batch.length - 1));
+  assert.ok(cut instanceof LinkDecodeError && cut.reason === 'short');
+  const stub = splitBatch(new Uint8Array([0, 0]));
+  assert.ok(stub instanceof LinkDecodeError && stub.reason === 'short');
 });
 
 test('link auth: HMAC over node id and time, any configured secret, ±60 s', () => {

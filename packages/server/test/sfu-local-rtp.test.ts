@@ -102,6 +102,10 @@ test('a publisher\'s video reaches a local RTP sink: keyframe first, continuous 
     await until('the PLI at the publisher', () => media.stats.keyframeRequests > asked, 5000);
     sink.close();
     assert.equal(server.sfu.stats().downTracks, 0);
+    // Input the SFU core drops is counted by reason on /metrics (a render size for a track that does not exist).
+    server.sfu.trackSettings('record', 'recorder', 'speaker', 'no-such-stream', 640, 360);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /^dari_sfu_ignored_total\{reason="unknown-track"\} 1$/m);
   } finally {
     consumer.close();
     server.sfu.removeServerParticipant('record', 'recorder');

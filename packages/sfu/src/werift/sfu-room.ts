@@ -89,7 +89,7 @@ export class SfuRoom {
     const now = Date.now();
     const joined = this.core.join(identity, 'browser', now);
     if (joined.some((a) => a.type === 'ignore')) {
-      void member.close();
+      for (const c of member.close()) this.track(c);
       this.options.logger.warn({ room: this.name, identity }, 'sfu: a server-side participant has this identity; browser not joined');
       return;
     }

@@ -423,7 +423,8 @@ for (const n of NS) {
 /** One (system, N): means over the rounds, worst case for loss/streams/bot CPU, latency pooled. */
 function aggregate(system, n) {
   const list = runs.filter((r) => r.system === system && r.n === n);
-  const ok = list.filter((r) => r.ok);
+  // A round whose window measured nothing (e.g. no subscriber stream flowed) is not averaged in as 0.
+  const ok = list.filter((r) => r.ok && Number.isFinite(r.cpuSPer1k));
   if (!ok.length) return { system, n, ok: false, rounds: list.length, errors: list.flatMap((r) => r.errors).slice(0, 6) };
   const mean = (f) => ok.reduce((a, r) => a + f(r), 0) / ok.length;
   const max = (f) => Math.max(...ok.map(f));

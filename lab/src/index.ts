@@ -1,3 +1,4 @@
 export * from './netns.js';
 export * from './topology.js';
 export * from './dari.js';
+export * from './host-link.js';

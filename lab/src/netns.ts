@@ -106,6 +106,28 @@ export class Lab {
   }
 
   /**
+   * Connects a namespace to the host (the root network namespace) with a veth pair: the end in
+   * `ns` is renamed `nsName`; the host end keeps its generated name (`<id>h<n>`, 15 characters at
+   * most), which is returned. Deleting the namespace deletes both ends.
+   */
+  linkHost(ns: string, nsName: string): string {
+    const n = this.links++;
+    const hostEnd = `${this.id}h${n}`;
+    const nsEnd = `${this.id}n${n}`;
+    sh('ip', ['link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', nsEnd]);
+    sh('ip', ['link', 'set', nsEnd, 'netns', ns]);
+    this.exec(ns, 'ip', ['link', 'set', nsEnd, 'name', nsName]);
+    this.exec(ns, 'ip', ['link', 'set', nsName, 'up']);
+    sh('ip', ['link', 'set', hostEnd, 'up']);
+    return hostEnd;
+  }
+
+  /** Adds an address to an interface of the host (the root network namespace). */
+  hostAddr(iface: string, cidr: string): void {
+    sh('ip', ['addr', 'add', cidr, 'dev', iface]);
+  }
+
+  /**
    * Creates a bridge in a namespace. When the host has br_netfilter loaded (Docker does), bridged
    * frames would also traverse the namespace's IP firewall hooks: a NAT router would then drop
    * traffic between two hosts of its own LAN. The lab turns that off per namespace.

@@ -39,6 +39,14 @@ export const DEFAULT_LIMITS = {
   maxSignalTargets: 256,
   /** Longest SDP, in UTF-16 code units. */
   maxSdpLength: 60 * 1024,
+  /** Most participants a room may be configured for (`signaling.maxParticipantsPerRoom`). */
+  maxParticipantsPerRoom: 1000,
+  /**
+   * Largest JSON of one {@link ParticipantInfo}, in bytes: every string at its schema limit
+   * (metadata 4096, identity and name 256, sid 64, 16 tracks of sid 64 and streamId 128 UTF-16
+   * units), each unit escaped as `\uXXXX` (6 bytes), plus keys and punctuation.
+   */
+  maxParticipantInfoJsonBytes: 48 * 1024,
 } as const;
 
 const identity = z.string().min(1).max(256);
@@ -377,7 +385,8 @@ function parseWith<T>(
   }
   const obj = json as Record<string, unknown>;
   const id = obj['id'];
-  const refField = typeof id === 'string' || typeof id === 'number' ? { ref: id } : {};
+  // An id the error frame can carry back: `1e999` parses to Infinity, which JSON cannot write.
+  const refField = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? { ref: id } : {};
   const type = obj['type'];
   if (typeof type !== 'string' || !knownTypes.includes(type)) {
     return {
@@ -431,11 +440,18 @@ export const SERVER_MESSAGE_TYPES = [
 ] as const;
 
 /**
+ * The largest frame the server can send, bytes: a `joined` listing a full room of participants at
+ * their field limits (about 47 MiB at 1000; a fixed 1 MiB rejected the `joined` of a room of 25
+ * participants with long metadata, found by bench/fuzz).
+ */
+export const MAX_SERVER_MESSAGE_BYTES = DEFAULT_LIMITS.maxParticipantsPerRoom * DEFAULT_LIMITS.maxParticipantInfoJsonBytes + 64 * 1024;
+
+/**
  * Parses and validates one server→client frame (used by the SDK).
- * @param maxBytes size limit in bytes; default 1 MiB (the server's `joined` can list many participants)
+ * @param maxBytes size limit in bytes; default {@link MAX_SERVER_MESSAGE_BYTES}
  * @returns the message or a typed error. Never throws.
  */
-export function parseServerMessage(text: string, maxBytes = 1024 * 1024): ParseResult<ServerMessage> {
+export function parseServerMessage(text: string, maxBytes: number = MAX_SERVER_MESSAGE_BYTES): ParseResult<ServerMessage> {
   return parseWith(ServerMessage, SERVER_MESSAGE_TYPES, text, maxBytes);
 }
 

@@ -56,6 +56,36 @@ test('an unknown type is UNKNOWN_TYPE and keeps the ref', () => {
   assert.equal(!r.ok && r.ref, 7);
 });
 
+test('an id that JSON cannot write back (1e999 is Infinity) is not echoed: the error frame stays valid (found by bench/fuzz)', () => {
+  const r = parseClientMessage('{"type":"subscribe","id":1e999}');
+  assert.ok(!r.ok);
+  assert.equal(r.code, ErrorCode.UNKNOWN_TYPE);
+  assert.equal(r.ref, undefined);
+  const frame = JSON.stringify({ type: 'error', code: r.code, message: r.message, ...(r.ref !== undefined ? { ref: r.ref } : {}) });
+  assert.ok(parseServerMessage(frame).ok);
+});
+
+test('a joined listing a full room at the field limits parses (found by bench/fuzz: 1 MiB was too small)', () => {
+  const worst = (n: number) => '\u0001'.repeat(n); // 6 bytes each in JSON
+  const info = (i: number) => ({
+    sid: worst(60) + String(i).padStart(4, '0'),
+    identity: worst(252) + String(i).padStart(4, '0'),
+    name: worst(256),
+    metadata: worst(DEFAULT_LIMITS.maxMetadataLength),
+    joinedAt: Number.MAX_SAFE_INTEGER,
+    grants: { canPublish: false, canSubscribe: false, canPublishData: false },
+    tracks: Array.from({ length: 16 }, () => ({ sid: worst(64), source: 'screen_share_audio' as const, kind: 'video' as const, streamId: worst(128), muted: false })),
+    state: 'reconnecting' as const,
+  });
+  assert.ok(JSON.stringify(info(0)).length <= DEFAULT_LIMITS.maxParticipantInfoJsonBytes, `one participant takes ${JSON.stringify(info(0)).length} bytes`);
+  const participants = Array.from({ length: 99 }, (_, i) => info(i + 1));
+  const joined = { type: 'joined', v: 1, room: 'r', participant: info(0), participants, iceServers: [], resumed: false, mode: 'sfu', limits: { maxMessageBytes: 65536, reconnectGraceMs: 10000 } };
+  const text = JSON.stringify(joined);
+  assert.ok(text.length > 1024 * 1024);
+  const r = parseServerMessage(text);
+  assert.ok(r.ok, r.ok ? '' : r.message);
+});
+
 test('schema violations are INVALID_MESSAGE naming the field', () => {
   const cases: [unknown, string][] = [
     [{ type: 'sdp', description: { type: 'offer', sdp: 'v=0' } }, 'to'],

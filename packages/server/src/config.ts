@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { IceServer } from '@dari/protocol';
+import { DEFAULT_LIMITS, IceServer } from '@dari/protocol';
 import { TurnConfigSchema, type TurnConfig } from './turn/turn-config.js';
 import { DEV_API_KEY, DEV_API_SECRET, MIN_SECRET_LENGTH } from './tokens.js';
 
@@ -60,8 +60,8 @@ export const ConfigSchema = z.strictObject({
       reconnectGraceMs: z.number().int().min(0).default(10_000),
       /** Time allowed from connect to join, ms. Default 10000. */
       joinTimeoutMs: z.number().int().min(100).default(10_000),
-      /** Participants per room. Default 100. */
-      maxParticipantsPerRoom: z.number().int().min(1).default(100),
+      /** Participants per room, at most 1000 (the SDK's frame limit covers a `joined` of that many). Default 100. */
+      maxParticipantsPerRoom: z.number().int().min(1).max(DEFAULT_LIMITS.maxParticipantsPerRoom).default(100),
       /**
        * File that carries the rooms across a graceful restart (one node; with redis.url, Redis
        * does). Default `$XDG_STATE_HOME/dari/rooms-<host>-<port>.json` (~/.local/state), none

@@ -49,6 +49,7 @@ test('invalid values name their key', () => {
   throwsKey(() => loadConfig({ config: file('log:\n  level: loud\n') }, {}), 'log.level');
   throwsKey(() => loadConfig({ config: file('keys:\n  k: short\n') }, {}), 'keys.k');
   throwsKey(() => loadConfig({ set: ['signaling.rateLimitPerS=-1'] }, {}), 'signaling.rateLimitPerS');
+  throwsKey(() => loadConfig({ set: ['signaling.maxParticipantsPerRoom=1001'] }, {}), 'signaling.maxParticipantsPerRoom');
   throwsKey(() => loadConfig({ config: file('rtc:\n  iceServers:\n    - {}\n') }, {}), 'rtc.iceServers.0.urls');
 });
 

@@ -47,6 +47,8 @@ function ipv6Bytes(text: string): Uint8Array | undefined {
   const parse = (h: string) => (h === '' ? [] : h.split(':'));
   const head = parse(halves[0]!);
   const rest = halves.length === 2 ? parse(halves[1]!) : [];
+  // `::` stands for at least one zero group (RFC 4291 §2.2), so at most 7 groups around it.
+  if (halves.length === 2 && head.length + rest.length > 7) return undefined;
   const groups = halves.length === 2 ? [...head, ...Array(8 - head.length - rest.length).fill('0'), ...rest] : head;
   if (groups.length !== 8) return undefined;
   const out = new Uint8Array(16);
@@ -140,7 +142,9 @@ export function writeXorAddress(a: TransportAddress, transactionId: Uint8Array):
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the text (the default would drop it, and a USERNAME or
+// REALM would then hash to another key than the client's, RFC 8489 §9.2.2).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** USERNAME, REALM, NONCE, SOFTWARE, ALTERNATE-DOMAIN: UTF-8 text with a length limit in bytes. */
 export function readString(value: Uint8Array, maxBytes = 763): DecodeResult<string> {

@@ -145,6 +145,8 @@ interface Allocation {
   transactionId: Uint8Array;
   response: Uint8Array | null;
   reservation: { token: Uint8Array } | null;
+  /** EVEN-PORT asked (RFC 8656 §7.2): every relay port tried must be even. */
+  even: boolean;
   /** Bind attempts so far (EADDRINUSE retries). */
   attempts: number;
   request: StunMessage;
@@ -274,12 +276,24 @@ export class TurnServer {
     // Port taken by someone else: try another, a bounded number of times.
     if (a.relay) this.usedPorts.delete(portKey(a.family, a.relay.address, a.relay.port));
     a.relay = null;
+    // The reserved successor of a port that failed goes with it (its token never reached the client).
+    const reserved = a.reservation ? this.reservations.get(hex(a.reservation.token)) : undefined;
+    if (reserved) this.usedPorts.delete(portKey(reserved.family, reserved.address, reserved.port));
     if (!result.ok && result.retry && ++a.attempts < MAX_BIND_ATTEMPTS) {
-      const port = this.pickPort(a.family, a.relayAddress, false);
+      // The retry keeps what EVEN-PORT asked: an even port, and its successor reserved.
+      const port = this.pickPort(a.family, a.relayAddress, a.even, reserved !== undefined);
       if (port !== null) {
+        if (reserved && a.reservation) {
+          reserved.port = port + 1;
+          this.options.ledger.reserve(a.reservation.token, { family: reserved.family, port: port + 1, expiresAt: reserved.expiresAt });
+        }
         a.relay = { address: a.relayAddress, port };
         return [{ kind: 'bind-relay', allocation: a.id, family: a.family, address: a.relay.address, port, client: a.tuple }];
       }
+    }
+    if (a.reservation) {
+      this.reservations.delete(hex(a.reservation.token));
+      this.options.ledger.take(a.reservation.token, now);
     }
     const tuple = a.tuple;
     const request = a.request;
@@ -331,7 +345,10 @@ export class TurnServer {
   private binding(tuple: ClientTuple, msg: StunMessage): TurnAction[] {
     let from: { address: string; port: number } | undefined;
     const change = getAttribute(msg, Attr.CHANGE_REQUEST);
-    const other = this.options.otherAddress;
+    // The other address serves clients of its own family only (RFC 5780 §7.4: OTHER-ADDRESS
+    // is of the request's family); for the other family this server has no second address.
+    const configured = this.options.otherAddress;
+    const other = configured && (configured.address.includes(':') ? 6 : 4) === tuple.family ? configured : undefined;
     if (change) {
       const r = readChangeRequest(change.value);
       if (!r.ok) return [this.error(tuple, msg, 400, null)];
@@ -537,6 +554,7 @@ export class TurnServer {
       transactionId: msg.transactionId.slice(),
       response: null,
       reservation,
+      even: even !== null,
       attempts: 0,
       request: { ...msg, raw: msg.raw.slice() },
       bucketBytes: this.options.maxBps,

@@ -41,4 +41,4 @@ npm run build --silent
 exec node --test --test-concurrency=1 --test-timeout=300000 \
   packages/protocol/dist/test/*.test.js packages/stun/dist/test/*.test.js packages/cluster/dist/test/*.test.js packages/sfu/dist/test/*.test.js \
   packages/turn-native/dist/test/*.test.js packages/server/dist/test/*.test.js \
-  lab/dist/test/*.test.js
+  packages/fuzz/dist/test/*.test.js lab/dist/test/*.test.js

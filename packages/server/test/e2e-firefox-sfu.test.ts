@@ -7,7 +7,7 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinWithSdk, joinWithSdkFirefox, waitForMedia, waitInPage, type ScriptPage } from '@dari/testkit';
+import { joinWithSdk, joinWithSdkFirefox, sdkWarnings, waitForMedia, waitInPage, type ScriptPage } from '@dari/testkit';
 import { devToken } from './helpers.js';
 import { firefoxUnavailable, startFirefoxEnv, type FirefoxEnv } from './firefox-env.js';
 
@@ -91,6 +91,7 @@ test('Firefox publishes simulcast through the SFU (small renderer gets the low l
     }
     t.diagnostic(`layers selected ${Date.now() - started} ms after the three joined`);
     t.diagnostic(`Firefox sends ${JSON.stringify(state.layers)}; small decodes ${state.small.width} px wide, large ${state.large.width} px; Firefox decoded ${state.fox.frames} frames of small`);
+    assert.deepEqual(Object.keys(state.layers).sort(), ['f', 'h'], 'Firefox sends two rid layers (RFC 8853)');
     assert.equal(state.small.width, 320, 'the small renderer gets layer h');
     assert.equal(state.large.width, 640, 'the large renderer gets layer f');
     const layers = env.server.sfu.metrics().layers;
@@ -122,6 +123,7 @@ test('Firefox publishes simulcast through the SFU (small renderer gets the low l
       return width === 640;
     }, undefined, 'layer f at the grown renderer', 30_000);
     t.diagnostic(`grown renderer decodes layer f ${Date.now() - grown} ms after its new size`);
+    for (const p of [fox, small, large]) assert.deepEqual(await sdkWarnings(p.page as ScriptPage), [], `${p.identity}'s SDK warnings`);
   } finally {
     // Leave (a closed tab would hold its place for the reconnect grace), then close.
     for (const page of [fox.page, small.page, large.page] as ScriptPage[]) await page.evaluate(() => (window as unknown as Record<string, any>)['room'].disconnect(), undefined).catch(() => undefined);
@@ -192,8 +194,8 @@ test('auto room with Firefox: P2P for two, SFU when a third joins, P2P again whe
     await Promise.all([waitForMedia(fox, ['bob'], 45_000), waitForMedia(bob, ['fox'], 45_000)]);
     const toP2p = { fox: await frameGap(fox.page, 'bob', f1), bob: await frameGap(bob.page, 'fox', b1) };
     t.diagnostic(`SFU→P2P: longest frame gap in Firefox ${toP2p.fox.gapMs} ms over ${toP2p.fox.frames} frames; in Chromium ${toP2p.bob.gapMs} ms over ${toP2p.bob.frames}`);
-    const warnings = await fox.page.evaluate(() => (window as unknown as Record<string, any>)['warnings'] as string[], undefined);
-    t.diagnostic(`Firefox SDK warnings: ${JSON.stringify(warnings)}`);
+    // No failed negotiation on the way (the SFU once trickled candidates ahead of their offer).
+    for (const p of [fox, bob]) assert.deepEqual(await sdkWarnings(p.page as ScriptPage), [], `${p.identity}'s SDK warnings`);
     for (const [what, g] of Object.entries({ 'P2P→SFU Firefox': toSfu.fox, 'P2P→SFU Chromium': toSfu.bob, 'SFU→P2P Firefox': toP2p.fox, 'SFU→P2P Chromium': toP2p.bob })) {
       assert.ok(g.frames > 10, `${what}: frames kept coming (${g.frames})`);
       assert.ok(g.gapMs < 1500, `${what}: longest gap ${g.gapMs} ms`);

@@ -7,7 +7,7 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinWithSdk, joinWithSdkFirefox, scriptPageOf, waitForMedia, waitInPage, watchFirefoxPage, type FirefoxParticipant, type Participant, type ScriptPage } from '@dari/testkit';
+import { joinWithSdk, joinWithSdkFirefox, scriptPageOf, sdkWarnings, waitForMedia, waitInPage, watchFirefoxPage, type FirefoxParticipant, type Participant, type ScriptPage } from '@dari/testkit';
 import { devToken } from './helpers.js';
 import { firefoxUnavailable, startFirefoxEnv, type FirefoxEnv } from './firefox-env.js';
 
@@ -74,6 +74,8 @@ async function assertCall(t: TestContext, ff: FirefoxParticipant, ch: Participan
   // here has no audio output, so it plays nothing out and reports no energy; that Firefox's
   // sine tone carries sound is checked by the SFU's audio levels, e2e-firefox-sfu.test.ts.)
   assert.ok(f.audioEnergy > 0, `Firefox hears Chromium: energy ${f.audioEnergy}`);
+  assert.deepEqual(await sdkWarnings(ff.page), [], 'Firefox SDK warnings');
+  assert.deepEqual(await sdkWarnings(ch.page), [], 'Chromium SDK warnings');
 }
 
 test('P2P: Chromium offers to Firefox; each decodes the other\'s VP8 video and hears its audio', { skip, timeout: 120_000 }, async (t) => {

@@ -55,6 +55,10 @@ function relayConnection(socket: Socket): void {
 
 const relay = createServer(relayConnection);
 relay.unref();
+relay.on('error', (err) => {
+  process.stderr.write(`bidi-relay: cannot listen on ${bindIp}:${bidiPort}: ${err.message}\n`);
+  child.kill('SIGKILL');
+});
 
 const LISTENING = /^WebDriver BiDi listening on ws:\/\/[^/]+:(\d+)(.*)$/;
 createInterface({ input: child.stderr! }).on('line', (line) => {

@@ -153,3 +153,8 @@ export async function waitInPage<A, R>(page: ScriptPage, predicate: (arg: A) => 
     { source: predicate.toString(), arg, what, timeoutMs },
   );
 }
+
+/** The SDK's console warnings in this page so far (see {@link sdkJoinScript}). */
+export function sdkWarnings(page: ScriptPage): Promise<string[]> {
+  return page.evaluate(() => ((window as unknown as Record<string, unknown>)['warnings'] as string[] | undefined) ?? [], undefined);
+}

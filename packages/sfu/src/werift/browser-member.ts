@@ -3,7 +3,11 @@
  * legs owned by one object): the *publisher* leg, where the client offers its tracks and the SFU
  * answers, and the *subscriber* leg, where the SFU offers what the participant receives and
  * renegotiates as that changes, one offer in flight at a time. Our ICE candidates are held until
- * the description they belong to has been sent.
+ * the description they belong to has been sent: the first one of a leg, and every later one while
+ * it is being made. werift gathers for a renegotiated m-line during setLocalDescription, before
+ * we send the description that carries it, and a browser rejects a candidate whose sdpMid is not
+ * in its remote description (W3C webrtc-pc, addIceCandidate(): OperationError; Firefox says "No
+ * such transceiver").
  */
 import { RTCPeerConnection, type RTCDtlsTransport, type RTCPeerConnectionConfig } from 'werift';
 import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
@@ -22,7 +26,10 @@ export class BrowserMember {
   /** Set by {@link close}: no more offers (one started on a closing connection would gather new sockets). */
   closed = false;
   private state: SubscriberLegState = 'idle';
+  /** A description of the leg has been sent (candidates before the first one are held). */
   private readonly described: Record<SfuPc, boolean> = { publisher: false, subscriber: false };
+  /** A new description of the leg is being made: candidates wait for it. */
+  private readonly describing: Record<SfuPc, boolean> = { publisher: false, subscriber: false };
   private readonly heldCandidates: Record<SfuPc, IceCandidate[]> = { publisher: [], subscriber: [] };
 
   constructor(
@@ -38,7 +45,7 @@ export class BrowserMember {
     for (const [pc, name] of [[this.publisher, 'publisher'], [this.subscriber, 'subscriber']] as const) {
       pc.onIceCandidate.subscribe((c) => {
         const candidate: IceCandidate = c ? (c.toJSON() as IceCandidate) : null;
-        if (this.described[name]) this.io.send({ type: 'sfu-candidate', pc: name, candidate });
+        if (this.described[name] && !this.describing[name]) this.io.send({ type: 'sfu-candidate', pc: name, candidate });
         else this.heldCandidates[name].push(candidate);
       });
     }
@@ -53,10 +60,29 @@ export class BrowserMember {
     return pc === 'publisher' ? this.publisher : this.subscriber;
   }
 
+  /**
+   * Holds the leg's candidates until its next {@link sendDescription} (call before
+   * setLocalDescription), or {@link releaseCandidates} if making it fails.
+   */
+  holdCandidates(pc: SfuPc): void {
+    this.describing[pc] = true;
+  }
+
+  /** No new description after all: candidates go out again (once a first description was sent). */
+  releaseCandidates(pc: SfuPc): void {
+    this.describing[pc] = false;
+    if (this.described[pc]) this.flush(pc);
+  }
+
   /** Sends a description, then the candidates gathered before it. */
   sendDescription(pc: SfuPc, description: SessionDescription): void {
     this.io.send({ type: 'sfu-sdp', pc, description });
     this.described[pc] = true;
+    this.describing[pc] = false;
+    this.flush(pc);
+  }
+
+  private flush(pc: SfuPc): void {
     for (const candidate of this.heldCandidates[pc].splice(0)) this.io.send({ type: 'sfu-candidate', pc, candidate });
   }
 
@@ -69,6 +95,7 @@ export class BrowserMember {
     }
     if (this.subscriber.getTransceivers().length === 0) return;
     this.state = 'offering';
+    this.holdCandidates('subscriber');
     void (async () => {
       try {
         const offer = await this.subscriber.createOffer();
@@ -76,6 +103,7 @@ export class BrowserMember {
         await this.subscriber.setLocalDescription(offer);
         this.sendDescription('subscriber', { type: 'offer', sdp: this.subscriber.localDescription!.sdp });
       } catch (err) {
+        this.releaseCandidates('subscriber');
         this.state = 'idle';
         this.io.logger.warn({ err: (err as Error).message, identity: this.identity }, 'sfu: subscriber offer failed');
       }

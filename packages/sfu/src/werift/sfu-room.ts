@@ -131,15 +131,20 @@ export class SfuRoom {
     }
     const d = body.description!;
     if (pc === 'publisher' && d.type === 'offer') {
-      await m.publisher.setRemoteDescription(d);
-      // Tracks the client stopped sending (unpublished) stop being forwarded.
-      const sending = sendingMids(d.sdp);
-      for (const [id, e] of [...this.sources]) {
-        if (!(e.source instanceof WeriftSource) || e.participant !== identity || (e.source.mid !== null && sending.has(e.source.mid))) continue;
-        this.unpublish(id);
+      m.holdCandidates('publisher'); // until the answer that carries the offer's new m-lines
+      try {
+        await m.publisher.setRemoteDescription(d);
+        // Tracks the client stopped sending (unpublished) stop being forwarded.
+        const sending = sendingMids(d.sdp);
+        for (const [id, e] of [...this.sources]) {
+          if (!(e.source instanceof WeriftSource) || e.participant !== identity || (e.source.mid !== null && sending.has(e.source.mid))) continue;
+          this.unpublish(id);
+        }
+        await m.publisher.setLocalDescription(await m.publisher.createAnswer());
+        m.sendDescription('publisher', { type: 'answer', sdp: m.publisher.localDescription!.sdp });
+      } finally {
+        m.releaseCandidates('publisher');
       }
-      await m.publisher.setLocalDescription(await m.publisher.createAnswer());
-      m.sendDescription('publisher', { type: 'answer', sdp: m.publisher.localDescription!.sdp });
     } else if (pc === 'subscriber' && d.type === 'answer') {
       await m.answered(d);
     }

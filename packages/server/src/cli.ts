@@ -101,7 +101,7 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', onTerm);
   });
-  const turnUrls = running.turn?.adapter.endpoints.map((e) => `${e.protocol}://${e.address}:${e.port}`) ?? [];
+  const turnUrls = running.turn?.service.endpoints.map((e) => `${e.protocol}://${e.address}:${e.port}`) ?? [];
   logger.info(
     { url: running.url, ws: running.wsUrl, turn: turnUrls },
     `ready ${running.url} (signaling ${running.wsUrl}${turnUrls.length ? `; STUN/TURN ${turnUrls.join(' ')}` : ''})`,

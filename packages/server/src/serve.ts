@@ -151,12 +151,12 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     });
   });
   const port = (server.address() as AddressInfo).port;
-  if (turn?.sharedTls) takeTurnTls = turn.adapter.acceptSharedTls({ protocol: 'tls', address: config.host === 'localhost' ? '127.0.0.1' : config.host, port });
+  if (turn?.sharedTls) takeTurnTls = turn.service.acceptSharedTls({ protocol: 'tls', address: config.host === 'localhost' ? '127.0.0.1' : config.host, port });
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
   const wsUrl = `${tls ? 'wss' : 'ws'}://${hostForUrl}:${port}${SIGNALING_PATH}`;
   if (cluster) {
-    const turnPort = turn?.adapter.endpoints.find((e) => e.protocol === 'udp')?.port ?? null;
+    const turnPort = turn?.service.endpoints.find((e) => e.protocol === 'udp')?.port ?? null;
     await cluster.start(sig, config.cluster.nodeUrl ?? url, { http: port, turn: turnPort });
   }
   let closing: Promise<void> | undefined;

@@ -277,7 +277,7 @@ test('unsupported coturn options are refused by name, long or short, whatever th
   throwsOption(() => noAuth('--oauth'), '--oauth', 'unsupported');
   throwsOption(() => noAuth('--cipher-list=DEFAULT'), '--cipher-list', 'unsupported');
   throwsOption(() => noAuth('--daemon'), '--daemon', 'unsupported');
-  throwsOption(() => noAuth('-m', '4'), '--relay-threads', 'unsupported coturn option -m (--relay-threads): ');
+  throwsOption(() => noAuth('-J', 'mongodb://x'), '--mongo-userdb', 'unsupported coturn option -J (--mongo-userdb): ');
   throwsOption(() => noAuth('-o'), '--daemon', '-o (--daemon)');
   throwsOption(() => noAuth('-vS'), '--stun-only', '-S (--stun-only)');
   throwsOption(() => noAuth('--sha256'), '--sha256', 'unsupported'); // retired from coturn

@@ -26,13 +26,13 @@ after(async () => {
 
 for (const transport of ['udp', 'tcp'] as const) {
   test(`a call relayed through Dari's TURN, client to TURN over ${transport.toUpperCase()}`, { timeout: 90_000 }, async () => {
-    const port = server.turn!.adapter.endpoints.find((e) => e.protocol === transport)!.port;
+    const port = server.turn!.service.endpoints.find((e) => e.protocol === transport)!.port;
     const join = async (identity: string) => {
       const { username, password } = restCredentials(SECRET, identity, 600);
       const iceServers = [{ urls: `turn:127.0.0.1:${port}?transport=${transport}`, username, credential: password }];
       return joinWithSdk(browser, server.url, server.url, await devToken(`relay-${transport}`, identity), identity, true, { iceServers, iceTransportPolicy: 'relay' });
     };
-    const allocationsBefore = server.turn!.adapter.core.stats().allocations;
+    const allocationsBefore = (await server.turn!.service.snapshot()).allocations;
     const a = await join('alice');
     const b = await join('bob');
     await Promise.all([waitForMedia(a, ['bob']), waitForMedia(b, ['alice'])]);
@@ -43,8 +43,9 @@ for (const transport of ['udp', 'tcp'] as const) {
       assert.equal(info.local.relayProtocol, transport);
       assert.equal(info.remote.type, 'relay');
     }
-    assert.ok(server.turn!.adapter.core.stats().allocations >= allocationsBefore + 2);
-    assert.ok(server.turn!.adapter.core.counters.toPeerPackets > 100);
+    const after = await server.turn!.service.snapshot();
+    assert.ok(after.allocations >= allocationsBefore + 2);
+    assert.ok(after.counters.toPeerPackets > 100);
     await a.page.context().close();
     await b.page.context().close();
   });

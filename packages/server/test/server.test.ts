@@ -195,7 +195,7 @@ test('the join hands out the embedded STUN/TURN server with working REST credent
   const own = await testServer({ turn: { port: 0, secret: 'a-known-turn-secret' } });
   try {
     const { client, joined } = await Client.join(own, 'ice', 'alice');
-    const port = own.turn!.adapter.endpoints.find((e) => e.protocol === 'udp')!.port;
+    const port = own.turn!.service.endpoints.find((e) => e.protocol === 'udp')!.port;
     const stun = joined.iceServers.find((s) => String(s.urls).startsWith('stun:'));
     assert.equal(stun?.urls, `stun:127.0.0.1:${port}`);
     const turn = joined.iceServers.find((s) => Array.isArray(s.urls) && s.urls.some((u) => u.startsWith('turn:')))!;

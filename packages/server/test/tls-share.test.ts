@@ -63,7 +63,7 @@ test('turn.tlsPort = port: HTTPS, WSS and TURN over TLS on one port', async () =
     const turn = joined.iceServers.find((s) => s.username !== undefined)!;
     assert.ok([turn.urls].flat().includes(`turns:127.0.0.1:${port}?transport=tcp`), `turns: URL on the HTTPS port: ${JSON.stringify(turn.urls)}`);
     const creds = { username: turn.username!, password: turn.credential! };
-    assert.equal(server.turn!.adapter.endpoints.filter((e) => e.protocol === 'tls').length, 1, 'no TLS listener of its own');
+    assert.equal(server.turn!.service.endpoints.filter((e) => e.protocol === 'tls').length, 1, 'no TLS listener of its own');
 
     // A browser's TURN client: no ALPN, an Allocate first.
     const plain = await TurnClient.tls({ address: '127.0.0.1', port });
@@ -75,16 +75,18 @@ test('turn.tlsPort = port: HTTPS, WSS and TURN over TLS on one port', async () =
     const alpn = await TurnClient.tls({ address: '127.0.0.1', port }, { ALPNProtocols: ['stun.turn'] });
     assert.equal(alpn.alpn, 'stun.turn');
     assert.ok((await alpn.allocate(creds)).ok);
-    assert.equal(server.turn!.adapter.core.stats().allocations, 2);
+    assert.equal((await server.turn!.service.snapshot()).allocations, 2);
 
     // A STUN-looking frame that is not STUN (no magic cookie) goes to TURN, which ignores it with a reason.
-    const ignoredBefore = Object.values(server.turn!.adapter.core.counters.ignored).reduce((a, b) => a + b, 0);
+    const ignoredNow = async () => Object.values((await server.turn!.service.snapshot()).counters.ignored).reduce((a, b) => a + b, 0);
+    const ignoredBefore = await ignoredNow();
     const junk = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
     await once(junk, 'secureConnect');
     junk.write(Buffer.from([0x00, 0x01, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef, ...new Array(12).fill(0)]));
     const deadline = Date.now() + 5000;
-    while (Object.values(server.turn!.adapter.core.counters.ignored).reduce((a, b) => a + b, 0) === ignoredBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(server.turn!.adapter.core.counters.ignored['not-stun'] + server.turn!.adapter.core.counters.ignored.malformed > 0, true, 'ignored as not STUN');
+    while ((await ignoredNow()) === ignoredBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const { ignored } = (await server.turn!.service.snapshot()).counters;
+    assert.equal(ignored['not-stun'] + ignored.malformed > 0, true, 'ignored as not STUN');
     junk.destroy();
     // Neither STUN nor an HTTP method: the HTTP server answers 400 and closes.
     const garbage = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });

@@ -105,3 +105,18 @@ test('the turn: section refuses bad values by key', () => {
   throwsKey(() => loadConfig({ set: ['turn.secret=["a-long-enough-turn-secret","short"]'] }, {}), 'turn.secret.1', '16');
   assert.deepEqual(validateTurnConfig({ secret: 'short' }).secret, ['short']);
 });
+
+test('worker threads and the UDP data path from coturn flags: -m N, -m 0 (the main thread), --cpus, --fast-path', () => {
+  const workers = (...argv: string[]) => turnConfigFromCoturn(parseTurnArgs(['--no-auth', ...argv])).workers;
+  assert.equal(workers(), undefined, 'default: one per core, decided at start');
+  assert.equal(workers('-m', '4'), 4);
+  assert.equal(workers('--relay-threads', '0'), 1, "coturn's -m 0 is its single-thread mode");
+  assert.equal(workers('--cpus', '3'), 3);
+  assert.equal(workers('--cpus', '3', '-m', '2'), 2, '-m wins over --cpus');
+  assert.equal(turnConfigFromCoturn(parseTurnArgs(['--no-auth'])).fastPath, 'auto');
+  assert.equal(turnConfigFromCoturn(parseTurnArgs(['--no-auth', '--fast-path', 'typescript'])).fastPath, 'typescript');
+  assert.throws(() => parseTurnArgs(['--no-auth', '--fast-path', 'c']), /--fast-path.*expected auto, native or typescript/);
+  assert.throws(() => parseTurnArgs(['--no-auth', '-m', '1000']), /--relay-threads.*0-256/);
+  assert.throws(() => validateTurnConfig({ workers: 0 }), /turn\.workers/);
+  assert.throws(() => validateTurnConfig({ fastPath: 'fast' }), /turn\.fastPath/);
+});

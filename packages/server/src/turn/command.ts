@@ -6,11 +6,11 @@
 import { readFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { validateTurnConfig } from '../config.js';
+import { ConfigError, validateTurnConfig } from '../config.js';
 import { SUPPORTED_OPTIONS, TurnOptionError, parseTurnArgs, type OptionSpec, type CoturnOptions } from './coturn-options.js';
-import { firstHostAddress, type TurnAdapter } from './adapter.js';
-import { startTurnServer } from './start.js';
-import { resolveTurnConfig, type TurnConfig, type TurnConfigInput } from './turn-config.js';
+import { firstHostAddress } from './adapter.js';
+import { startTurnServer, type TurnService } from './start.js';
+import type { TurnConfig, TurnConfigInput } from './turn-config.js';
 import { createLogger } from '../logger.js';
 
 /** `dari turn --help`: every option Dari accepts, with what it does, its unit and default (the table's notes). */
@@ -67,6 +67,9 @@ export function turnConfigFromCoturn(o: CoturnOptions): TurnConfig {
     maxAllocationLifetimeS: o.maxAllocateLifetimeS,
     permissionLifetimeS: o.permissionLifetimeS,
     channelLifetimeS: o.channelLifetimeS,
+    // coturn's -m 0 is its single-thread mode: no worker threads here either.
+    ...(o.relayThreads !== undefined ? { workers: Math.max(1, o.relayThreads) } : o.cpus !== undefined ? { workers: o.cpus } : {}),
+    ...(o.fastPath !== undefined ? { fastPath: o.fastPath } : {}),
   } satisfies TurnConfigInput);
 }
 
@@ -102,14 +105,14 @@ export async function runTurn(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const turn = resolveTurnConfig(config, { defaultListen: ['0.0.0.0'], tls, allowLoopbackPeersDefault: false, hostAddress: firstHostAddress });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dari_' });
-  let adapter: TurnAdapter;
+  let service: TurnService;
+  let relay;
   try {
-    adapter = await startTurnServer(turn, logger, registry);
+    ({ service, resolved: { relay } } = await startTurnServer(config, { defaultListen: ['0.0.0.0'], tls, allowLoopbackPeersDefault: false, hostAddress: firstHostAddress }, logger, registry));
   } catch (err) {
-    process.stderr.write(`dari turn: cannot listen: ${(err as Error).message}\n`);
+    process.stderr.write(err instanceof ConfigError ? `dari turn: --fast-path: ${err.message.replace(/^invalid config: turn\.fastPath: /, '')}\n` : `dari turn: cannot listen: ${(err as Error).message}\n`);
     return 1;
   }
   let metricsServer: ReturnType<typeof createServer> | undefined;
@@ -128,7 +131,7 @@ export async function runTurn(argv: string[]): Promise<number> {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       metricsServer?.close();
-      void adapter.close().then(() => {
+      void service.close().then(() => {
         logger.info('stopped');
         logger.flush();
         resolve(0);
@@ -137,7 +140,7 @@ export async function runTurn(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  const endpoints = adapter.endpoints.map((e) => `${e.protocol}://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`);
-  logger.info({ endpoints, relay: turn.relay, realm: config.realm }, `ready ${endpoints.join(' ')}`);
+  const endpoints = service.endpoints.map((e) => `${e.protocol}://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`);
+  logger.info({ endpoints, relay, realm: config.realm, workers: service.workers, fastPath: service.fastPath }, `ready ${endpoints.join(' ')}`);
   return stopped;
 }

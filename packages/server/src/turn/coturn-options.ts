@@ -94,6 +94,16 @@ export interface CoturnOptions {
   logFile?: string;
   /** --log-format (Dari's own): `json` or `pretty`. Undefined = pretty when the log goes to a terminal, JSON otherwise. */
   logFormat?: 'json' | 'pretty';
+  /**
+   * --relay-threads / -m: worker threads, each with its own SO_REUSEPORT listeners; 0 = none
+   * (coturn's single-thread mode: the server runs in the main thread). Undefined = one per core
+   * (--cpus when given).
+   */
+  relayThreads?: number;
+  /** --cpus (coturn ≥ 4.8.0): the number of CPU cores, for the default worker count. */
+  cpus?: number;
+  /** --fast-path (Dari's own): UDP data path `auto`, `native` or `typescript`. Undefined = auto. */
+  fastPath?: 'auto' | 'native' | 'typescript';
   /** --prometheus: serve metrics on prometheusPort. Default false. */
   prometheus: boolean;
   /** --prometheus-port: metrics port. Default 9641 (coturn's). */
@@ -184,7 +194,7 @@ export const COTURN_OPTIONS: readonly OptionSpec[] = [
   S('relay-device', 'i', 'required', 'unsupported', `${NO_DEVICE}; use --relay-ip`),
   S('relay-ip', 'E', 'required', 'supported', 'relay address, repeatable (the first of each family is used); default: the concrete --listening-ip addresses, else the host\'s first address'),
   S('external-ip', 'X', 'required', 'supported', 'public address, or public/private mapping behind NAT, repeatable (bare form once)'),
-  S('relay-threads', 'm', 'required', 'unsupported', 'Dari relays in one Node.js event loop'),
+  S('relay-threads', 'm', 'required', 'supported', 'worker threads, each with its own SO_REUSEPORT listeners; default one per CPU core; 0 = none, the server runs in the main thread'),
   S('min-port', undefined, 'required', 'supported', 'lowest relay port, default 49152'),
   S('max-port', undefined, 'required', 'supported', 'highest relay port, default 65535'),
   // Authentication.
@@ -242,6 +252,7 @@ export const COTURN_OPTIONS: readonly OptionSpec[] = [
   S('pkey-pwd', undefined, 'required', 'unsupported', 'encrypted private keys are not supported; give an unencrypted PEM key'),
   S('log-file', 'l', 'required', 'supported', 'log to this file (as given, no rollover); stdout or - = stdout, stderr = stderr'),
   S('log-format', undefined, 'required', 'supported', 'json or pretty; default pretty when the log goes to a terminal, JSON otherwise', 'Dari'),
+  S('fast-path', undefined, 'required', 'supported', 'UDP data path: native (the C addon, recvmmsg/sendmmsg), typescript, or auto (native when built); default auto', 'Dari'),
   S('no-stdout-log', undefined, 'flag', 'unsupported', LOGS),
   S('syslog', undefined, 'flag', 'unsupported', LOGS),
   S('simple-log', undefined, 'flag', 'no-op', 'Dari always writes --log-file as given, without PID/date suffix or rollover'),
@@ -312,15 +323,15 @@ export const COTURN_OPTIONS: readonly OptionSpec[] = [
   S('sock-buf-size', undefined, 'required', 'unsupported', 'socket buffer sizes are left to the OS', 'coturn ≥ 4.8.0'),
   S('drop-invalid-packets', undefined, 'flag', 'unsupported', NO_SWITCH, 'coturn ≥ 4.8.0'),
   S('drop-invalid-packets-log', undefined, 'flag', 'unsupported', NO_SWITCH, 'coturn ≥ 4.8.0'),
-  S('cpus', undefined, 'required', 'unsupported', 'Dari relays in one Node.js event loop', 'coturn ≥ 4.8.0'),
+  S('cpus', undefined, 'required', 'supported', 'number of CPU cores, for the default number of worker threads', 'coturn ≥ 4.8.0'),
   S('cli', undefined, 'flag', 'unsupported', NO_CLI, 'coturn ≥ 4.10.0'),
   S('include-reason-string', undefined, 'flag', 'unsupported', NO_SWITCH, 'coturn ≥ 4.10.0'),
-  S('udp-recvmmsg', undefined, 'flag', 'unsupported', 'kernel batching (recvmmsg/sendmmsg/GSO) is not available in Node.js', 'coturn ≥ 4.10.0'),
-  S('udp-recvmmsg-log', undefined, 'flag', 'unsupported', 'kernel batching (recvmmsg/sendmmsg/GSO) is not available in Node.js', 'coturn ≥ 4.12.0'),
-  S('udp-gso', undefined, 'flag', 'unsupported', 'kernel batching (recvmmsg/sendmmsg/GSO) is not available in Node.js', 'coturn ≥ 4.12.0'),
+  S('udp-recvmmsg', undefined, 'flag', 'no-op', "Dari's native fast path batches with recvmmsg/sendmmsg whenever it runs (--fast-path)", 'coturn ≥ 4.10.0'),
+  S('udp-recvmmsg-log', undefined, 'flag', 'unsupported', 'per-batch logs are not implemented; batch sizes are in dari_turn_native_syscalls_total', 'coturn ≥ 4.12.0'),
+  S('udp-gso', undefined, 'flag', 'unsupported', 'UDP GSO is not used (the native fast path batches with sendmmsg)', 'coturn ≥ 4.12.0'),
   S('multiplex-peer', undefined, 'flag', 'unsupported', 'relay multiplexing on a shared port is not implemented', 'coturn ≥ 4.12.0'),
   S('multiplex-peer-port', undefined, 'required', 'unsupported', 'relay multiplexing on a shared port is not implemented', 'coturn ≥ 4.12.0'),
-  S('udp-sendmmsg-log', undefined, 'flag', 'unsupported', 'kernel batching (recvmmsg/sendmmsg/GSO) is not available in Node.js', 'coturn ≥ 4.13.0'),
+  S('udp-sendmmsg-log', undefined, 'flag', 'unsupported', 'per-batch logs are not implemented; batch sizes are in dari_turn_native_syscalls_total', 'coturn ≥ 4.13.0'),
   S('prometheus-tls', undefined, 'flag', 'unsupported', 'metrics are plain HTTP; put a TLS proxy in front', 'coturn ≥ 4.14.0'),
   S('prometheus-cert', undefined, 'required', 'unsupported', 'metrics are plain HTTP; put a TLS proxy in front', 'coturn ≥ 4.14.0'),
   S('prometheus-key', undefined, 'required', 'unsupported', 'metrics are plain HTTP; put a TLS proxy in front', 'coturn ≥ 4.14.0'),
@@ -775,6 +786,18 @@ function apply(w: Work, e: Entry): void {
       if (f === 'syslog') fail(e, `syslog is not supported: ${LOGS}`);
       if (f === 'stdout' || f === '-') delete o.logFile;
       else o.logFile = f;
+      return;
+    }
+    case 'relay-threads':
+      o.relayThreads = int(e, 0, 256, 'a number of threads 0-256');
+      return;
+    case 'cpus':
+      o.cpus = int(e, 1, 256, 'a number of CPU cores 1-256');
+      return;
+    case 'fast-path': {
+      const f = str(e);
+      if (f !== 'auto' && f !== 'native' && f !== 'typescript') fail(e, `expected auto, native or typescript, got ${JSON.stringify(f)}`);
+      o.fastPath = f;
       return;
     }
     case 'log-format': {

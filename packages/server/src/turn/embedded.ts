@@ -10,12 +10,11 @@ import type { IceServer } from '@dari/protocol';
 import { restCredentials } from '@dari/stun';
 import { ConfigError, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { firstHostAddress, type TurnAdapter } from './adapter.js';
-import { startTurnServer } from './start.js';
-import { resolveTurnConfig } from './turn-config.js';
+import { firstHostAddress } from './adapter.js';
+import { startTurnServer, type TurnService } from './start.js';
 
 export interface EmbeddedTurn {
-  adapter: TurnAdapter;
+  service: TurnService;
   /** TURN over TLS shares the HTTPS port ({@link sharesHttpsPort}): the HTTPS listener hands its STUN connections over. */
   sharedTls: boolean;
   /** ICE servers for one participant: STUN, and TURN over UDP/TCP(/TLS) with fresh credentials. */
@@ -63,18 +62,17 @@ export async function startEmbeddedTurn(config: Config, tls: { cert: Buffer; key
   const sharedTls = sharesHttpsPort(config);
   const turnTls = sharedTls ? undefined : t.tls ? { cert: readPem(t.tls.cert, 'turn.tls.cert'), key: readPem(t.tls.key, 'turn.tls.key') } : tls;
   const secret = t.secret?.[0] ?? derivedTurnSecret(apiKeys);
-  const resolved = resolveTurnConfig(t, {
+  const { service, resolved } = await startTurnServer(t, {
     defaultListen: [config.host === 'localhost' ? '127.0.0.1' : config.host],
     tls: turnTls,
     allowLoopbackPeersDefault: loopbackDev,
     secrets: [secret],
     hostAddress: firstHostAddress,
-  });
-  const adapter = await startTurnServer(resolved, logger, registry);
-  const port = (proto: 'udp' | 'tcp' | 'tls') => adapter.endpoints.find((e) => e.protocol === proto)?.port;
+  }, logger, registry);
+  const port = (proto: 'udp' | 'tcp' | 'tls') => service.endpoints.find((e) => e.protocol === proto)?.port;
   const host = resolved.publicAddress.includes(':') ? `[${resolved.publicAddress}]` : resolved.publicAddress;
   return {
-    adapter,
+    service,
     sharedTls,
     iceServers(identity) {
       const { username, password } = restCredentials(secret, identity, t.credentialTtlS);
@@ -85,6 +83,6 @@ export async function startEmbeddedTurn(config: Config, tls: { cert: Buffer; key
       const stunPort = port('udp');
       return [...(stunPort ? [{ urls: `stun:${host}:${stunPort}` }] : []), { urls, username, credential: password }];
     },
-    close: () => adapter.close(),
+    close: () => service.close(),
   };
 }

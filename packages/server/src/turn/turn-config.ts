@@ -97,6 +97,18 @@ export const TurnConfigSchema = z.strictObject({
   permissionLifetimeS: seconds.default(300),
   /** Channel binding lifetime, s (RFC 8656 §12). Default 600. */
   channelLifetimeS: seconds.default(600),
+  /**
+   * Worker threads, each with its own SO_REUSEPORT listeners: the kernel spreads client 5-tuples
+   * over them, and an allocation lives in the worker its client reaches. 1 = no worker threads
+   * (the server runs in the main thread). Default: the number of CPU cores.
+   */
+  workers: z.number().int().min(1).max(256).optional(),
+  /**
+   * UDP data path: `native` (the C addon, recvmmsg/sendmmsg; refused at start when it is not
+   * built), `typescript`, or `auto` (native when built, else TypeScript, said once in the log).
+   * Default auto.
+   */
+  fastPath: z.enum(['auto', 'native', 'typescript']).default('auto'),
 });
 
 export type TurnConfig = z.output<typeof TurnConfigSchema>;

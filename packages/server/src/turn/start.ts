@@ -77,12 +77,12 @@ export async function startTurnServer(config: TurnConfig, ctx: TurnContext, logg
     await sharded.start(config, ctx, load ? 'native' : 'typescript', nonceKey);
     service = { endpoints: sharded.endpoints, workers, fastPath: sharded.fastPath, snapshot: () => sharded.snapshot(), acceptSharedTls: (e) => sharded.acceptSharedTls(e), close: () => sharded.close() };
   }
+  // Expected in dev mode on loopback (two tabs relaying to each other); a risk anywhere else.
+  if (resolved.loopbackPeers === 'default') log.info('relaying to loopback peers is allowed (dev mode on loopback)');
+  if (resolved.loopbackPeers === 'configured') log.warn('relaying to loopback peers is allowed (allowLoopbackPeers / --allow-loopback-peers): for labs only');
   // One line says which path runs, and why not the native one.
   const how = { workers, fastPath: service.fastPath, ...(why !== undefined ? { why } : {}) };
   if (service.fastPath === 'typescript' && config.fastPath === 'auto') log.warn(how, `UDP on the TypeScript path: the native fast path is not available (${why})`);
   else log.info(how, `UDP on the ${service.fastPath} path, ${workers === 1 ? 'in the main thread' : `${workers} worker threads`}`);
-  // Expected in dev mode on loopback (two tabs relaying to each other); a risk anywhere else.
-  if (resolved.loopbackPeers === 'default') log.info('relaying to loopback peers is allowed (dev mode on loopback)');
-  if (resolved.loopbackPeers === 'configured') log.warn('relaying to loopback peers is allowed (allowLoopbackPeers / --allow-loopback-peers): for labs only');
   return { service, resolved };
 }

@@ -1,25 +1,31 @@
 #!/usr/bin/env node
 /**
- * STUN Binding benchmark: `dari turn` against coturn `turnserver` (see README.md in this folder).
+ * STUN Binding benchmark: `dari turn` on its native fast path and on its TypeScript path against
+ * coturn `turnserver` (see README.md in this folder).
  *
- *   node bench/stun/run.mjs [--rounds 2] [--gens 1,2] [--sockets 8] [--window 16] [--seconds 5] [--warmup 1]
+ *   node bench/stun/run.mjs [--servers dari-native,dari-ts,coturn] [--rounds 2] [--gens 1,2]
+ *                           [--sockets 8] [--window 16] [--seconds 5] [--warmup 1]
  *
- * Both servers run with the same TURN settings as bench/turn (Binding needs no credentials).
+ * The servers run with the same TURN settings as bench/turn (Binding needs no credentials).
  * For each generator count G in --gens and each round: G generator processes (gen.mjs), each with
- * --sockets sockets × --window outstanding Binding requests (closed loop), against Dari, then
- * coturn (alternating). Binding responses/s, latency p50/p99, server and generator CPU during the
- * measured --seconds. Ratio Dari/coturn of the best rate of each server. Prints tables, the
+ * --sockets sockets × --window outstanding Binding requests (closed loop), against each server in
+ * turn. Binding responses/s, latency p50/p99, server and generator CPU during the measured
+ * --seconds. Ratio of each Dari path to coturn, best rate of each server. Prints tables, the
  * reproduce command and a final `RESULT {json}` line. Every process started is killed on exit.
  */
 import { parseArgs } from 'node:util';
-import { execSync } from 'node:child_process';
+import { execSync, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { startDari, startCoturn, findPort, round, sleep, table, spawnTracked, threadNames, waitQuiet, systemCpu, cpuSplit } from '../turn/common.mjs';
+import { startDari, startCoturn, findPort, round, sleep, table, spawnTracked, tempDir, threadNames, waitQuiet, systemCpu, cpuSplit } from '../turn/common.mjs';
 
 const { values: opt } = parseArgs({
   options: {
+    servers: { type: 'string', default: 'dari-native,dari-ts,coturn' },
+    workers: { type: 'string', default: '' }, // dari turn --relay-threads (default: one per core)
+    generator: { type: 'string', default: 'c' }, // c (gen.c, built here with cc) or node (gen.mjs)
     rounds: { type: 'string', default: '2' },
     gens: { type: 'string', default: '1,2' }, // generator process counts to run
     sockets: { type: 'string', default: '8' }, // sockets per generator process
@@ -36,8 +42,19 @@ const WINDOW = Number(opt.window);
 const SECONDS = Number(opt.seconds);
 const WARMUP = Number(opt.warmup);
 const QUIET_WAIT = Number(opt['quiet-wait']);
-const command = `node bench/stun/run.mjs --rounds ${opt.rounds} --gens ${opt.gens} --sockets ${opt.sockets} --window ${opt.window} --seconds ${opt.seconds} --warmup ${opt.warmup} --quiet-wait ${opt['quiet-wait']}`;
+const SERVERS = opt.servers.split(',');
+for (const s of SERVERS) if (!['dari-native', 'dari-ts', 'coturn'].includes(s)) throw new Error(`--servers: unknown server ${s} (dari-native, dari-ts, coturn)`);
+const DARI_FLAGS = { 'dari-native': ['--fast-path', 'native'], 'dari-ts': ['--fast-path', 'typescript'] };
+const RELAY = { 'dari-native': [20000, 23999], 'dari-ts': [24000, 27999], coturn: [28000, 31999] };
+const command = `node bench/stun/run.mjs --servers ${opt.servers}${opt.workers ? ` --workers ${opt.workers}` : ''} --generator ${opt.generator} --rounds ${opt.rounds} --gens ${opt.gens} --sockets ${opt.sockets} --window ${opt.window} --seconds ${opt.seconds} --warmup ${opt.warmup} --quiet-wait ${opt['quiet-wait']}`;
 const GEN = fileURLToPath(new URL('./gen.mjs', import.meta.url));
+if (!['c', 'node'].includes(opt.generator)) throw new Error(`--generator: c or node, not ${opt.generator}`);
+/** The C generator (gen.c), built here: a few µs of CPU per request less than gen.mjs, so it is not the limit. */
+const GEN_C = opt.generator === 'c' ? (() => {
+  const out = join(tempDir('bench-stun-gen-'), 'stun-gen');
+  execFileSync('cc', ['-O2', '-o', out, fileURLToPath(new URL('./gen.c', import.meta.url))], { stdio: 'inherit' });
+  return out;
+})() : undefined;
 const CORES = os.cpus().length;
 setTimeout(() => {
   console.error('watchdog: benchmark took over 10 min, aborting');
@@ -53,7 +70,9 @@ const mean = (xs) => {
 /** One run: G generators against `server` on `port`; server CPU over the measured window. */
 async function run(server, port, gens) {
   const children = Array.from({ length: gens }, (_, id) =>
-    spawnTracked(process.execPath, [GEN, JSON.stringify({ port, sockets: SOCKETS, window: WINDOW, warmupS: WARMUP, seconds: SECONDS, id })]),
+    GEN_C
+      ? spawnTracked(GEN_C, [port, SOCKETS, WINDOW, WARMUP, SECONDS, id].map(String))
+      : spawnTracked(process.execPath, [GEN, JSON.stringify({ port, sockets: SOCKETS, window: WINDOW, warmupS: WARMUP, seconds: SECONDS, id })]),
   );
   const results = children.map(
     (c) =>
@@ -104,31 +123,31 @@ async function run(server, port, gens) {
 const result = {
   command,
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, coturn: execSync('turnserver --version 2>&1 || true').toString().trim().split('\n').pop() },
-  settings: { rounds: ROUNDS, gens: GENS, sockets: SOCKETS, window: WINDOW, seconds: SECONDS, warmup: WARMUP, outstandingPerGenerator: SOCKETS * WINDOW },
+  settings: { servers: SERVERS, workers: opt.workers || 'one per core', generator: opt.generator, rounds: ROUNDS, gens: GENS, sockets: SOCKETS, window: WINDOW, seconds: SECONDS, warmup: WARMUP, outstandingPerGenerator: SOCKETS * WINDOW },
   runs: [],
 };
 let failed = false;
-let dari;
-let coturn;
+const list = [];
 try {
-  const ports = { dari: await findPort(3478), coturn: await findPort(3479) };
-  dari = await startDari({ port: ports.dari, minPort: 20000, maxPort: 24999 });
-  coturn = await startCoturn({ port: ports.coturn, minPort: 25000, maxPort: 29999 });
-  result.servers = {
-    dari: dari.command,
-    coturn: coturn.command,
-    coturnRelayThreads: coturn.info.generalServers,
-    coturnThreads: threadNames(coturn.pid).length,
-    coturnNetEngine: coturn.info.netEngine,
-  };
+  for (const [i, name] of SERVERS.entries()) {
+    const port = await findPort(3478 + 2 * i + (i > 0 ? 10 : 0));
+    const opts = { port, minPort: RELAY[name][0], maxPort: RELAY[name][1] };
+    const s = name === 'coturn' ? await startCoturn(opts) : await startDari({ ...opts, extra: [...DARI_FLAGS[name], ...(opt.workers ? ['--relay-threads', opt.workers] : [])] });
+    s.name = name;
+    s.port = port;
+    list.push(s);
+  }
+  result.servers = Object.fromEntries(list.map((s) => [s.name, s.name === 'coturn'
+    ? { cmd: s.command, relayThreads: s.info.generalServers, threads: threadNames(s.pid).length, netEngine: s.info.netEngine }
+    : { cmd: s.command, workers: s.counts.workers, fastPath: s.counts.fastPath, threads: threadNames(s.pid).length }]));
   for (const g of GENS) {
     for (let r = 1; r <= ROUNDS; r++) {
-      for (const [s, port] of [[dari, ports.dari], [coturn, ports.coturn]]) {
+      for (const s of list) {
         if (!s.alive()) throw new Error(`${s.name} is not running:\n${s.tail()}`);
         const quiet = await waitQuiet(QUIET_WAIT);
         const bg = quiet.load;
         if (bg > 20) console.error(`    warning: background load ${round(bg, 0)} % of one core before this run (other processes on the machine), after waiting ${round(quiet.waitedS, 0)} s`);
-        const x = await run(s, port, g);
+        const x = await run(s, s.port, g);
         x.round = r;
         x.backgroundCpuPct = bg;
         result.runs.push(x);
@@ -142,12 +161,12 @@ try {
   result.error = String(err?.stack ?? err);
   console.error(err);
 } finally {
-  await Promise.all([dari?.stop(), coturn?.stop()]);
+  await Promise.all(list.map((s) => s.stop()));
 }
 
 const rows = [];
 for (const g of GENS) {
-  for (const name of ['dari', 'coturn']) {
+  for (const name of SERVERS) {
     const rs = result.runs.filter((x) => x.server === name && x.gens === g);
     if (!rs.length) continue;
     rows.push({
@@ -169,21 +188,22 @@ for (const g of GENS) {
 }
 result.summary = rows;
 const best = (name) => rows.filter((r) => r.server === name).sort((a, b) => b.responsesPerS - a.responsesPerS)[0];
-const bd = best('dari');
 const bc = best('coturn');
-if (bd && bc) {
-  result.best = { dari: { gens: bd.gens, responsesPerS: bd.responsesPerS }, coturn: { gens: bc.gens, responsesPerS: bc.responsesPerS } };
-  result.ratio = round(bd.responsesPerS / bc.responsesPerS, 2);
-  result.cpuCostRatio = round(bd.serverCpuSPer100k / bc.serverCpuSPer100k, 2);
+result.best = {};
+result.ratios = {};
+for (const name of SERVERS) {
+  const b = best(name);
+  if (b) result.best[name] = { gens: b.gens, responsesPerS: b.responsesPerS, serverCpuSPer100k: b.serverCpuSPer100k };
+  if (b && bc && name !== 'coturn') result.ratios[name] = { rate: round(b.responsesPerS / bc.responsesPerS, 2), cpuPerResponse: round(b.serverCpuSPer100k / bc.serverCpuSPer100k, 2) };
 }
 
 console.log(`\nDari STUN Binding benchmark: ${result.machine.cpus} CPUs (${result.machine.model}), Node ${process.version}, coturn ${result.machine.coturn}`);
-if (result.servers) {
-  console.log(`dari:   ${result.servers.dari}`);
-  console.log(`coturn: ${result.servers.coturn}  (relay threads ${result.servers.coturnRelayThreads}, ${result.servers.coturnThreads} threads, net engine ${result.servers.coturnNetEngine})`);
+for (const [name, x] of Object.entries(result.servers ?? {})) {
+  console.log(`${name}: ${x.cmd}`);
+  console.log(name === 'coturn' ? `        relay threads ${x.relayThreads}, ${x.threads} threads, net engine ${x.netEngine}` : `        ${x.workers} workers on the ${x.fastPath} path, ${x.threads} threads`);
 }
 if (rows.length) {
-  table(`Binding requests (20-byte, no attributes), closed loop: G generator processes × ${SOCKETS} sockets × ${WINDOW} outstanding; ${SECONDS} s measured after ${WARMUP} s; mean of ${ROUNDS} rounds`, ['', ...rows.map((r) => `${r.server} G=${r.gens}`)], [
+  table(`Binding requests (20-byte, no attributes), closed loop: G generator processes (${opt.generator === 'c' ? 'gen.c' : 'gen.mjs'}) × ${SOCKETS} sockets × ${WINDOW} outstanding; ${SECONDS} s measured after ${WARMUP} s; mean of ${ROUNDS} rounds`, ['', ...rows.map((r) => `${r.server} G=${r.gens}`)], [
     ['responses/s', ...rows.map((r) => fmt(r.responsesPerS))],
     ['  each round', ...rows.map((r) => r.eachRound.map((x) => fmt(x)).join(' / '))],
     ['latency p50 / p99 ms', ...rows.map((r) => `${fmt(r.p50Ms, 2)} / ${fmt(r.p99Ms, 2)}`)],
@@ -195,8 +215,9 @@ if (rows.length) {
     [`machine CPU % (of ${CORES * 100})`, ...rows.map((r) => fmt(r.machineCpuPct))],
     ['background load % before (max)', ...rows.map((r) => fmt(r.backgroundCpuPctMax))],
   ]);
-  if (result.ratio != null) {
-    console.log(`\nDari/coturn (best of each): ${fmt(bd.responsesPerS)} (G=${bd.gens}) / ${fmt(bc.responsesPerS)} (G=${bc.gens}) = ${result.ratio} (target >= 1.0); CPU cost ratio ${result.cpuCostRatio}`);
+  for (const [name, r] of Object.entries(result.ratios)) {
+    const b = result.best[name];
+    console.log(`${name}/coturn (best of each): ${fmt(b.responsesPerS)} (G=${b.gens}) / ${fmt(bc.responsesPerS)} (G=${bc.gens}) = ${r.rate} (target >= 1.0); CPU per response ratio ${r.cpuPerResponse}`);
   }
 }
 console.log(`\nreproduce: ${command}`);

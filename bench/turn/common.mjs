@@ -1,5 +1,6 @@
 /**
- * Shared by bench/turn/run.mjs and bench/stun/run.mjs: spawning the servers under test (`dari turn`,
+ * Shared by bench/turn/run.mjs and bench/stun/run.mjs: spawning the servers under test (`dari turn`
+ * on either data path (--fast-path), with its worker threads (--relay-threads, default one per core),
  * coturn `turnserver`, `turnutils_peer`) as their own processes, reading their CPU and memory from
  * /proc, kernel UDP counters, and a STUN ping to know a server answers.
  *
@@ -284,11 +285,16 @@ export function dariTurnArgs({ port, minPort, maxPort, extra = [] }) {
 export async function startDari({ port, minPort, maxPort, extra = [], nodeFlags = [], ulimitN = 20000 }) {
   const args = [...nodeFlags, DARI_BIN, ...dariTurnArgs({ port, minPort, maxPort, extra })];
   const child = spawnTracked(process.execPath, args, { ulimitN });
-  const counts = { created: 0, deleted: 0, warnings: [] };
+  const counts = { created: 0, deleted: 0, warnings: [], workers: null, fastPath: null };
   let readyResolve;
   const ready = new Promise((r) => (readyResolve = r));
   const out = lineTail(child.stdout, 20, (l) => {
-    if (l.includes('"ready')) readyResolve();
+    if (l.includes('"ready')) {
+      try {
+        Object.assign(counts, (({ workers, fastPath }) => ({ workers, fastPath }))(JSON.parse(l)));
+      } catch {}
+      readyResolve();
+    }
     if (l.includes('"allocation created"')) counts.created++;
     else if (l.includes('"allocation deleted"')) counts.deleted++;
     else if (/"level":(4|5|6)\d/.test(l) && counts.warnings.length < 20 && !l.includes('allow-loopback-peers')) counts.warnings.push(l);

@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 /**
- * TURN relay benchmark: `dari turn` against coturn `turnserver` (see README.md in this folder).
+ * TURN relay benchmark: `dari turn` on its native fast path and on its TypeScript path, against
+ * coturn `turnserver` (see README.md in this folder).
  *
- *   node bench/turn/run.mjs [--clients 10,100] [--rounds 2] [--z 0,1] [--n 150000,12000]
- *                           [--allocations 10000] [--coturn-allocations 10000] [--profile]
+ *   node bench/turn/run.mjs [--servers dari-native,dari-ts,coturn] [--clients 10,100] [--rounds 2]
+ *                           [--z 0,1] [--n 150000,12000] [--allocations 10000] [--profile] [--perf]
  *
  * 1. Relay throughput: the same turnutils_uclient load (ChannelData, 170-byte messages,
- *    turnutils_peer echoing) against each server, alternating Dari, coturn, Dari, coturn for each
- *    client count. Per run: steady relayed rate, loss, RTT, jitter, server CPU-s per 100,000
- *    relayed packets. Ratios Dari/coturn.
+ *    turnutils_peer echoing) against each server, in turn (native, TypeScript, coturn, native, …)
+ *    for each client count. Per run: steady relayed rate, loss, RTT, jitter, server CPU-s per
+ *    100,000 relayed packets. Ratios of each Dari path to coturn.
  * 2. Memory: a fresh server, 10,000 live allocations made by our own client (allocations.mjs);
- *    VmRSS before and with them, per allocation. Dari, then coturn.
+ *    VmRSS before and with them, per allocation. Each server in turn.
  * 3. --profile: one more Dari run (last client count) under `node --cpu-prof`; top functions by self time.
  * Prints tables, the reproduce command and a final `RESULT {json}` line. Every process started is
  * killed on exit (also on error and Ctrl-C); every phase is bounded; only 127.0.0.1 is used.
@@ -25,14 +26,15 @@ import { runUclient } from './uclient.mjs';
 
 const { values: opt } = parseArgs({
   options: {
+    servers: { type: 'string', default: 'dari-native,dari-ts,coturn' }, // which servers, in this order
+    workers: { type: 'string', default: '' }, // dari turn --relay-threads (default: one per core)
     clients: { type: 'string', default: '10,100' }, // uclient -m (one allocation each, -c)
     z: { type: 'string', default: '0,1' }, // uclient -z per client count (ms between packets per client)
     n: { type: 'string', default: '150000,12000' }, // uclient -n per client count (messages per client)
     rounds: { type: 'string', default: '2' }, // A B repetitions per client count
     length: { type: 'string', default: '170' }, // uclient -l, bytes
     procs: { type: 'string', default: '1' }, // uclient processes sharing the clients
-    allocations: { type: 'string', default: '10000' }, // memory phase for Dari; 0 = skip
-    'coturn-allocations': { type: 'string', default: '10000' }, // memory phase for coturn; 0 = skip
+    allocations: { type: 'string', default: '10000' }, // memory phase, per server; 0 = skip
     'quiet-wait': { type: 'string', default: '20' }, // s to wait, before each run, for other load on the machine to stop
     profile: { type: 'boolean', default: false }, // extra Dari run under --cpu-prof (last client count)
     perf: { type: 'boolean', default: false }, // extra Dari and coturn runs under `perf record` (last client count)
@@ -47,9 +49,12 @@ const ROUNDS = Number(opt.rounds);
 const LENGTH = Number(opt.length);
 const PROCS = Number(opt.procs);
 const ALLOCS = Number(opt.allocations);
-const COTURN_ALLOCS = Number(opt['coturn-allocations']);
+const SERVERS = opt.servers.split(',');
+for (const s of SERVERS) if (!['dari-native', 'dari-ts', 'coturn'].includes(s)) throw new Error(`--servers: unknown server ${s} (dari-native, dari-ts, coturn)`);
+const DARI_FLAGS = { 'dari-native': ['--fast-path', 'native'], 'dari-ts': ['--fast-path', 'typescript'] };
+const WORKER_FLAGS = opt.workers ? ['--relay-threads', opt.workers] : [];
 const QUIET_WAIT = Number(opt['quiet-wait']);
-const command = `node bench/turn/run.mjs --clients ${opt.clients} --z ${opt.z} --n ${opt.n} --rounds ${opt.rounds} --length ${opt.length} --procs ${opt.procs} --allocations ${opt.allocations} --coturn-allocations ${opt['coturn-allocations']} --quiet-wait ${opt['quiet-wait']}${opt.profile ? ' --profile' : ''}${opt.perf ? ' --perf' : ''}`;
+const command = `node bench/turn/run.mjs --servers ${opt.servers}${opt.workers ? ` --workers ${opt.workers}` : ''} --clients ${opt.clients} --z ${opt.z} --n ${opt.n} --rounds ${opt.rounds} --length ${opt.length} --procs ${opt.procs} --allocations ${opt.allocations} --quiet-wait ${opt['quiet-wait']}${opt.profile ? ' --profile' : ''}${opt.perf ? ' --perf' : ''}`;
 
 for (const bin of ['turnserver', 'turnutils_uclient', 'turnutils_peer', ...(opt.perf ? ['perf'] : [])]) {
   if (spawnSync('bash', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} not found (Debian package coturn)`);
@@ -61,21 +66,20 @@ if (!existsSync(join(ROOT, 'packages/server/dist/src/cli.js')) || !existsSync(jo
 // 10,000 allocations need 10,000 client sockets here and 10,000 relay sockets in the server:
 // raise the soft fd limit to the hard one by re-running under `ulimit -Sn` (servers get it too).
 const [softFd, hardFd] = execSync('ulimit -Sn; ulimit -Hn', { shell: '/bin/bash' }).toString().split('\n').map(Number);
-const needFd = Math.max(ALLOCS, COTURN_ALLOCS) + 1000;
-if (hardFd < needFd) throw new Error(`${Math.max(ALLOCS, COTURN_ALLOCS)} allocations need ${needFd} file descriptors; the hard limit is ${hardFd}`);
+const needFd = ALLOCS + 1000;
+if (hardFd < needFd) throw new Error(`${ALLOCS} allocations need ${needFd} file descriptors; the hard limit is ${hardFd}`);
 if (softFd < needFd) {
   const r = spawnSync('bash', ['-c', 'ulimit -Sn "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
 const FD_LIMIT = hardFd;
 setTimeout(() => {
-  console.error('watchdog: benchmark took over 12 min, aborting');
+  console.error('watchdog: benchmark took over 25 min, aborting');
   process.exit(1);
-}, 720_000).unref();
+}, 1_500_000).unref();
 
 // Relay port ranges: disjoint, below the ephemeral range (32768–60999 here) used by client sockets.
-const DARI_RELAY = [20000, 24999];
-const COTURN_RELAY = [25000, 29999];
+const RELAY = { 'dari-native': [20000, 23999], 'dari-ts': [24000, 27999], coturn: [28000, 31999] };
 const MEM_RELAY = [20000, 31999]; // one server at a time in the memory phase
 const MiB = 1024 * 1024;
 
@@ -86,40 +90,49 @@ const mean = (xs) => {
 };
 const rateOf = (r) => r.steady?.echoesPerS ?? r.echoesPerSActive;
 
+/** Starts one of the servers under test. */
+function startServer(name, { port, minPort, maxPort, nodeFlags = [], extra = [] }) {
+  if (name === 'coturn') return startCoturn({ port, minPort, maxPort, extra, ulimitN: FD_LIMIT });
+  return startDari({ port, minPort, maxPort, nodeFlags, ulimitN: FD_LIMIT, extra: [...DARI_FLAGS[name], ...WORKER_FLAGS, ...extra] });
+}
+
 // ------------------------------------------------------------------ 1. relay throughput
 
 const allRuns = [];
 let serverInfo = null;
 
 async function throughput() {
-  const ports = { dari: await findPort(3478), coturn: await findPort(3479), peer: await findPort(3480) };
-  const peer = await startPeer(ports.peer);
-  const dari = await startDari({ port: ports.dari, minPort: DARI_RELAY[0], maxPort: DARI_RELAY[1], ulimitN: FD_LIMIT });
-  const coturn = await startCoturn({ port: ports.coturn, minPort: COTURN_RELAY[0], maxPort: COTURN_RELAY[1], ulimitN: FD_LIMIT });
-  const servers = {
-    dari: { cmd: dari.command, pid: dari.pid, threads: dari.memory().threads },
-    coturn: { cmd: coturn.command, pid: coturn.pid, threads: coturn.memory().threads, threadNames: threadNames(coturn.pid), relayThreads: coturn.info.generalServers, netEngine: coturn.info.netEngine },
-    peer: `turnutils_peer -L 127.0.0.1 -p ${ports.peer}`,
-  };
-  const idle = await idleCpu([dari, coturn], 2000);
-  servers.dari.idleCpuPct = idle[0];
-  servers.coturn.idleCpuPct = idle[1];
+  const peerPort = await findPort(3480);
+  const peer = await startPeer(peerPort);
+  const list = [];
+  const servers = { peer: `turnutils_peer -L 127.0.0.1 -p ${peerPort}` };
   serverInfo = servers;
   const runs = allRuns; // module-level, so runs done before an error are still reported
   try {
+    for (const [i, name] of SERVERS.entries()) {
+      const port = await findPort(3478 + 2 * i + (i > 0 ? 10 : 0));
+      const s = await startServer(name, { port, minPort: RELAY[name][0], maxPort: RELAY[name][1] });
+      s.name = name;
+      s.port = port;
+      list.push(s);
+      servers[name] = { cmd: s.command, pid: s.pid, threads: s.memory().threads, threadNames: threadNames(s.pid) };
+      if (name === 'coturn') Object.assign(servers.coturn, { relayThreads: s.info.generalServers, netEngine: s.info.netEngine });
+      else Object.assign(servers[name], { workers: s.counts.workers, fastPath: s.counts.fastPath });
+    }
+    const idle = await idleCpu(list, 2000);
+    list.forEach((s, i) => (servers[s.name].idleCpuPct = idle[i]));
     for (let i = 0; i < clientCounts.length; i++) {
       const clients = clientCounts[i];
       const z = at(zs, i);
       const n = at(ns, i);
       for (let round_ = 1; round_ <= ROUNDS; round_++) {
-        for (const s of [dari, coturn]) {
-          const port = s === dari ? ports.dari : ports.coturn;
+        for (const s of list) {
           console.error(`[${new Date().toISOString().slice(11, 19)}] ${s.name}: ${clients} clients, -z ${z}, -n ${n}, round ${round_}/${ROUNDS} ...`);
           if (!s.alive()) throw new Error(`${s.name} is not running:\n${s.tail()}`);
           const quiet = await waitQuiet(QUIET_WAIT);
           const bg = quiet.load;
           if (bg > 20) console.error(`    warning: background load ${round(bg, 0)} % of one core before this run (other processes on the machine), after waiting ${round(quiet.waitedS, 0)} s`);
-          const r = await runUclient(s, { serverName: s.name, port, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
+          const r = await runUclient(s, { serverName: s.name, port: s.port, peerPort, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
           r.round = round_;
           r.backgroundCpuPct = bg;
           r.serverAlive = s.alive();
@@ -132,10 +145,14 @@ async function throughput() {
       }
     }
   } finally {
-    servers.dari.warnings = dari.counts.warnings.slice(0, 5);
-    servers.dari.allocationsLogged = { created: dari.counts.created, deleted: dari.counts.deleted };
-    servers.coturn.errors = coturn.info.errors.slice(0, 5);
-    await Promise.all([dari.stop(), coturn.stop(), peer.stop()]);
+    for (const s of list) {
+      if (s.name === 'coturn') servers.coturn.errors = s.info.errors.slice(0, 5);
+      else {
+        servers[s.name].warnings = s.counts.warnings.slice(0, 5);
+        servers[s.name].allocationsLogged = { created: s.counts.created, deleted: s.counts.deleted };
+      }
+    }
+    await Promise.all([...list.map((s) => s.stop()), peer.stop()]);
   }
   return { servers, runs };
 }
@@ -152,8 +169,7 @@ async function idleCpu(list, ms) {
 async function memoryPhase(kind, count) {
   const { createAllocations } = await import('./allocations.mjs');
   const port = await findPort(3490);
-  const opts = { port, minPort: MEM_RELAY[0], maxPort: MEM_RELAY[1], ulimitN: FD_LIMIT };
-  const s = kind === 'dari' ? await startDari(opts) : await startCoturn({ ...opts, extra: ['--user-quota', '0', '--total-quota', '0'] });
+  const s = await startServer(kind, { port, minPort: MEM_RELAY[0], maxPort: MEM_RELAY[1], extra: kind === 'coturn' ? ['--user-quota', '0', '--total-quota', '0'] : [] });
   let res;
   try {
     await sleep(2000);
@@ -199,11 +215,13 @@ async function profileDari() {
   const z = at(zs, i);
   const ports = { dari: await findPort(3478), peer: await findPort(3480) };
   const peer = await startPeer(ports.peer);
-  const dari = await startDari({ port: ports.dari, minPort: DARI_RELAY[0], maxPort: DARI_RELAY[1], ulimitN: FD_LIMIT, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  // The TypeScript path: on the native one the datagrams never reach JavaScript. One worker, so
+  // the profile is the main thread's (--cpu-prof profiles the main thread only).
+  const dari = await startDari({ port: ports.dari, minPort: RELAY['dari-ts'][0], maxPort: RELAY['dari-ts'][1], ulimitN: FD_LIMIT, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`], extra: ['--fast-path', 'typescript', '--relay-threads', '0'] });
   let r;
   try {
     console.error(`[${new Date().toISOString().slice(11, 19)}] profile: dari under --cpu-prof, ${clients} clients, -z ${z}, -n ${n} ...`);
-    r = await runUclient(dari, { serverName: 'dari', port: ports.dari, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
+    r = await runUclient(dari, { serverName: 'dari-ts', port: ports.dari, peerPort: ports.peer, clients, n, z, length: LENGTH, procs: PROCS, peerPid: peer.pid, timeoutMs: 150_000 });
   } finally {
     await dari.stop(); // SIGTERM: dari shuts down cleanly and node writes the profile
     await peer.stop();
@@ -257,9 +275,7 @@ async function perfPhase(kind) {
   const ports = { server: await findPort(3478), peer: await findPort(3480) };
   const peer = await startPeer(ports.peer);
   const opts = { port: ports.server, ulimitN: FD_LIMIT };
-  const s = kind === 'dari'
-    ? await startDari({ ...opts, minPort: DARI_RELAY[0], maxPort: DARI_RELAY[1], nodeFlags: ['--perf-basic-prof-only-functions'] })
-    : await startCoturn({ ...opts, minPort: COTURN_RELAY[0], maxPort: COTURN_RELAY[1] });
+  const s = await startServer(kind, { port: opts.port, minPort: RELAY[kind][0], maxPort: RELAY[kind][1], nodeFlags: kind === 'coturn' ? [] : ['--perf-basic-prof-only-functions'] });
   const file = join(dir, 'perf.data');
   const seconds = Math.max(2, Math.min(6, (n * Math.max(z, 0.1)) / 1000 - 6));
   let perf = null;
@@ -291,16 +307,18 @@ async function perfPhase(kind) {
 const result = {
   command,
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, coturn: execSync('turnserver --version 2>&1 || true').toString().trim().split('\n').pop(), fdLimit: FD_LIMIT },
-  settings: { clients: clientCounts, z: zs, n: ns, rounds: ROUNDS, length: LENGTH, procs: PROCS, dariRelayPorts: DARI_RELAY, coturnRelayPorts: COTURN_RELAY },
+  settings: { servers: SERVERS, workers: opt.workers || 'one per core', clients: clientCounts, z: zs, n: ns, rounds: ROUNDS, length: LENGTH, procs: PROCS, relayPorts: RELAY },
 };
 let failed = false;
 try {
   await throughput();
   result.memory = [];
-  if (ALLOCS > 0) result.memory.push(await memoryPhase('dari', ALLOCS));
-  if (COTURN_ALLOCS > 0) result.memory.push(await memoryPhase('coturn', COTURN_ALLOCS));
+  if (ALLOCS > 0) for (const name of SERVERS) result.memory.push(await memoryPhase(name, ALLOCS));
   if (opt.profile) result.profile = await profileDari();
-  if (opt.perf) result.perf = [await perfPhase('dari'), await perfPhase('coturn')];
+  if (opt.perf) {
+    result.perf = [];
+    for (const name of SERVERS) result.perf.push(await perfPhase(name));
+  }
 } catch (err) {
   failed = true;
   result.error = String(err?.stack ?? err);
@@ -315,7 +333,7 @@ const runs = result.runs ?? [];
 const summary = [];
 for (let i = 0; i < clientCounts.length; i++) {
   const row = { clients: clientCounts[i], z: at(zs, i), n: at(ns, i) };
-  for (const name of ['dari', 'coturn']) {
+  for (const name of SERVERS) {
     const rs = runs.filter((r) => r.server === name && r.clients === clientCounts[i]);
     if (!rs.length) continue;
     row[name] = {
@@ -343,9 +361,13 @@ for (let i = 0; i < clientCounts.length; i++) {
       machineCpuPct: round(mean(rs.map((r) => (100 * r.machineCpuS) / r.wallS)), 0),
     };
   }
-  if (row.dari && row.coturn) {
-    row.rateRatio = round(row.dari.echoesPerS / row.coturn.echoesPerS, 2);
-    row.cpuCostRatio = round(row.dari.serverCpuSPer100kPackets / row.coturn.serverCpuSPer100kPackets, 2);
+  row.ratios = {};
+  for (const name of ['dari-native', 'dari-ts']) {
+    if (!row[name] || !row.coturn) continue;
+    row.ratios[name] = {
+      rate: round(row[name].echoesPerS / row.coturn.echoesPerS, 2),
+      cpuPerPacket: round(row[name].serverCpuSPer100kPackets / row.coturn.serverCpuSPer100kPackets, 2),
+    };
   }
   summary.push(row);
 }
@@ -353,15 +375,19 @@ result.summary = summary;
 
 console.log(`\nDari TURN relay benchmark: ${result.machine.cpus} CPUs (${result.machine.model}), Node ${process.version}, ${result.machine.coturn}`);
 if (result.servers) {
-  console.log(`dari:   ${result.servers.dari.cmd}   (threads ${result.servers.dari.threads}, idle CPU ${result.servers.dari.idleCpuPct} %)`);
-  console.log(`coturn: ${result.servers.coturn.cmd}`);
-  console.log(`        relay threads ("Total General servers"): ${result.servers.coturn.relayThreads}; net engine ${result.servers.coturn.netEngine}; ${result.servers.coturn.threads} threads [${result.servers.coturn.threadNames.join(', ')}]; idle CPU ${result.servers.coturn.idleCpuPct} %`);
-  console.log(`peer:   ${result.servers.peer}`);
+  for (const name of SERVERS) {
+    const x = result.servers[name];
+    if (!x) continue;
+    console.log(`${name}: ${x.cmd}`);
+    if (name === 'coturn') console.log(`        relay threads ("Total General servers"): ${x.relayThreads}; net engine ${x.netEngine}; ${x.threads} threads [${x.threadNames.join(', ')}]; idle CPU ${x.idleCpuPct} %`);
+    else console.log(`        ${x.workers} workers on the ${x.fastPath} path (from its ready line); ${x.threads} threads; idle CPU ${x.idleCpuPct} %`);
+  }
+  console.log(`peer: ${result.servers.peer}`);
 }
 if (summary.length && runs.length) {
-  const cols = summary.flatMap((r) => ['dari', 'coturn'].filter((k) => r[k]).map((k) => [r, k]));
+  const cols = summary.flatMap((r) => SERVERS.filter((k) => r[k]).map((k) => [r, k]));
   const v = (f) => cols.map(([r, k]) => f(r[k], r));
-  table(`Relay throughput (ChannelData, ${LENGTH}-byte messages, echoed by turnutils_peer; mean of ${ROUNDS} rounds, alternating)`, ['', ...cols.map(([r, k]) => `${k} m=${r.clients}`)], [
+  table(`Relay throughput (ChannelData, ${LENGTH}-byte messages, echoed by turnutils_peer; mean of ${ROUNDS} rounds, servers in turn)`, ['', ...cols.map(([r, k]) => `${k} m=${r.clients}`)], [
     ['uclient -z / -n', ...v((x, r) => `${r.z} / ${r.n}`)],
     ['offered msgs/s (steady)', ...v((x) => fmt(x.offeredPerS, 0))],
     ['relayed echoes/s (steady)', ...v((x) => fmt(x.echoesPerS, 0))],
@@ -381,10 +407,12 @@ if (summary.length && runs.length) {
     ['messages sent per run', ...v((x) => fmt(x.sentPerRun, 0))],
     ['uclient wall s', ...v((x) => fmt(x.wallS, 1))],
   ]);
-  table('Dari / coturn', ['', ...summary.map((r) => `m=${r.clients}`)], [
-    ['relayed rate ratio (target >= 1.0)', ...summary.map((r) => r.rateRatio)],
-    ['CPU cost ratio (CPU-s per packet)', ...summary.map((r) => r.cpuCostRatio)],
-    ['loss % dari / coturn', ...summary.map((r) => `${fmt(r.dari?.lossPct, 2)} / ${fmt(r.coturn?.lossPct, 2)}`)],
+  table('Dari / coturn (targets: native rate >= 1.0 at CPU per packet <= 1.0; TypeScript rate >= 0.7)', ['', ...summary.map((r) => `m=${r.clients}`)], [
+    ['native: relayed rate ratio', ...summary.map((r) => r.ratios['dari-native']?.rate)],
+    ['native: CPU per packet ratio', ...summary.map((r) => r.ratios['dari-native']?.cpuPerPacket)],
+    ['TypeScript: relayed rate ratio', ...summary.map((r) => r.ratios['dari-ts']?.rate)],
+    ['TypeScript: CPU per packet ratio', ...summary.map((r) => r.ratios['dari-ts']?.cpuPerPacket)],
+    ['loss % native / TypeScript / coturn', ...summary.map((r) => `${fmt(r['dari-native']?.lossPct, 2)} / ${fmt(r['dari-ts']?.lossPct, 2)} / ${fmt(r.coturn?.lossPct, 2)}`)],
   ]);
 }
 if (result.memory?.length) {
@@ -401,7 +429,7 @@ if (result.memory?.length) {
 }
 if (result.profile?.topFunctions) {
   const p = result.profile;
-  table(`Dari CPU profile (--cpu-prof, ${p.clients} clients, -z ${p.z}, -n ${p.n}: ${p.echoesPerS} echoes/s, loss ${p.lossPct} %; ${p.sampledS} s sampled, ${p.busyS} s busy), self time, % of busy time`, ['function', '%'], p.topFunctions.map((f) => [f.name, f.pct]));
+  table(`Dari TypeScript path, one thread, CPU profile (--cpu-prof, ${p.clients} clients, -z ${p.z}, -n ${p.n}: ${p.echoesPerS} echoes/s, loss ${p.lossPct} %; ${p.sampledS} s sampled, ${p.busyS} s busy), self time, % of busy time`, ['function', '%'], p.topFunctions.map((f) => [f.name, f.pct]));
   table('by file', ['file', '%'], p.topFiles.map((f) => [f.name, f.pct]));
 }
 for (const p of result.perf ?? []) {
@@ -415,7 +443,7 @@ for (const p of result.perf ?? []) {
 if (runs.length) {
   console.log('\nuclient commands (per client count):');
   for (const c of clientCounts) {
-    const r = runs.find((x) => x.clients === c && x.server === 'dari');
+    const r = runs.find((x) => x.clients === c);
     if (r) console.log(`  ${r.command}   # -p = the server's port`);
   }
 }

@@ -107,7 +107,7 @@ for (const path of PATHS) describe(`${path} path`, () => {
         const { code, out } = await run('turnutils_uclient', ['-x', '-u', 'alice', '-w', 'secret', '-e', '::1', '-r', String(port), '-n', '30', '-m', '2', '-l', '170', '-z', '5', '-p', String(t.port), '::1']);
         assert.equal(code, 0, out);
         assert.match(out, /Total lost packets 0 \(0\.000000%\)/, out);
-        assert.ok(t.log.some((l) => l.includes('allocation created') && l.includes('"relay":"::1:')), 'an IPv6 relayed address');
+        await t.waitForLog(/^(?=.*allocation created)(?=.*"relay":"::1:)/, 1); // an IPv6 relayed address
       } finally {
         await t.stop();
       }

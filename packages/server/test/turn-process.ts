@@ -14,6 +14,11 @@ export interface TurnProcess {
   endpoints: string[];
   /** Every log line so far (JSON). */
   log: string[];
+  /**
+   * Resolves once `count` log lines match `re` (worker threads log through the main thread, so a
+   * line can follow the answer it is about); rejects after `timeoutMs`.
+   */
+  waitForLog(re: RegExp, count: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<number | null>;
 }
 
@@ -41,6 +46,23 @@ export async function startTurn(args: string[]): Promise<TurnProcess> {
     port,
     endpoints: ready.endpoints,
     log,
+    waitForLog(re, count, timeoutMs = 5000) {
+      const matching = () => log.filter((l) => re.test(l)).length;
+      if (matching() >= count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          lines.off('line', check);
+          reject(new Error(`${matching()} of ${count} log lines match ${re} after ${timeoutMs} ms`));
+        }, timeoutMs);
+        const check = () => {
+          if (matching() < count) return;
+          clearTimeout(timer);
+          lines.off('line', check);
+          resolve();
+        };
+        lines.on('line', check);
+      });
+    },
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       const exited = once(child, 'exit');

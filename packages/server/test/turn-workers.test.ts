@@ -79,6 +79,7 @@ for (const path of PATHS) describe(`${path} path, 2 workers`, () => {
     try {
       const codes = await allocateFrom(t.port, 48);
       assert.deepEqual(codes, new Array(48).fill(0));
+      await t.waitForLog(/"allocation created"/, 48);
       const byWorker = [0, 1].map((w) => t.log.filter((l) => l.includes('"allocation created"') && l.includes(`"worker":${w}`)).length);
       assert.equal(byWorker[0]! + byWorker[1]!, 48);
       assert.ok(byWorker[0]! > 0 && byWorker[1]! > 0, `allocations per worker: ${byWorker.join(' + ')}`);
@@ -115,6 +116,7 @@ for (const path of PATHS) describe(`${path} path, 2 workers`, () => {
     try {
       const codes = await allocateFrom(t.port, 24, 'rest-secret');
       assert.deepEqual(codes, new Array(24).fill(0));
+      await t.waitForLog(/"allocation created"/, 24);
       const byWorker = [0, 1].map((w) => t.log.filter((l) => l.includes('"allocation created"') && l.includes(`"worker":${w}`)).length);
       assert.ok(byWorker[0]! > 0 && byWorker[1]! > 0, `allocations per worker: ${byWorker.join(' + ')}`);
       assert.equal(await metric(m, 'dari_turn_auth_failures_total', 'reason="no-credentials"'), 24, 'one 401 per client, then success');

@@ -12,6 +12,8 @@
  *   (address-and-port-dependent mapping).
  * - `udp-blocked`: a NAT whose firewall drops all UDP and lets TCP through only to the
  *   server's HTTP port and its TURN TCP/TLS ports.
+ * - `tcp443-only`: a NAT whose firewall lets nothing out but TCP to the server's port 443 (the
+ *   corporate network of coturn#508): HTTPS and TURN over TLS must share that port.
  */
 import { Lab } from './netns.js';
 
@@ -22,8 +24,9 @@ export const PUBLIC_HOST_IP = '203.0.113.20';
 export const HTTP_PORT = 7880;
 export const TURN_PORT = 3478;
 export const TURN_TLS_PORT = 5349;
+export const HTTPS_PORT = 443;
 
-export type NatKind = 'cone' | 'symmetric' | 'udp-blocked';
+export type NatKind = 'cone' | 'symmetric' | 'udp-blocked' | 'tcp443-only';
 
 export interface Host {
   name: string;
@@ -33,6 +36,8 @@ export interface Host {
   nat?: NatKind;
   /** The router's public address, for NATed hosts. */
   publicIp?: string;
+  /** The router's namespace and its LAN address (the host's default gateway), for NATed hosts. */
+  router?: { ns: string; lanIp: string };
 }
 
 export interface Topology {
@@ -46,7 +51,9 @@ function natRules(kind: NatKind): string {
   const outbound =
     kind === 'udp-blocked'
       ? `iifname "lan" oifname "wan" ip daddr ${SERVER_IP} tcp dport { ${HTTP_PORT}, ${TURN_PORT}, ${TURN_TLS_PORT} } accept`
-      : `iifname "lan" oifname "wan" accept`;
+      : kind === 'tcp443-only'
+        ? `iifname "lan" oifname "wan" ip daddr ${SERVER_IP} tcp dport ${HTTPS_PORT} accept`
+        : `iifname "lan" oifname "wan" accept`;
   return `
 table ip nat {
   chain postrouting { type nat hook postrouting priority srcnat; policy accept; oifname "wan" ${masquerade}; }
@@ -71,7 +78,8 @@ table inet filter {
 
 /**
  * Builds the topology. Routers and clients (name → NAT kind and client count):
- *   pub (public host), coneA, coneB, symA, symB, fw (UDP blocked), lan (two clients lanA, lanB behind one cone NAT).
+ *   pub (public host), coneA, coneB, symA, symB, fw (UDP blocked), lan (two clients lanA, lanB behind one cone NAT),
+ *   fw443 (only TCP 443 to the server).
  * @throws Error when a command fails; the caller must still call `lab.destroy()`
  */
 export function buildTopology(lab: Lab = new Lab()): Topology {
@@ -102,6 +110,7 @@ export function buildTopology(lab: Lab = new Lab()): Topology {
     ['symB', 'symmetric', ['symB']],
     ['fw', 'udp-blocked', ['fw']],
     ['lan', 'cone', ['lanA', 'lanB']],
+    ['fw443', 'tcp443-only', ['fw443']],
   ];
   routers.forEach(([name, kind, clients], i) => {
     const wanIp = `203.0.113.${101 + i}`;
@@ -118,7 +127,7 @@ export function buildTopology(lab: Lab = new Lab()): Topology {
       lab.attach(r, `c${j}`, 'lan');
       lab.addr(ns, 'eth0', `${ip}/24`);
       lab.defaultRoute(ns, `10.1.${i + 1}.1`);
-      hosts[client] = { name: client, ns, ip, nat: kind, publicIp: wanIp };
+      hosts[client] = { name: client, ns, ip, nat: kind, publicIp: wanIp, router: { ns: r, lanIp: `10.1.${i + 1}.1` } };
     });
   });
   return { lab, server, hosts };

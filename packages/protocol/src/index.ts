@@ -186,6 +186,12 @@ export const SfuCandidateRequest = z.object({ type: z.literal('sfu-candidate'), 
 /** After an `auto` room went back to P2P and the client's media moved to the mesh: close my SFU legs. */
 export const SfuLeaveRequest = z.object({ type: z.literal('sfu-leave'), id: ref });
 /**
+ * ICE restart of my subscriber leg (RFC 8445 §9, W3C restartIce()): the SFU sends a new offer
+ * with fresh ICE credentials. The client restarts its publisher leg itself (an offer with new
+ * credentials). Sent after a network change, or when a leg stays disconnected while signaling works.
+ */
+export const SfuRestartIceRequest = z.object({ type: z.literal('sfu-restart-ice'), id: ref });
+/**
  * Adaptive stream: how a subscriber renders a remote video track (the element's size in CSS
  * pixels × devicePixelRatio), so the SFU forwards the smallest simulcast layer that fills it;
  * width/height 0 = not visible (nothing forwarded).
@@ -212,11 +218,12 @@ export const ClientMessage = z.discriminatedUnion('type', [
   SfuSdpRequest,
   SfuCandidateRequest,
   SfuLeaveRequest,
+  SfuRestartIceRequest,
   TrackSettingsRequest,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageInput = z.input<typeof ClientMessage>;
-export const CLIENT_MESSAGE_TYPES = ['join', 'leave', 'sdp', 'candidate', 'signal', 'update', 'ping', 'sfu-sdp', 'sfu-candidate', 'sfu-leave', 'track-settings'] as const;
+export const CLIENT_MESSAGE_TYPES = ['join', 'leave', 'sdp', 'candidate', 'signal', 'update', 'ping', 'sfu-sdp', 'sfu-candidate', 'sfu-leave', 'sfu-restart-ice', 'track-settings'] as const;
 
 // ---------------------------------------------------------------- server → client
 

@@ -139,7 +139,7 @@ test('server messages round-trip through their schema', () => {
 test('every client message type in the schema is listed', () => {
   const types = ClientMessage.options.map((o) => o.shape.type.value).sort();
   assert.deepEqual(types, [...CLIENT_MESSAGE_TYPES].sort());
-  assert.deepEqual(types, ['candidate', 'join', 'leave', 'ping', 'sdp', 'sfu-candidate', 'sfu-leave', 'sfu-sdp', 'signal', 'track-settings', 'update']);
+  assert.deepEqual(types, ['candidate', 'join', 'leave', 'ping', 'sdp', 'sfu-candidate', 'sfu-leave', 'sfu-restart-ice', 'sfu-sdp', 'signal', 'track-settings', 'update']);
   const serverTypes = ServerMessage.options.map((o) => o.shape.type.value).sort();
   assert.deepEqual(serverTypes, [...SERVER_MESSAGE_TYPES].sort(), 'and every server message type');
 });

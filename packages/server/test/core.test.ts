@@ -370,7 +370,10 @@ test('SFU legs: only in sfu rooms, publishing needs canPublish, and the SFU can 
   const sdp = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AB:CD\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n';
   const { actions } = h.core.receive(2, JSON.stringify({ type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp } }), h.now);
   const sfu = actions.find((a) => a.kind === 'sfu');
-  assert.ok(sfu && sfu.kind === 'sfu' && sfu.room === 'sfu-1' && sfu.identity === 'bob' && sfu.message.pc === 'publisher');
+  assert.ok(sfu && sfu.kind === 'sfu' && sfu.room === 'sfu-1' && sfu.identity === 'bob' && sfu.message.type === 'sfu-sdp' && sfu.message.pc === 'publisher');
+  // An ICE restart of the subscriber leg goes to the SFU too.
+  const restart = h.core.receive(2, JSON.stringify({ type: 'sfu-restart-ice' }), h.now).actions.find((a) => a.kind === 'sfu');
+  assert.ok(restart && restart.kind === 'sfu' && restart.message.type === 'sfu-restart-ice' && restart.identity === 'bob');
   h.join(3, 'viewer', 'sfu-1', { grants: { canPublish: false } });
   h.take(3);
   h.send(3, { type: 'sfu-sdp', pc: 'publisher', description: { type: 'offer', sdp } });

@@ -172,3 +172,25 @@ test('one publisher, 30 subscribers: every subscriber gets audio and video witho
   await until('SFU empty', () => server.sfu.stats().peerConnections === 0, 20_000);
   assert.deepEqual(server.sfu.stats(), { rooms: 0, peerConnections: 0, publications: 0, downTracks: 0 });
 });
+
+test('sfu-restart-ice: the SFU offers the subscriber leg again with fresh ICE credentials and its ICE connects again', { timeout: 60_000 }, async () => {
+  // Media over the restarted leg is checked with Chromium (lab/test/network.test.ts): werift as
+  // the answering client does not resume receiving after an ICE restart, while the SFU keeps sending.
+  const pub = await bot('restart', 'pub');
+  const sub = await bot('restart', 'sub');
+  const ufrag = (sdp: string | undefined) => /a=ice-ufrag:(\S+)/.exec(sdp ?? '')?.[1];
+  try {
+    await pub.publish();
+    await sub.subscriberConnected(15_000);
+    const leg = (server.sfu as any).rooms.get('restart').members.get('sub').subscriber;
+    const before = { offered: ufrag(sub.subscriberPc.remoteDescription?.sdp), answered: ufrag(leg.remoteDescription?.sdp) };
+    const states: string[] = [];
+    leg.iceConnectionStateChange.subscribe((s: string) => states.push(s));
+    sub.send({ type: 'sfu-restart-ice' });
+    await until('a subscriber offer with a new ufrag', () => ufrag(sub.subscriberPc.remoteDescription?.sdp) !== before.offered);
+    await until('the answer with the client\'s new ufrag', () => ufrag(leg.remoteDescription?.sdp) !== before.answered);
+    await until('the leg\'s ICE checking then connected again', () => states.includes('new') && ['connected', 'completed'].includes(leg.iceConnectionState), 10_000);
+  } finally {
+    await Promise.all([pub.close(), sub.close()]);
+  }
+});

@@ -21,6 +21,7 @@ import {
   writeRequestedTransport,
   writeString,
   writeUint32,
+  writeXorAddress,
   type StunMessage,
 } from '@dari/stun';
 
@@ -186,6 +187,30 @@ export class TurnClient {
       break;
     }
     return { ok: false, requests, ...(code !== undefined ? { code } : {}) };
+  }
+
+  /** An authenticated request of `method` with the attributes `add` puts in (REALM and NONCE from the last challenge). */
+  private authed(method: number, creds: TurnCredentials, add: (b: MessageBuilder) => void): MessageBuilder {
+    const b = new MessageBuilder('request', method);
+    add(b);
+    b.add(Attr.USERNAME, writeString(creds.username)).add(Attr.REALM, writeString(this.realm ?? '')).add(Attr.NONCE, writeString(this.nonce ?? ''));
+    return b.integrity(longTermKey(creds.username, this.realm ?? '', creds.password), nodeHmac).fingerprint();
+  }
+
+  /**
+   * CreatePermission for `peer`'s address (RFC 8656 §9), after {@link allocate}.
+   * @returns true on success
+   */
+  async permit(creds: TurnCredentials, peer: { address: string; port: number }): Promise<boolean> {
+    const m = await this.transact(this.authed(Method.CreatePermission, creds, (b) => b.add(Attr.XOR_PEER_ADDRESS, writeXorAddress({ family: peer.address.includes(':') ? 6 : 4, ...peer }, b.transactionId))));
+    return m.cls === 'success';
+  }
+
+  /** A Send indication (RFC 8656 §11): `data` to `peer` through the allocation's relay. No answer. */
+  sendTo(peer: { address: string; port: number }, data: Uint8Array): void {
+    const b = new MessageBuilder('indication', Method.Send);
+    b.add(Attr.XOR_PEER_ADDRESS, writeXorAddress({ family: peer.address.includes(':') ? 6 : 4, ...peer }, b.transactionId)).add(Attr.DATA, data);
+    this.write(b.fingerprint().build());
   }
 
   /** Deletes the allocation (Refresh with LIFETIME 0, RFC 8656 §7.2); resolves whatever the answer. */

@@ -34,7 +34,7 @@ export type Action =
   | { kind: 'close'; conn: ConnId; code: number; reason: string }
   | { kind: 'event'; event: CoreEvent }
   /** An SFU-leg message of a participant that is a member of the room's SFU. */
-  | { kind: 'sfu'; room: string; identity: string; sid: string; message: ClientMessageOf<'sfu-sdp'> | ClientMessageOf<'sfu-candidate'> }
+  | { kind: 'sfu'; room: string; identity: string; sid: string; message: ClientMessageOf<'sfu-sdp'> | ClientMessageOf<'sfu-candidate'> | ClientMessageOf<'sfu-restart-ice'> }
   /** Make the participant a member of the room's SFU (create its publisher and subscriber legs). */
   | { kind: 'sfu-join'; room: string; identity: string; sid: string }
   /** The participant is no longer a member of the room's SFU (left the room, or the room went back to P2P). */
@@ -361,6 +361,10 @@ export class SignalingCore {
         out.push({ kind: 'sfu', room: p.room.name, identity: p.identity, sid: p.sid, message: msg });
         break;
       }
+      case 'sfu-restart-ice':
+        // Not in the SFU (any more): a race with a switch to P2P, not abuse; nothing to restart.
+        if (p.inSfu) out.push({ kind: 'sfu', room: p.room.name, identity: p.identity, sid: p.sid, message: msg });
+        break;
       case 'sfu-leave':
         if (!p.inSfu) break;
         out.push({ kind: 'sfu-leave', room: p.room.name, identity: p.identity });

@@ -31,6 +31,8 @@ export class BrowserMember {
   /** A new description of the leg is being made: candidates wait for it. */
   private readonly describing: Record<SfuPc, boolean> = { publisher: false, subscriber: false };
   private readonly heldCandidates: Record<SfuPc, IceCandidate[]> = { publisher: [], subscriber: [] };
+  /** An ICE restart was asked for and the next subscriber offer carries it. */
+  private restartPending = false;
 
   constructor(
     readonly identity: string,
@@ -86,9 +88,13 @@ export class BrowserMember {
     for (const candidate of this.heldCandidates[pc].splice(0)) this.io.send({ type: 'sfu-candidate', pc, candidate });
   }
 
-  /** Sends the subscriber leg's offer, or queues one more after the offer in flight. */
-  negotiate(): void {
+  /**
+   * Sends the subscriber leg's offer, or queues one more after the offer in flight.
+   * @param iceRestart with fresh ICE credentials (RFC 8445 §9): the client asked (`sfu-restart-ice`)
+   */
+  negotiate(iceRestart = false): void {
     if (this.closed) return;
+    if (iceRestart) this.restartPending = true;
     if (this.state !== 'idle') {
       this.state = 'offering-again';
       return;
@@ -96,9 +102,11 @@ export class BrowserMember {
     if (this.subscriber.getTransceivers().length === 0) return;
     this.state = 'offering';
     this.holdCandidates('subscriber');
+    const restart = this.restartPending;
+    this.restartPending = false;
     void (async () => {
       try {
-        const offer = await this.subscriber.createOffer();
+        const offer = await this.subscriber.createOffer(restart ? { iceRestart: true } : undefined);
         if (this.closed) return;
         await this.subscriber.setLocalDescription(offer);
         this.sendDescription('subscriber', { type: 'offer', sdp: this.subscriber.localDescription!.sdp });

@@ -62,9 +62,10 @@ export class SfuManager {
     this.prune(room);
   }
 
-  message(room: string, identity: string, message: { type: 'sfu-sdp' | 'sfu-candidate'; pc: SfuPc; description?: SessionDescription; candidate?: IceCandidate }): void {
+  message(room: string, identity: string, message: { type: 'sfu-sdp' | 'sfu-candidate'; pc: SfuPc; description?: SessionDescription; candidate?: IceCandidate } | { type: 'sfu-restart-ice' }): void {
     const r = this.rooms.get(room);
     if (!r) return;
+    if (message.type === 'sfu-restart-ice') return r.restartIce(identity);
     const body = message.type === 'sfu-sdp' ? { description: message.description! } : { candidate: message.candidate ?? null };
     r.handle(identity, message.pc, body).catch((err: unknown) => this.options.logger.warn({ err: (err as Error).message, room, identity, pc: message.pc }, 'sfu: bad description or candidate'));
   }

@@ -150,6 +150,11 @@ export class SfuRoom {
     }
   }
 
+  /** The participant asked for an ICE restart of its subscriber leg (`sfu-restart-ice`): a new offer with fresh credentials. */
+  restartIce(identity: string): void {
+    this.members.get(identity)?.negotiate(true);
+  }
+
   /** Adaptive stream: `identity` renders `publisher`'s video `streamId` at this size, device pixels. */
   trackSettings(identity: string, publisher: string, streamId: string, width: number, height: number): void {
     this.apply(this.core.trackSettings(identity, publisher, streamId, width, height, Date.now()));

@@ -53,6 +53,21 @@ async function serve(args: string[]): Promise<Serving> {
   return { child, ws: (JSON.parse(ready) as { ws: string }).ws, log };
 }
 
+/**
+ * Starts a first server on ports free a moment ago (HTTP and TURN); another process may take one
+ * meanwhile on this busy machine, so an EADDRINUSE start is retried on new ports (5 tries).
+ */
+async function firstServe(args: (port: number, turnPort: number) => string[]): Promise<{ serving: Serving; args: string[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const a = args(await freePort(), await freePort());
+    try {
+      return { serving: await serve(a), args: a };
+    } catch (err) {
+      if (attempt === 5 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 async function stop(s: Serving): Promise<number | null> {
   const exited = once(s.child, 'exit');
   s.child.kill('SIGTERM');
@@ -64,10 +79,8 @@ const joinedOf = (m: ServerMessage) => m as Extract<ServerMessage, { type: 'join
 test('restart: participants resume with their sids on the restarted server; an sfu room comes back on a new node id', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dari-restart-'));
   const stateFile = join(dir, 'rooms.json');
-  const port = await freePort();
-  const args = ['--port', String(port), '--set', 'turn.enabled=false', '--set', `signaling.stateFile=${stateFile}`, '--set', 'sfu.rooms.big=sfu'];
   try {
-    const first = await serve(args);
+    const { serving: first, args } = await firstServe((port) => ['--port', String(port), '--set', 'turn.enabled=false', '--set', `signaling.stateFile=${stateFile}`, '--set', 'sfu.rooms.big=sfu']);
     const server = { wsUrl: first.ws } as never;
     const a = await Client.join(server, 'call', 'alice');
     const b = await Client.join(server, 'call', 'bob');
@@ -117,10 +130,8 @@ test('restart: participants resume with their sids on the restarted server; an s
 test('restart: a participant that does not come back within the grace period leaves', { timeout: 30_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dari-restart-'));
   const stateFile = join(dir, 'rooms.json');
-  const port = await freePort();
-  const args = ['--port', String(port), '--set', 'turn.enabled=false', '--set', `signaling.stateFile=${stateFile}`, '--set', 'signaling.reconnectGraceMs=1500'];
   try {
-    const first = await serve(args);
+    const { serving: first, args } = await firstServe((port) => ['--port', String(port), '--set', 'turn.enabled=false', '--set', `signaling.stateFile=${stateFile}`, '--set', 'signaling.reconnectGraceMs=1500']);
     const a = await Client.join({ wsUrl: first.ws } as never, 'g', 'alice');
     const b = await Client.join({ wsUrl: first.ws } as never, 'g', 'bob');
     await stop(first);
@@ -139,10 +150,8 @@ test('restart: a participant that does not come back within the grace period lea
 
 test('restart: TURN credentials from before the restart allocate after it, with the same nonce (no 438), derived or configured secret', { timeout: 60_000 }, async () => {
   for (const extra of [[], ['--set', 'turn.secret=a-configured-turn-secret']]) {
-    const port = await freePort();
-    const turnPort = await freePort();
-    const args = ['--port', String(port), '--set', `turn.port=${turnPort}`, '--set', 'signaling.stateFile=', ...extra];
-    const first = await serve(args);
+    const { serving: first, args } = await firstServe((port, turnPort) => ['--port', String(port), '--set', `turn.port=${turnPort}`, '--set', 'signaling.stateFile=', ...extra]);
+    const turnPort = Number(args.find((a) => a.startsWith('turn.port='))!.split('=')[1]);
     const { client, joined } = await Client.join({ wsUrl: first.ws } as never, 'turn', 'alice');
     client.close();
     const turn = joined.iceServers.find((s) => s.username !== undefined)!;
@@ -164,9 +173,9 @@ test('restart: TURN credentials from before the restart allocate after it, with 
     await stop(second);
   }
   // Different API keys derive a different secret: the same credentials are refused (the test can fail).
-  const port = await freePort();
-  const turnPort = await freePort();
-  const first = await serve(['--port', String(port), '--set', `turn.port=${turnPort}`, '--set', 'signaling.stateFile=']);
+  const { serving: first, args: firstArgs } = await firstServe((port, turnPort) => ['--port', String(port), '--set', `turn.port=${turnPort}`, '--set', 'signaling.stateFile=']);
+  const turnPort = Number(firstArgs.find((a) => a.startsWith('turn.port='))!.split('=')[1]);
+  const port = Number(firstArgs[1]);
   const { client, joined } = await Client.join({ wsUrl: first.ws } as never, 'turn', 'alice');
   client.close();
   await stop(first);

@@ -26,7 +26,9 @@ interface Run {
 /** Runs `dari ARGS` on a pseudo-terminal (`tty: true`, through `script`) or with stdout on a pipe. */
 function dari(args: string[], tty: boolean): Run {
   const child = tty
-    ? spawn('script', ['-qefc', [process.execPath, BIN, ...args].map(quote).join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    ? // `exec`: script runs the command through $SHELL -c; a shell that stays as the parent (dash,
+      // CI's /bin/sh) would itself die of the Ctrl-C and make script report 130.
+      spawn('script', ['-qefc', `exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
     : spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];

@@ -22,6 +22,8 @@ export interface ClusterNodeOptions {
   addresses: string[];
   ports: NodeInfo['ports'];
   selector: Selector;
+  /** Whether least-loaded placement compares CPU; default true. */
+  placementCpu?: boolean;
   /** Heartbeat period, ms; default 1000. */
   heartbeatIntervalMs?: number;
   /** Registration TTL, ms; default 3000. */
@@ -126,7 +128,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   select(): string | undefined {
     // This node's own state is known here before the view shows it.
     const nodes = [...this.view.values()].map((n) => (n.id === this.id ? { ...n, state: this.state } : n));
-    return selectNode({ nodes, self: this.id, selector: this.opts.selector });
+    return selectNode({ nodes, self: this.id, selector: this.opts.selector, cpu: this.opts.placementCpu ?? true });
   }
 
   /** This node's registration as it would be written now. */

@@ -4,7 +4,7 @@
  *
  * Selectors (config `cluster.selector`, docs/scaling.md):
  * - `least-loaded` (default): the serving node with the fewest participants, then the fewest
- *   rooms, then the lowest CPU in 10 % steps (finer differences are noise); a tie goes to the node that received the join (no relay hop),
+ *   rooms, then (unless `cpu` is false) the lowest CPU in 10 % steps (finer differences are noise); a tie goes to the node that received the join (no relay hop),
  *   then to the smallest node id, so the choice is deterministic.
  * - `local`: the node that received the join, unless it is draining (then `least-loaded`).
  * - `random`: any serving node, uniformly (`random` is injected, default Math.random).
@@ -23,6 +23,8 @@ export interface SelectInput {
   /** The node that received the join. */
   self: string;
   selector: Selector;
+  /** Whether least-loaded compares CPU (config cluster.placementCpu); default true. */
+  cpu?: boolean;
   /** Uniform in [0, 1); default Math.random. */
   random?: () => number;
 }
@@ -37,28 +39,28 @@ export function selectNode(input: SelectInput): string | undefined {
   switch (input.selector) {
     case 'local':
       if (serving.some((n) => n.id === input.self)) return input.self;
-      return leastLoaded(serving, input.self);
+      return leastLoaded(serving, input.self, input.cpu ?? true);
     case 'random': {
       const r = (input.random ?? Math.random)();
       return serving[Math.min(serving.length - 1, Math.floor(r * serving.length))]!.id;
     }
     case 'least-loaded':
-      return leastLoaded(serving, input.self);
+      return leastLoaded(serving, input.self, input.cpu ?? true);
   }
 }
 
-function leastLoaded(nodes: readonly NodeInfo[], self: string): string {
+function leastLoaded(nodes: readonly NodeInfo[], self: string, cpu: boolean): string {
   let best = nodes[0]!;
-  for (const n of nodes.slice(1)) if (compare(n, best, self) < 0) best = n;
+  for (const n of nodes.slice(1)) if (compare(n, best, self, cpu) < 0) best = n;
   return best.id;
 }
 
 /** Negative when `a` is the better home for a new room than `b`. */
-function compare(a: NodeInfo, b: NodeInfo, self: string): number {
+function compare(a: NodeInfo, b: NodeInfo, self: string, cpu: boolean): number {
   return (
     a.load.participants - b.load.participants ||
     a.load.rooms - b.load.rooms ||
-    cpuStep(a) - cpuStep(b) ||
+    (cpu ? cpuStep(a) - cpuStep(b) : 0) ||
     Number(b.id === self) - Number(a.id === self) ||
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   );

@@ -47,6 +47,8 @@ test('least-loaded: fewest participants, then rooms; ties go to the receiving no
   // CPU in 10 % steps: 5 % vs 8 % is a tie, 5 % vs 45 % is not.
   const cpu = [node('a', 0, 0, { load: { rooms: 0, participants: 0, connections: 0, cpu: 0.45 } }), node('b', 0, 0, { load: { rooms: 0, participants: 0, connections: 0, cpu: 0.08 } })];
   assert.equal(selectNode({ nodes: cpu, self: 'a', selector: 'least-loaded' }), 'b');
+  // cluster.placementCpu: false: CPU is not compared, the tie goes to the node the join reached.
+  assert.equal(selectNode({ nodes: cpu, self: 'a', selector: 'least-loaded', cpu: false }), 'a');
   const draining = [node('a', 0, 0, { state: 'draining' }), node('b', 9, 9)];
   assert.equal(selectNode({ nodes: draining, self: 'a', selector: 'least-loaded' }), 'b');
   assert.equal(selectNode({ nodes: [node('a', 0, 0, { state: 'draining' })], self: 'a', selector: 'least-loaded' }), undefined);

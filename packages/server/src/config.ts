@@ -105,6 +105,11 @@ export const ConfigSchema = z.strictObject({
       nodeUrl: z.url({ protocol: /^https?$/ }).optional(),
       /** Where new rooms go: `least-loaded` (default), `local` (the node the join reached) or `random` (docs/scaling.md). */
       selector: z.enum(['least-loaded', 'local', 'random']).default('least-loaded'),
+      /**
+       * Whether `least-loaded` compares the nodes' CPU (after participants and rooms). Default true.
+       * Turn it off when per-process CPU misleads, e.g. several nodes sharing one host's cores.
+       */
+      placementCpu: z.boolean().default(true),
       /** Heartbeat period, ms. Default 1000. */
       heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(1000),
       /** A node whose heartbeat is this old is dead and its rooms move, ms. Default 3000. */

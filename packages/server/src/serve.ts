@@ -103,6 +103,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
         nodeId: config.cluster.nodeId,
         addresses: sfuAddresses,
         selector: config.cluster.selector,
+        placementCpu: config.cluster.placementCpu,
         heartbeatIntervalMs: config.cluster.heartbeatIntervalMs,
         nodeTtlMs: config.cluster.nodeTtlMs,
         secrets: [...resolved.keys.values()],

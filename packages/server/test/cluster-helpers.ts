@@ -30,7 +30,7 @@ export interface NodeProcess {
 
 /** Starts `dari serve --redis-url …` on a free port; resolves at its `ready` line. */
 export async function spawnNode(redisUrl: string, id: string, set: string[] = [], args: string[] = []): Promise<NodeProcess> {
-  const sets = [`cluster.nodeId=${id}`, 'turn.enabled=false', `cluster.heartbeatIntervalMs=${TEST_HEARTBEAT_MS}`, `cluster.nodeTtlMs=${TEST_NODE_TTL_MS}`, ...set];
+  const sets = [`cluster.nodeId=${id}`, 'turn.enabled=false', `cluster.heartbeatIntervalMs=${TEST_HEARTBEAT_MS}`, `cluster.nodeTtlMs=${TEST_NODE_TTL_MS}`, 'cluster.placementCpu=false', ...set];
   const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--redis-url', redisUrl, '--log-level', 'info', ...sets.flatMap((s) => ['--set', s]), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));

@@ -18,6 +18,8 @@ export interface ClusterOptions {
   nodeId: string | undefined;
   addresses: string[];
   selector: Selector;
+  /** Whether least-loaded placement compares CPU (config cluster.placementCpu). */
+  placementCpu: boolean;
   heartbeatIntervalMs: number;
   nodeTtlMs: number;
   /** API secrets (node link authentication). */
@@ -73,6 +75,7 @@ export class ClusterRouter implements JoinRouter {
       addresses: opts.addresses,
       ports: { http: 0, turn: null },
       selector: opts.selector,
+      placementCpu: opts.placementCpu,
       heartbeatIntervalMs: opts.heartbeatIntervalMs,
       nodeTtlMs: opts.nodeTtlMs,
       orphanKeepMs: opts.reconnectGraceMs + 30_000,

@@ -70,11 +70,11 @@ const report = await runCampaign({
 });
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const rows = [['target', 'cases', 'messages', 'time s', 'msg/s', 'findings', '| total cases', 'total messages', 'total s', 'corpus']];
+const rows = [['target', 'cases', 'messages', 'time s', 'msg/s', 'findings', '|', 'total cases', 'total messages', 'total s', 'corpus']];
 let findings = 0;
 for (const r of report.targets) {
   findings += r.findings.length;
-  rows.push([r.target, fmt(r.cases), fmt(r.messages), (r.elapsedMs / 1000).toFixed(1), fmt(r.messages / Math.max(0.001, r.elapsedMs / 1000)), String(r.findings.length), `| ${fmt(r.total.cases)}`, fmt(r.total.messages), (r.total.elapsedMs / 1000).toFixed(1), String(r.corpus)]);
+  rows.push([r.target, fmt(r.cases), fmt(r.messages), (r.elapsedMs / 1000).toFixed(1), fmt(r.messages / Math.max(0.001, r.elapsedMs / 1000)), String(r.findings.length), '|', fmt(r.total.cases), fmt(r.total.messages), (r.total.elapsedMs / 1000).toFixed(1), String(r.corpus)]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log('');

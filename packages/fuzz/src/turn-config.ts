@@ -42,6 +42,8 @@ export interface TurnConfig {
   start: number;
   /** Seed of the server's random source (relay ports, reservation tokens). */
   randomSeed: number;
+  /** The core emits `install` actions for an offloaded data plane (the native fast path). Absent = false (cases saved before it existed). */
+  offload?: boolean;
 }
 
 export const TUPLES: readonly ClientTuple[] = [
@@ -91,6 +93,7 @@ export function randomConfig(rng: Rng): TurnConfig {
   if (relays !== 'v4') c.relayV6 = '2001:db8::1';
   if (rng.chance(0.3) && c.relayV4) c.external.push([c.relayV4, '203.0.113.1']);
   if (rng.chance(0.3)) c.otherAddress = rng.pick([{ address: '192.0.2.2', port: 3479 }, { address: '2001:db8::2', port: 3479 }]);
+  c.offload = rng.chance(0.5);
   return c;
 }
 
@@ -121,6 +124,7 @@ export function buildServer(c: TurnConfig): TurnServer {
     nonces: new NonceIssuer(c.nonceLifetimeS, new Uint8Array(32).fill(9)),
     otherAddress: c.otherAddress,
     random: () => random.float(),
+    offload: c.offload ?? false,
   });
 }
 

@@ -8,7 +8,10 @@
  *   allocation's; relay ports are unique, in range, even when EVEN-PORT asked;
  * - the server's counts of allocations, permissions and channels equal the model's; quotas hold;
  * - input that cannot authenticate, peer data and Binding requests leave no state;
- * - with no bandwidth limit, data with a live permission is relayed (nothing silently lost).
+ * - with no bandwidth limit, data with a live permission is relayed (nothing silently lost);
+ * - with `offload` (the native fast path's data plane), exactly the allocations, permissions and
+ *   channels a success answer created or refreshed are installed, live, with the model's expiry;
+ *   without it, nothing is.
  */
 import {
   Attr, Method, TurnServer, decodeMessage, decodeChannelData, getAttribute, verifyFingerprint, verifyIntegrity, nodeHmac, readErrorCode,
@@ -60,6 +63,8 @@ export class TurnHarness {
   /** The last NONCE and REALM each tuple's client was given (the driver signs with them). */
   readonly nonces: (string | undefined)[] = TUPLES.map(() => undefined);
   messages = 0;
+  /** Data-plane entries the current step's success answers call for (offload). */
+  private expectedInstalls = 0;
 
   constructor(readonly config: TurnConfig) {
     this.server = buildServer(config);
@@ -76,6 +81,7 @@ export class TurnHarness {
   exec(step: TurnStep): TurnAction[] {
     const before = this.server.stats();
     const ignoredBefore = { ...this.server.counters.ignored };
+    this.expectedInstalls = 0;
     let actions: TurnAction[];
     let mayChangeState = false;
     switch (step.op) {
@@ -118,7 +124,7 @@ export class TurnHarness {
     }
     for (const a of actions) this.tags.add(a.kind === 'event' ? `event:${a.event.type}` : a.kind === 'ignore' ? `ignore:${a.reason}` : a.kind);
     if (step.op === 'client' || step.op === 'peer') this.checkIgnore(actions, ignoredBefore);
-    check(!actions.some((a) => a.kind === 'install'), 'data-plane installs without offload');
+    this.checkInstalls(actions);
     this.checkCounts(before, mayChangeState, step.op);
     return actions;
   }
@@ -218,6 +224,7 @@ export class TurnHarness {
         const addr = readXorAddress(p.value, request.transactionId);
         check(addr.ok, 'CreatePermission succeeded with a malformed XOR-PEER-ADDRESS');
         permit(addr.value.address);
+        this.expectedInstalls++;
       }
     } else if (request.method === Method.ChannelBind) {
       const n = readChannelNumber(getAttribute(request, Attr.CHANNEL_NUMBER)?.value ?? new Uint8Array(0));
@@ -228,12 +235,37 @@ export class TurnHarness {
       for (const [num, ch] of a.channels) check(num === n.value ? ch.peerKey === peerKey : ch.peerKey !== peerKey, 'a channel bound to two peers, or a peer to two channels');
       a.channels.set(n.value, { peerKey, address: peer.value.address, port: peer.value.port, expiresAt: this.now + this.config.channelLifetimeS * 1000 });
       permit(peer.value.address);
+      this.expectedInstalls += 2; // the permission and the channel
     } else if (request.method === Method.Refresh && a) {
       const lt = readUint32(getAttribute(response, Attr.LIFETIME)?.value ?? new Uint8Array(0));
       check(lt.ok, 'Refresh success without LIFETIME');
       check(lt.value <= this.config.maxLifetimeS, `lifetime ${lt.value} s over the maximum`);
       if (lt.value === 0) check(!this.allocations.has(a.id), 'Refresh to 0 kept the allocation');
-      else a.expiresAt = this.now + lt.value * 1000;
+      else {
+        a.expiresAt = this.now + lt.value * 1000;
+        this.expectedInstalls++;
+      }
+    }
+  }
+
+  /** `install` actions (offload): each one for a bound, live allocation of the model, matching what the model learnt; as many as the step's success answers call for. */
+  private checkInstalls(actions: TurnAction[]): void {
+    const installs = actions.flatMap((a) => (a.kind === 'install' ? [a.entry] : []));
+    if (!this.config.offload) return check(installs.length === 0, 'data-plane installs without offload');
+    check(installs.length === this.expectedInstalls, () => `${installs.length} data-plane installs, ${this.expectedInstalls} expected`);
+    for (const e of installs) {
+      const a = this.allocations.get(e.allocation);
+      check(a !== undefined && a.bound, `install for allocation ${e.allocation}, which is not bound and live`);
+      check(e.expiresAt > this.now, 'an install that has already expired');
+      if (e.type === 'allocation') {
+        check(e.tuple.key === TUPLES[a.t]!.key && e.family === a.family, 'allocation installed for another 5-tuple or family');
+        check(e.expiresAt === a.expiresAt && e.maxBps === this.config.maxBps, () => `allocation installed until ${e.expiresAt} at ${e.maxBps} B/s, the model says ${a.expiresAt} at ${this.config.maxBps}`);
+      } else if (e.type === 'permission') {
+        check(a.permissions.get(e.peerAddress) === e.expiresAt, () => `permission for ${e.peerAddress} installed until ${e.expiresAt}, the model says ${a.permissions.get(e.peerAddress)}`);
+      } else {
+        const ch = a.channels.get(e.channel);
+        check(ch !== undefined && ch.address === e.peer.address && ch.port === e.peer.port && ch.expiresAt === e.expiresAt, () => `channel 0x${e.channel.toString(16)} installed to ${e.peer.address}:${e.peer.port} until ${e.expiresAt}, unlike the model`);
+      }
     }
   }
 
@@ -298,6 +330,7 @@ export class TurnHarness {
       check(lt.ok && lt.value > 0 && lt.value <= this.config.maxLifetimeS, 'Allocate success without a valid LIFETIME');
       a.bound = true;
       a.expiresAt = this.now + lt.value * 1000;
+      this.expectedInstalls++;
       const token = getAttribute(m.value, Attr.RESERVATION_TOKEN);
       if (token) a.token = toHex(token.value);
       check(!token || a.even, 'RESERVATION-TOKEN without EVEN-PORT');

@@ -46,13 +46,18 @@ function healthz(url: string): Promise<number> {
   });
 }
 
-test('turn.tlsPort = port: HTTPS, WSS and TURN over TLS on one port', async () => {
+const PATHS = (process.env.DARI_TURN_PATHS ?? 'native,typescript').split(',') as ('native' | 'typescript')[];
+
+for (const path of PATHS) test(`turn.tlsPort = port: HTTPS, WSS and TURN over TLS on one port; the embedded TURN server on 2 worker threads, ${path} path`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dari-tls-share-'));
   const tls = selfSigned(dir);
   // Port 0 for both: one ephemeral port, shared.
-  const server = await testServer({ tls, turn: { port: 0, tlsPort: 0 } });
+  const server = await testServer({ tls, turn: { port: 0, tlsPort: 0, workers: 2, fastPath: path } });
+  const udpClients: TurnClient[] = [];
   try {
     const port = Number(new URL(server.url).port);
+    assert.equal(server.turn!.service.workers, 2, 'dari serve shards its TURN server like dari turn');
+    assert.equal(server.turn!.service.fastPath, path);
     assert.equal(await healthz(server.url), 200, 'HTTPS answers');
     const ws = new WebSocket(server.wsUrl, { rejectUnauthorized: false });
     await once(ws, 'open');
@@ -76,6 +81,18 @@ test('turn.tlsPort = port: HTTPS, WSS and TURN over TLS on one port', async () =
     assert.equal(alpn.alpn, 'stun.turn');
     assert.ok((await alpn.allocate(creds)).ok);
     assert.equal((await server.turn!.service.snapshot()).allocations, 2);
+    // UDP clients reach the workers (SO_REUSEPORT), with the same credentials; the TLS ones are
+    // served in the main thread; /metrics' figures are the sum.
+    const udpPort = server.turn!.service.endpoints.find((e) => e.protocol === 'udp')!.port;
+    for (let i = 0; i < 8; i++) {
+      const c = await TurnClient.udp({ address: '127.0.0.1', port: udpPort });
+      udpClients.push(c);
+      const r = await c.allocate(creds);
+      assert.ok(r.ok && r.relay, `UDP allocation ${i}: ${JSON.stringify(r)}`);
+    }
+    const snap = await server.turn!.service.snapshot();
+    assert.equal(snap.allocations, 10, 'allocations summed over the workers and the main thread');
+    assert.deepEqual(snap.workers, { native: path === 'native' ? 2 : 0, typescript: path === 'typescript' ? 2 : 0 });
 
     // A STUN-looking frame that is not STUN (no magic cookie) goes to TURN, which ignores it with a reason.
     const ignoredNow = async () => Object.values((await server.turn!.service.snapshot()).counters.ignored).reduce((a, b) => a + b, 0);
@@ -97,6 +114,10 @@ test('turn.tlsPort = port: HTTPS, WSS and TURN over TLS on one port', async () =
     await once(garbage, 'close');
     assert.match(answer, /^HTTP\/1\.1 400/);
     assert.equal(await healthz(server.url), 200, 'HTTPS goes on');
+    plain.close();
+    alpn.close();
+    ws.close();
+    if (path !== PATHS[0]) return; // nat-check is the same whatever the path
     // nat-check, with UDP and TCP to the STUN port refused: STUN over TLS on the shared port answers.
     const closed = Number(new URL(server.url).port) === 9 ? 10 : 9; // discard: nothing listens on loopback
     const report = await natCheck({ address: '127.0.0.1', port: closed }, 50, { port });
@@ -106,10 +127,8 @@ test('turn.tlsPort = port: HTTPS, WSS and TURN over TLS on one port', async () =
     const https = await natCheck({ address: '127.0.0.1', port: closed }, 50, { port: await httpsOnlyPort(dir) });
     assert.equal(https.tls, 'tls-only');
     assert.match(https.verdict, /set turn\.tlsPort/);
-    plain.close();
-    alpn.close();
-    ws.close();
   } finally {
+    for (const c of udpClients) c.close();
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }

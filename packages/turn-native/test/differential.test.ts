@@ -3,12 +3,14 @@
  * and valid ChannelData, Send indications, Binding and other STUN messages with random attributes,
  * then mutated) and from peers, judged on the same state and clock by @dari/stun's TurnServer and
  * by the addon; every addon verdict must be the core's (same relay, same bytes, or the same ignore
- * reason), or "defer" (the core decides). Also replays @dari/stun's fuzz corpus through both.
+ * reason), or "defer" (the core decides). Also replays the fuzz corpora through both
+ * (@dari/stun's, bench/fuzz's saved findings, and a campaign's corpus with DARI_FUZZ_CORPUS=DIR).
  * DARI_FUZZ_RUNS raises the number of cases (a campaign; the default keeps the suite quick).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Attr, MessageBuilder, Method, writeXorAddress, type StunClass } from '@dari/stun';
@@ -122,12 +124,40 @@ test('peer datagrams: the same ChannelData or Data indication as the core, or th
   void made.engine.close();
 });
 
-test("@dari/stun's fuzz corpus gets the same answer on both paths", (t) => {
+/**
+ * The STUN/TURN messages of the fuzz corpora: @dari/stun's fuzz-regressions.json, every saved
+ * finding of the bench/fuzz campaign (packages/fuzz/regressions: STUN messages and TURN client
+ * datagrams), and, when DARI_FUZZ_CORPUS names a campaign directory, its stun and turn corpora
+ * (`node bench/fuzz/run.mjs … --dir DIR`). Hex strings.
+ */
+function corpusInputs(): { source: string; hex: string[] }[] {
+  const out: { source: string; hex: string[] }[] = [];
+  const stun = JSON.parse(readFileSync(fileURLToPath(new URL('../../../stun/test/fuzz-regressions.json', import.meta.url)), 'utf8')) as { inputs: string[] };
+  out.push({ source: 'packages/stun/test/fuzz-regressions.json', hex: stun.inputs });
+  type Steps = { record: { target: string; steps: { op: string; hex?: string }[] } };
+  const stepsHex = (r: Steps) => (r.record.target === 'stun' || r.record.target === 'turn' ? r.record.steps.filter((s) => (s.op === 'message' || s.op === 'client') && typeof s.hex === 'string').map((s) => s.hex!) : []);
+  const dir = fileURLToPath(new URL('../../../fuzz/regressions/', import.meta.url));
+  const regressions = readdirSync(dir).filter((f) => f.endsWith('.json')).flatMap((f) => stepsHex(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Steps));
+  out.push({ source: 'packages/fuzz/regressions', hex: regressions });
+  const campaign = process.env.DARI_FUZZ_CORPUS;
+  if (campaign) {
+    for (const target of ['stun', 'turn']) {
+      const file = join(campaign, 'corpus', `${target}.jsonl`);
+      const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+      out.push({ source: file, hex: lines.flatMap((l) => stepsHex(JSON.parse(l) as Steps)) });
+    }
+  }
+  return out;
+}
+
+test('the fuzz corpora get the same answer on both paths', (t) => {
   const made = engine();
   if (!made) return t.skip('DARI_SKIP_NATIVE=1');
   const h = new Harness(made.engine);
-  const corpus = JSON.parse(readFileSync(fileURLToPath(new URL('../../../stun/test/fuzz-regressions.json', import.meta.url)), 'utf8')) as { inputs: string[] };
-  assert.ok(corpus.inputs.length > 0);
-  for (const hex of corpus.inputs) for (const c of h.clients) for (const now of TIMES) h.client(c, Buffer.from(hex, 'hex'), now);
+  for (const { source, hex } of corpusInputs()) {
+    assert.ok(hex.length > 0, `${source} has inputs`);
+    for (const x of hex) for (const c of h.clients) for (const now of TIMES) h.client(c, Buffer.from(x, 'hex'), now);
+    t.diagnostic(`${source}: ${hex.length} inputs × ${h.clients.length} clients × ${TIMES.length} times`);
+  }
   void made.engine.close();
 });

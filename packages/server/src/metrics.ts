@@ -76,7 +76,7 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     sfuGauge('dari_sfu_published_tracks', 'Tracks published to the SFU', 'publications');
     sfuGauge('dari_sfu_subscribed_tracks', 'Tracks forwarded to subscribers (one per publication and subscriber)', 'downTracks');
     // Monotonic totals kept by the SFU, exposed as counters at scrape time.
-    const total = (name: string, help: string, key: 'forwardedPackets' | 'forwardedBytes' | 'pliReceived' | 'pliSent' | 'nackReceived' | 'nackSent'): void => {
+    const total = (name: string, help: string, key: 'forwardedPackets' | 'forwardedBytes' | 'pliReceived' | 'pliSent' | 'nackReceived' | 'nackSent' | 'keyframeReplays'): void => {
       new Counter({
         name,
         help,
@@ -92,6 +92,7 @@ export function createMetrics(sample: () => { connections: number; rooms: number
     total('dari_sfu_pli_received_total', 'Keyframe requests (PLI or FIR) received from subscribers', 'pliReceived');
     total('dari_sfu_pli_sent_total', 'PLIs sent to publishers (at most one per second per simulcast layer)', 'pliSent');
     total('dari_sfu_nack_received_total', 'NACKs received from subscribers', 'nackReceived');
+    total('dari_sfu_keyframe_replays_total', 'Kept keyframes replayed to new subscribers (sources that cannot make one on request, e.g. RTSP cameras)', 'keyframeReplays');
     total('dari_sfu_nack_sent_total', 'NACKs sent to publishers', 'nackSent');
     labelled('dari_sfu_selected_layers', 'Forwarding video tracks by the simulcast layer they forward (rid)', 'layer', () => sfu().layers);
     new Counter({

@@ -353,7 +353,7 @@ export class SignalingCore {
         }
         // A subscriber answer mirrors the SFU's own offer, whose m-lines grow with the room:
         // the m-line cap is for what clients offer.
-        const problem = msg.type === 'sfu-sdp' ? sdpProblem(msg.description.sdp, msg.pc === 'publisher' ? MAX_M_LINES : Infinity) : null;
+        const problem = msg.type === 'sfu-sdp' ? sdpProblem(msg.description.sdp, msg.pc === 'publisher' ? MAX_M_LINES : Infinity, msg.pc) : null;
         if (problem) {
           this.violation(conn, now, out, ErrorCode.INVALID_SDP, problem, msg.id);
           break;

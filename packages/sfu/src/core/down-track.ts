@@ -143,6 +143,42 @@ export class DownTrack {
     return r;
   }
 
+  /** Waits for the first keyframe of `layer` with nothing forwarded (a new or resumed subscription). */
+  awaitsKeyframe(layer: number): boolean {
+    return this.mapping === null && this.target === layer && this.options.kind === 'video';
+  }
+
+  /**
+   * Starts forwarding `layer` with a kept keyframe of `count` packets
+   * ({@link KeyframeCache}) put right before the live packet `sequenceNumber`/`timestamp` (the
+   * first packet of a new frame): the kept packets get consecutive sequence numbers ending just
+   * before the live packet's, and one timestamp `frameTicks` before it, so the subscriber sees a
+   * keyframe followed by the live stream, without a gap of our making. Call only when
+   * {@link awaitsKeyframe}; then route the live packet as usual.
+   * @param frameTicks the duration of one frame in the clock rate (90 kHz ticks)
+   * @param now ms
+   * @returns the sequence number of the first kept packet (the others follow) and their timestamp
+   */
+  primeFromCache(layer: number, count: number, sequenceNumber: number, timestamp: number, frameTicks: number, now: number): { sequenceNumber: number; timestamp: number } {
+    const prev = this.lastOut;
+    let first: number;
+    let ts: number;
+    if (prev) {
+      first = (prev.seq + 1) & 0xffff;
+      ts = (prev.ts + Math.max(1, Math.round(((now - prev.at) * this.options.clockRate) / 1000))) >>> 0;
+    } else {
+      first = (sequenceNumber - count) & 0xffff;
+      ts = (timestamp - frameTicks) >>> 0;
+    }
+    if (this.mapping) this.stats.switches++;
+    this.mapping = { layer, seqOffset: (first + count - sequenceNumber) & 0xffff, tsOffset: (ts + frameTicks - timestamp) >>> 0 };
+    this.target = null;
+    this.lastSourceSeq = (sequenceNumber - 1) & 0xffff;
+    this.lastOut = { seq: (first + count - 1) & 0xffff, ts, at: now };
+    this.stats.forwarded += count;
+    return { sequenceNumber: first, timestamp: ts };
+  }
+
   private switchTo(layer: number, seq: number, ts: number, now: number): void {
     const prev = this.lastOut;
     let seqOffset = 0;

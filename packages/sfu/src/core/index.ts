@@ -13,6 +13,9 @@ export { ActiveSpeakerDetector, ACTIVE_SPEAKER_DEFAULTS, type ActiveSpeaker, typ
 export { RembEstimate, RembGenerator, decodeRemb, encodeRemb, type Remb, type RembGeneratorOptions } from './bwe-feedback.js';
 export { readRtpHeader, findRtpHeaderExtension, rewriteRtp, seqNewer, type RtpHeaderView } from '../rtp/rtp-header.js';
 export { isVp8Keyframe, vp8KeyframeSize, VP8 } from '../rtp/vp8.js';
-export { OPUS, type AudioCodecHooks, type VideoCodecHooks } from '../rtp/codec.js';
+export { OPUS, PCMU, PCMA, sameCodec, type AudioCodecHooks, type VideoCodecHooks } from '../rtp/codec.js';
+export { isH264Keyframe, h264KeyframeSize, parseH264SpsSize, parseProfileLevelId, h264Codec, h264Fmtp, H264_CONSTRAINED_BASELINE, NAL, type H264Profile } from '../rtp/h264.js';
+export { WEBRTC_H264_PROFILES, FORWARDED_VIDEO_CODECS, FORWARDED_AUDIO_CODECS, PUBLISHED_AUDIO_CODECS, forwardedH264Profile, videoCodecFor, audioCodecFor, fmtpParameters, type SdpCodec } from '../rtp/codec-table.js';
+export { KeyframeCache, replayKeyframe, KEYFRAME_CACHE_MAX_PACKETS, DEFAULT_FRAME_TICKS } from './keyframe-cache.js';
 export { AUDIO_LEVEL_URI, decodeAudioLevel, readAudioLevel, type AudioLevel } from '../rtp/audio-level.js';
-export { sdpProblem, sendingMids, MAX_M_LINES, FORWARDED_CODECS } from '../sdp/sdp-policy.js';
+export { sdpProblem, sendingMids, filterOfferCodecs, MAX_M_LINES, FORWARDED_CODECS } from '../sdp/sdp-policy.js';

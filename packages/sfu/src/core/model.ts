@@ -6,6 +6,7 @@
 import { DownTrack, KeyframeRequestLimiter } from './down-track.js';
 import { LayerMonitor } from './layer-selection.js';
 import { RembEstimate, type RembGenerator } from './bwe-feedback.js';
+import { KeyframeCache } from './keyframe-cache.js';
 import type { AudioCodecHooks, VideoCodecHooks } from '../rtp/codec.js';
 import type { MediaKind, ParticipantKind, PublicationRef, PublicationSpec, SubscriptionRef } from './sfu-core-types.js';
 
@@ -62,6 +63,8 @@ export class Publication implements PublicationRef {
   readonly streamId: string;
   readonly codec: VideoCodecHooks | AudioCodecHooks;
   readonly rembSenderSsrc: number | undefined;
+  /** Per layer: the last keyframe's packets, for sources that cannot make one on request (PublicationSpec.keyframeCache). */
+  readonly keyframes: KeyframeCache[] | undefined;
 
   constructor(
     spec: PublicationSpec,
@@ -74,6 +77,7 @@ export class Publication implements PublicationRef {
     this.codec = spec.codec;
     this.rembSenderSsrc = spec.rembSenderSsrc;
     this.layers = spec.layers.map((l) => ({ rid: l.rid, ssrc: l.ssrc }));
+    this.keyframes = spec.keyframeCache && spec.kind === 'video' ? spec.layers.map(() => new KeyframeCache()) : undefined;
     const n = spec.layers.length;
     // Expected rates by rid rank (h/f of a 270p–539p capture are h and f, not q and h).
     const nominal = spec.layers.map((l, i) => options.nominalLayerBps[n === 1 ? 1 : Math.min(RID_RANK[l.rid] ?? i, 2)] ?? 0);

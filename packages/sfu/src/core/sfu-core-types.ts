@@ -43,6 +43,14 @@ export interface PublicationSpec {
    * announces {@link SfuCoreOptions.publisherRembBps} to the participant (one REMB for all its publications).
    */
   rembSenderSsrc?: number | undefined;
+  /**
+   * Video: keep the packets of each layer's last keyframe and start new subscribers with them
+   * (as Janus's `videobufferkf`), for sources that cannot make a keyframe on request, such as an
+   * RTSP camera passed through. A subscriber then gets a picture with the first frame that
+   * follows (later frames may refer to frames it missed until the source's next keyframe).
+   * Default false.
+   */
+  keyframeCache?: boolean | undefined;
 }
 
 /** A subscriber: anything that consumes publications (a browser's subscriber leg, a local RTP sink …). */
@@ -83,6 +91,8 @@ export interface PublicationRef {
   readonly participant: string;
   readonly kind: MediaKind;
   readonly streamId: string;
+  /** The codec's hooks (and its SDP parameters: subscribers are offered exactly this codec). */
+  readonly codec: VideoCodecHooks | AudioCodecHooks;
   /** Layers, lowest first, with the SSRC seen on each (undefined before its first packet). */
   readonly layers: readonly { readonly rid: string; readonly ssrc: number | undefined }[];
   /** True once unpublished (its participant left, or `unpublish`). */
@@ -164,6 +174,8 @@ export interface SfuMetricsDelta {
   pliSent: number;
   /** NACKs from subscribers (the sink's transport retransmits: werift from its send cache). */
   nackReceived: number;
+  /** Kept keyframes replayed to new subscribers (PublicationSpec.keyframeCache). */
+  keyframeReplays: number;
   ignored: Partial<Record<IgnoreReason, number>>;
 }
 

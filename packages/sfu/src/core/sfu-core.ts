@@ -19,6 +19,7 @@ import { RembGenerator } from './bwe-feedback.js';
 import { layerCounts, requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
 import { Participant, Publication, Subscriber, Subscription, renderKey } from './model.js';
 import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
+import { replayKeyframe } from './keyframe-cache.js';
 import { resolveCoreOptions, type ResolvedCoreOptions } from './sfu-core-types.js';
 import type { ForwardSink, IgnoreReason, ParticipantKind, PublicationRef, PublicationSpec, RtpMeta, SfuAction, SfuCoreOptions, SfuMetricsDelta, SubscriberFeedback, SubscriberSpec, SubscriptionRef } from './sfu-core-types.js';
 import type { ActiveSpeaker } from './active-speaker.js';
@@ -222,8 +223,16 @@ export class SfuCore {
     else if (meta.audioLevel) this.speakers.push(pub.owner.id, meta.audioLevel.level, meta.audioLevel.voice, now);
     const m = this.metrics;
     const subs = pub.subscriptions;
+    const cache = pub.keyframes?.[layer];
+    // A kept keyframe goes before the first packet of the next frame to a subscription still
+    // waiting for one (a source that cannot make keyframes on request).
+    const replay = cache !== undefined && cache.startsFrame(meta.timestamp) && cache.readyFor(meta.timestamp) && !isKeyframe();
     for (let i = 0; i < subs.length; i++) {
       const s = subs[i]!;
+      if (replay && s.down.awaitsKeyframe(layer)) {
+        m.forwardedPackets += replayKeyframe(cache, s, layer, meta, now, sink);
+        m.keyframeReplays++;
+      }
       const r = s.down.route(layer, meta.sequenceNumber, meta.timestamp, isKeyframe, now);
       if (r.forward) {
         sink.forward(s, packet, r.sequenceNumber, r.timestamp);
@@ -232,6 +241,7 @@ export class SfuCore {
       }
       if (r.requestKeyframe >= 0) requestKeyframe(pub, r.requestKeyframe, now, m, (out ??= []));
     }
+    cache?.push(packet, meta.timestamp, isKeyframe());
     return out ?? NO_ACTIONS;
   }
 
@@ -392,9 +402,9 @@ export class SfuCore {
 }
 
 function emptyMetrics(): SfuMetricsDelta {
-  return { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, ignored: {} };
+  return { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, keyframeReplays: 0, ignored: {} };
 }
 
 function isEmpty(m: SfuMetricsDelta): boolean {
-  return m.forwardedPackets === 0 && m.pliReceived === 0 && m.pliSent === 0 && m.nackReceived === 0 && Object.keys(m.ignored).length === 0;
+  return m.forwardedPackets === 0 && m.pliReceived === 0 && m.pliSent === 0 && m.nackReceived === 0 && m.keyframeReplays === 0 && Object.keys(m.ignored).length === 0;
 }

@@ -7,9 +7,9 @@
 import type { RTCRtpTransceiver, RtpPacket } from 'werift';
 import { orderSimulcastLayers } from '../core/model.js';
 import { decodeAudioLevel, AUDIO_LEVEL_URI } from '../rtp/audio-level.js';
-import { OPUS } from '../rtp/codec.js';
-import { VP8 } from '../rtp/vp8.js';
+import type { AudioCodecHooks, VideoCodecHooks } from '../rtp/codec.js';
 import { nackPerSsrc } from './patches/index.js';
+import { codecHooks } from './peer-config.js';
 import type { PublicationSpec, RtpMeta } from '../core/sfu-core-types.js';
 import type { SfuLogger } from './types.js';
 import type { PublicationSource } from './ports.js';
@@ -31,13 +31,26 @@ export class WeriftSource implements PublicationSource {
   private audioLevelId: number | undefined;
 
   /**
+   * The codec a publisher sends on a negotiated transceiver: the first one of the answer (JSEP
+   * RFC 9429 §5.3.1: the answerer's order, which is the SFU's: VP8 before H.264), when the SFU
+   * forwards it.
+   */
+  static codecOf(transceiver: RTCRtpTransceiver): VideoCodecHooks | AudioCodecHooks | undefined {
+    const kind = transceiver.kind === 'audio' ? 'audio' : 'video';
+    const primary = transceiver.codecs.find((c) => !['rtx', 'red', 'ulpfec'].includes(c.name.toLowerCase()));
+    return primary ? codecHooks(kind, primary) : undefined;
+  }
+
+  /**
    * @param streamId the track's a=msid stream id (RFC 8830), kept on forwarded tracks
+   * @param codec the negotiated codec ({@link WeriftSource.codecOf})
    */
   constructor(
     id: string,
     participant: string,
     readonly transceiver: RTCRtpTransceiver,
     streamId: string,
+    codec: VideoCodecHooks | AudioCodecHooks,
     logger: SfuLogger,
   ) {
     const kind = transceiver.kind === 'audio' ? 'audio' : 'video';
@@ -50,7 +63,7 @@ export class WeriftSource implements PublicationSource {
       kind,
       streamId,
       layers: layers.map((l) => ({ rid: l.rid, ssrc: l.track.ssrc })),
-      codec: kind === 'video' ? VP8 : OPUS,
+      codec,
       rembSenderSsrc: transceiver.receiver.rtcpSsrc,
     };
     if (layers.length > 1 && !nackPerSsrc(transceiver.receiver)) logger.warn('werift internals changed: simulcast NACKs are not split per layer');

@@ -22,7 +22,7 @@ import type { SfuCounters, SfuMetricsSample, SfuOptions } from './types.js';
 
 export class SfuManager {
   private readonly rooms = new Map<string, SfuRoom>();
-  private readonly counters: SfuCounters = { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, nackSent: 0, ignored: {} };
+  private readonly counters: SfuCounters = { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, nackSent: 0, keyframeReplays: 0, ignored: {} };
 
   /** Applies the werift workarounds (once per process; a failed SRTP self-test is logged and werift's SRTP kept). */
   constructor(private readonly options: SfuOptions) {

@@ -10,7 +10,7 @@ import { RtpPacket, RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTC
 import type { IceCandidate, SessionDescription, SfuPc } from '@dari/protocol';
 import { SfuCore, type SubscriberFeedback } from '../core/sfu-core.js';
 import type { ForwardSink, PublicationRef, PublicationSpec, RtpMeta, SfuAction, SubscriptionRef } from '../core/sfu-core-types.js';
-import { sendingMids } from '../sdp/sdp-policy.js';
+import { filterOfferCodecs, sendingMids } from '../sdp/sdp-policy.js';
 import { BrowserMember } from './browser-member.js';
 import { FIR_FMT, legConfigs } from './peer-config.js';
 import { WeriftSource } from './publication-source.js';
@@ -133,7 +133,8 @@ export class SfuRoom {
     if (pc === 'publisher' && d.type === 'offer') {
       m.holdCandidates('publisher'); // until the answer that carries the offer's new m-lines
       try {
-        await m.publisher.setRemoteDescription(d);
+        // Only the H.264 formats the SFU forwards stay in what werift answers (sdp-policy.ts).
+        await m.publisher.setRemoteDescription({ type: 'offer', sdp: filterOfferCodecs(d.sdp) });
         // Tracks the client stopped sending (unpublished) stop being forwarded.
         const sending = sendingMids(d.sdp);
         for (const [id, e] of [...this.sources]) {
@@ -163,7 +164,12 @@ export class SfuRoom {
   /** A track a browser offered on its publisher leg. */
   private onPublishedTrack(member: BrowserMember, transceiver: RTCRtpTransceiver, streamId: string | undefined): void {
     if (this.members.get(member.identity) !== member) return;
-    const source = new WeriftSource(this.newId(member.identity), member.identity, transceiver, streamId ?? member.identity, this.options.logger);
+    const codec = WeriftSource.codecOf(transceiver);
+    if (!codec) {
+      this.options.logger.warn({ room: this.name, identity: member.identity, codecs: transceiver.codecs.map((c) => c.mimeType) }, 'sfu: published track in a codec the SFU does not forward; not published');
+      return;
+    }
+    const source = new WeriftSource(this.newId(member.identity), member.identity, transceiver, streamId ?? member.identity, codec, this.options.logger);
     const ref = this.addSource(source.spec, source);
     if (!ref) return;
     source.start(
@@ -352,5 +358,6 @@ function addMetrics(c: SfuCounters, d: ReturnType<SfuCore['takeMetrics']>): void
   c.pliReceived += d.pliReceived;
   c.pliSent += d.pliSent;
   c.nackReceived += d.nackReceived;
+  c.keyframeReplays += d.keyframeReplays;
   for (const [reason, n] of Object.entries(d.ignored)) c.ignored[reason as keyof SfuCounters['ignored']] = (c.ignored[reason as keyof SfuCounters['ignored']] ?? 0) + n;
 }

@@ -20,6 +20,7 @@ import type { SubscriberFeedback } from '../core/sfu-core.js';
 import type { SubscriptionRef } from '../core/sfu-core-types.js';
 import type { BrowserMember } from './browser-member.js';
 import type { SubscriberOutput } from './ports.js';
+import { weriftCodec } from './peer-config.js';
 
 /** A forwarding track on a browser's subscriber leg (werift sender). */
 export class WeriftOutput implements SubscriberOutput {
@@ -34,7 +35,9 @@ export class WeriftOutput implements SubscriberOutput {
     feedback: (fb: SubscriberFeedback) => void,
   ) {
     const pub = subscription.publication;
-    this.transceiver = member.subscriber.addTransceiver(new MediaStreamTrack({ kind: pub.kind }), { direction: 'sendonly' });
+    // The track's codec is the publication's: the transceiver offers exactly it (a subscriber
+    // that cannot decode it rejects the m-line, see WeriftOutput.rejected).
+    this.transceiver = member.subscriber.addTransceiver(new MediaStreamTrack({ kind: pub.kind, codec: weriftCodec(pub.codec) }), { direction: 'sendonly' });
     const sender = this.transceiver.sender;
     sender.streamId = pub.streamId;
     member.outputsBySsrc.set(sender.ssrc, this);

@@ -40,6 +40,8 @@ export interface SfuCounters {
   /** NACKs received from subscribers (werift retransmits from its send cache) and sent to publishers. */
   nackReceived: number;
   nackSent: number;
+  /** Kept keyframes replayed to new subscribers (sources that cannot make one on request). */
+  keyframeReplays: number;
   /** Inputs the SFU core dropped, by reason. */
   ignored: Partial<Record<IgnoreReason, number>>;
 }

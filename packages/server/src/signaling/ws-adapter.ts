@@ -16,6 +16,7 @@ import { SignalingCore, type Action, type CoreOptions, type JoinIntent, type Roo
 import { verifyToken } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { WriteBatcher } from './write-batch.js';
 
 /** The SFU as the signaling adapter sees it (`SfuManager` of `@dari/sfu`). */
 export interface SfuHook {
@@ -80,6 +81,8 @@ export class SignalingAdapter {
   private readonly pingTimer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly log: Logger;
+  /** Frames sent to one client in one event-loop turn leave in one write. */
+  private readonly batch = new WriteBatcher();
 
   constructor(private readonly opts: SignalingAdapterOptions) {
     this.core = new SignalingCore(opts.core);
@@ -89,7 +92,6 @@ export class SignalingAdapter {
     // typed MESSAGE_TOO_LARGE from the core instead of a bare 1009 close.
     const maxPayload = Math.max(1024 * 1024, 4 * this.core.options.maxMessageBytes);
     this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
-    this.wss.on('connection', (ws) => this.onConnection(ws));
     this.tickTimer = setInterval(() => this.apply(this.core.tick(this.now())), 1000);
     this.tickTimer.unref();
     this.pingTimer = setInterval(() => this.heartbeat(), opts.pingIntervalMs ?? 15_000);
@@ -108,7 +110,7 @@ export class SignalingAdapter {
 
   /** Hands an HTTP upgrade on the signaling path to the WebSocket server. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket));
   }
 
   /** Tells every client the server is going away (or restarting: `reconnect`) and closes them (1001, 1012). */
@@ -116,6 +118,7 @@ export class SignalingAdapter {
     this.apply(this.core.shutdown(reason));
     clearInterval(this.tickTimer);
     clearInterval(this.pingTimer);
+    this.batch.flush(); // the `closing` frames above, before terminate() drops what is unsent
     for (const ws of this.sockets.values()) ws.terminate();
     this.wss.close();
   }
@@ -174,12 +177,14 @@ export class SignalingAdapter {
     this.apply(this.core.disconnect(id, this.now()));
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, socket: Duplex): void {
     const id = this.nextId++;
     this.sockets.set(id, ws);
     this.transports.set(id, {
       send: (text) => {
-        if (ws.readyState === ws.OPEN) ws.send(text, { binary: false });
+        if (ws.readyState !== ws.OPEN) return;
+        this.batch.hold(socket);
+        ws.send(text, { binary: false });
       },
       close: (code, reason) => ws.close(code, reason.slice(0, 120)),
     });

@@ -125,6 +125,8 @@ export class Grid {
     tile.root.classList.toggle('reconnecting', p.state === 'reconnecting');
     tile.root.title = p.state === 'reconnecting' ? `${name} is reconnecting…` : '';
 
+    this.setIngress(tile, p);
+
     const screen = p.getTrack('screen_share')?.track ?? null;
     if (screen) {
       tile.screen ??= this.addScreen({ 'data-screen-of': p.identity }, `${name}'s screen`);
@@ -134,6 +136,28 @@ export class Grid {
       tile.screen = null;
     }
     this.updateCount();
+  }
+
+  /**
+   * A camera (RTSP ingest) or WHIP publisher gets a badge naming it, and its state when its media
+   * does not flow ("camera reconnecting", or failed with the reason).
+   */
+  private setIngress(tile: RemoteTile, p: RemoteParticipant): void {
+    const ingress = p.info.ingress;
+    let badge = tile.root.querySelector<HTMLElement>('.ingress-badge');
+    if (!ingress) {
+      badge?.remove();
+      return;
+    }
+    if (!badge) {
+      badge = h('span', { class: 'ingress-badge' });
+      tile.root.append(badge);
+    }
+    const what = ingress.type === 'rtsp' ? 'camera' : 'WHIP';
+    badge.dataset['type'] = ingress.type;
+    badge.dataset['state'] = ingress.state;
+    badge.textContent = ingress.state === 'active' ? (ingress.type === 'rtsp' ? 'Camera' : 'WHIP') : `${what} ${ingress.state}${ingress.reason ? `: ${ingress.reason}` : ''}`;
+    badge.title = ingress.type === 'rtsp' ? 'An IP camera the server pulls over RTSP' : 'A broadcaster publishing over WHIP';
   }
 
   removeRemote(identity: string): void {

@@ -91,6 +91,19 @@ export const ParticipantInfo = z.object({
   tracks: z.array(TrackInfo).max(16),
   /** `reconnecting` while the signaling connection is lost but inside the grace period. */
   state: z.enum(['active', 'reconnecting']),
+  /**
+   * Set for a participant that enters the room without a browser (LiveKit's `ParticipantInfo.kind`
+   * INGRESS): `type` says how (`whip`: a WHIP publisher, RFC 9725; `rtsp`: a camera pulled by the
+   * server), `state` whether its media flows (`connecting`, `active`, `reconnecting`, `failed`,
+   * with `reason` when failed). Absent for browsers.
+   */
+  ingress: z
+    .object({
+      type: z.enum(['whip', 'rtsp']),
+      state: z.enum(['connecting', 'active', 'reconnecting', 'failed']),
+      reason: z.string().max(256).optional(),
+    })
+    .optional(),
 });
 export type ParticipantInfo = z.infer<typeof ParticipantInfo>;
 

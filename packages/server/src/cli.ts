@@ -1,5 +1,5 @@
 /**
- * The `dari` command line: `dari serve`, `dari token`, `dari turn`, `dari nat-check`; each
+ * The `dari` command line: `dari serve`, `dari token`, `dari turn`, `dari nat-check`, `dari ingress`; each
  * answers `--help`. Returns an exit code; never calls process.exit itself.
  */
 import { ConfigError, loadConfig, type ServeFlags } from './config.js';
@@ -9,6 +9,7 @@ import { mintToken, parseDurationS } from './tokens.js';
 import { Grants } from '@dari/protocol';
 import { runTurn } from './turn/command.js';
 import { runNatCheck } from './nat-check/run.js';
+import { runIngress } from './ingress/command.js';
 import { SERVE, TOKEN, helpText, parseCommand } from './cli-options.js';
 
 const USAGE = `usage: dari <command> [options]
@@ -19,6 +20,7 @@ commands:
   token      print an access token (JWT) for one participant in one room
   turn       the STUN/TURN server alone, with coturn's option names and turnserver.conf (docs/turn.md)
   nat-check  classify this network's NAT (RFC 5780) and say what it means for calls
+  ingress    add, list or remove RTSP cameras of a running server (docs/ingest.md)
 
 Run "dari <command> --help" for a command's options, their units and defaults.
 `;
@@ -36,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runTurn(rest);
       case 'nat-check':
         return await runNatCheck(rest);
+      case 'ingress':
+        return await runIngress(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -126,6 +126,28 @@ export const ConfigSchema = z.strictObject({
       iceServers: z.array(IceServer).default([]),
     })
     .prefault({}),
+  /** RTSP cameras started with the server (docs/ingest.md); `POST /api/ingress` adds more at run time. */
+  ingress: z
+    .array(
+      z.strictObject({
+        room: z.string().min(1).max(256),
+        url: z.string().refine((u) => /^rtsps?:\/\/[^\s]+$/i.test(u), 'expected an rtsp:// or rtsps:// URL'),
+        identity: z.string().min(1).max(256),
+        name: z.string().max(256).optional(),
+      }),
+    )
+    .default([]),
+  /** How cameras that fail are tried again. */
+  ingressRetry: z
+    .strictObject({
+      /** First delay, ms. Default 500; it doubles each time. */
+      initialDelayMs: z.number().int().min(10).max(60_000).default(500),
+      /** Longest delay, ms. Default 10,000. */
+      maxDelayMs: z.number().int().min(10).max(600_000).default(10_000),
+      /** Failures in a row without media before the ingress ends `failed`. Default 5. */
+      maxAttempts: z.number().int().min(1).max(1000).default(5),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -16,6 +16,9 @@ import { defaultStateFile, takeStateFile, writeStateFile } from './signaling/sta
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
 import { SHARED_ALPN, shareTlsPort } from './http/tls-share.js';
 import { SfuManager } from '@dari/sfu';
+import { WhipService } from './http/whip.js';
+import { WhepService } from './http/whep.js';
+import { IngressManager } from './ingress/ingress-manager.js';
 import { ClusterRouter } from './cluster/router.js';
 import { LINK_PATH } from '@dari/cluster';
 import { TrackInfo } from '@dari/protocol';
@@ -128,7 +131,12 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   });
   if (stateFile) restoreRooms(signaling, stateFile, config.signaling.reconnectGraceMs, logger);
   const adapter = signaling;
-  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy: (room, policy) => adapter.setRoomPolicy(room, policy), cluster, metrics, logger });
+  // WHIP publishers and WHEP viewers use rooms held here: one node only (a cluster routes WebSocket joins, not HTTP sessions).
+  const iceServers = (identity: string) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])];
+  const whip = cluster ? undefined : new WhipService({ keys: resolved.keys, signaling, sfu, iceServers, logger });
+  const whep = cluster ? undefined : new WhepService({ keys: resolved.keys, sfu, iceServers, logger });
+  const ingress = cluster ? undefined : new IngressManager({ signaling, sfu, logger, retry: config.ingressRetry });
+  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy: (room, policy) => adapter.setRoomPolicy(room, policy), cluster, metrics, logger, whip, whep, ingress });
   const server: Server = tls ? createHttpsServer(turn?.sharedTls ? { ...tls, ALPNProtocols: SHARED_ALPN } : tls, handler) : createHttpServer(handler);
   // TURN over TLS on the HTTPS port (turn.tlsPort = port): STUN connections go to the TURN adapter.
   let takeTurnTls: ((socket: Socket) => void) | undefined;
@@ -160,6 +168,9 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     const turnPort = turn?.service.endpoints.find((e) => e.protocol === 'udp')?.port ?? null;
     await cluster.start(sig, config.cluster.nodeUrl ?? url, { http: port, turn: turnPort });
   }
+  for (const [i, camera] of config.ingress.entries()) {
+    ingress?.add(camera).catch((err: unknown) => logger.warn({ key: `ingress.${i}`, err: (err as Error).message }, 'camera from the config not added'));
+  }
   let closing: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
   return {
@@ -177,6 +188,9 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
+        whip?.close();
+        whep?.close();
+        ingress?.close();
         sig.shutdown(stateFile && saveRooms(sig, stateFile, nodeId, logger) ? 'reconnect' : 'server-shutdown');
         const closedHttp = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();

@@ -12,6 +12,7 @@
 export * from './core/index.js';
 export { SfuManager } from './werift/sfu-manager.js';
 export { SfuRoom } from './werift/sfu-room.js';
+export type { WhepViewer } from './werift/whep-session.js';
 export type { SfuOptions, SfuLogger, SfuCounters, SfuMetricsSample } from './werift/types.js';
 export {
   applyWeriftWorkarounds,

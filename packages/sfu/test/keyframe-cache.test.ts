@@ -27,9 +27,9 @@ function setup(keyframeCache: boolean) {
   const pub = core.publication('v')!;
   let seq = 1000;
   /** One packet: a label for the sink, its timestamp, whether it starts a keyframe. */
-  const packet = (label: string, timestamp: number, keyframe: boolean, now: number) => {
+  const packet = (label: string, timestamp: number, keyframe: boolean, now: number, ssrc = 0xcafe) => {
     const payload = vp8Payload(keyframe);
-    const meta: RtpMeta = { ssrc: 0xcafe, sequenceNumber: seq++ & 0xffff, timestamp, payload, size: 12 + payload.length };
+    const meta: RtpMeta = { ssrc, sequenceNumber: seq++ & 0xffff, timestamp, payload, size: 12 + payload.length };
     actions.push(...core.rtp(pub, 0, meta, label, now, sink));
   };
   return { core, sent, actions, packet };
@@ -104,4 +104,19 @@ test('KeyframeCache: the keyframe ends at the next timestamp; a keyframe larger 
   c.push('big', 0xffff_fff0, false);
   c.push('wrap', 0x0000_0ff0, false);
   assert.equal(c.frameTicks, 0x1000, 'timestamps wrap (RFC 3550 §5.1)');
+});
+
+test('a source that starts over (new SSRC, new numbering) is forwarded again from its next keyframe, our numbering continuous', () => {
+  const { core, sent, actions, packet } = setup(true);
+  actions.push(...core.addSubscriber({ id: 'viewer', participant: 'viewer', ready: true }, 0));
+  camera(packet, 2);
+  // The pull restarted: another SSRC, timestamps elsewhere; P frames before its first keyframe are not forwarded.
+  packet('Q', 900_000, false, 500, 0xbeef);
+  packet('L0', 903_000, true, 533, 0xbeef);
+  packet('L1', 906_000, false, 566, 0xbeef);
+  assert.deepEqual(sent.map((s) => s.label), ['K0', 'K1', 'P1', 'P2', 'L0', 'L1']);
+  const seqs = sent.map((s) => s.sequenceNumber);
+  assert.ok(seqs.every((s, i) => i === 0 || s === ((seqs[i - 1]! + 1) & 0xffff)), `continuous sequence numbers: ${seqs}`);
+  const gap = (sent[4]!.timestamp - sent[3]!.timestamp) >>> 0;
+  assert.ok(gap > 0 && gap < 90_000, `the timestamp moves on by the wall time, not by the new source's numbering (${gap})`);
 });

@@ -111,3 +111,12 @@ test('sendingMids: the sections the author sends in (direction, port 0, default 
   assert.deepEqual([...sendingMids(sdp)].sort(), ['0', '2']);
   assert.deepEqual([...sendingMids('garbage')], []);
 });
+
+test('a bundle-only section (port 0, RFC 8843 §6: webrtcbin, OBS) is in use: checked, sending, and given port 9 for werift', () => {
+  const bundled = head + fp + video() + 'm=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=mid:2\r\na=bundle-only\r\na=sendonly\r\na=rtpmap:111 OPUS/48000/2\r\n';
+  assert.equal(sdpProblem(bundled), null);
+  assert.ok(sendingMids(bundled).has('2'), 'the bundle-only audio sends');
+  assert.match(filterOfferCodecs(bundled), /^m=audio 9 UDP\/TLS\/RTP\/SAVPF 111\r$/m);
+  assert.match(sdpProblem(head + fp + video() + 'm=audio 0 UDP/TLS/RTP/SAVPF 0\r\na=mid:2\r\na=bundle-only\r\na=rtpmap:0 PCMU/8000\r\n')!, /offers only PCMU/, 'and checked like any other');
+  assert.equal(sendingMids(head + fp + video() + 'm=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=mid:2\r\na=sendonly\r\na=rtpmap:111 OPUS/48000/2\r\n').has('2'), false, 'port 0 without bundle-only: rejected');
+});

@@ -15,6 +15,10 @@ import type { RoomPolicy, SignalingCore } from '../signaling/core.js';
 import { StoreUnavailableError } from '@dari/cluster';
 import { RpcError } from '../cluster/relay.js';
 import type { ClusterRouter } from '../cluster/router.js';
+import { WhipService } from './whip.js';
+import { WhepService } from './whep.js';
+import { IngressError } from '../ingress/ingress-policy.js';
+import type { IngressManager } from '../ingress/ingress-manager.js';
 
 /** Where the built browser assets live (built by `npm run build`). */
 export const MEET_DIST = fileURLToPath(new URL('../../../../meet/dist/', import.meta.url));
@@ -43,6 +47,12 @@ export interface RouteContext {
   cluster?: ClusterRouter | undefined;
   metrics: Metrics;
   logger: Logger;
+  /** WHIP publishing (RFC 9725): /whip and its sessions. */
+  whip?: WhipService | undefined;
+  /** WHEP playback: /whep/<identity> and its sessions. */
+  whep?: WhepService | undefined;
+  /** RTSP cameras: /api/ingress. */
+  ingress?: IngressManager | undefined;
 }
 
 class HttpError extends Error {
@@ -89,6 +99,9 @@ function authenticate(req: IncomingMessage, keys: ReadonlyMap<string, string>): 
   if (i <= 0 || secret === undefined || secret !== decoded.slice(i + 1)) throw new HttpError(401, 'UNAUTHORIZED', 'unknown API key or wrong secret');
   return { apiKey, apiSecret: secret };
 }
+
+/** Body of `POST /api/ingress`: a camera for a room (the URL is checked by ingress-policy.ts). */
+const IngressRequest = z.strictObject({ room: z.string().min(1).max(256), url: z.string().min(1).max(4096), identity: z.string().min(1).max(256), name: z.string().max(256).optional() });
 
 /** Body of `POST /api/rooms`. */
 const RoomRequest = z.strictObject({ room: z.string().min(1).max(128), mode: z.enum(['auto', 'p2p', 'sfu']) });
@@ -184,6 +197,38 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       }
       if (ctx.cluster) return json(res, 200, { rooms: await clustered(() => ctx.cluster!.rooms()) });
       return json(res, 200, { rooms: ctx.core.listRooms() });
+    }
+    if (WhipService.handles(path)) {
+      if (!ctx.whip) throw new HttpError(404, 'NOT_FOUND', 'WHIP is not available on this server');
+      return ctx.whip.handle(req, res, path);
+    }
+    if (WhepService.handles(path)) {
+      if (!ctx.whep) throw new HttpError(404, 'NOT_FOUND', 'WHEP is not available on this server');
+      return ctx.whep.handle(req, res, path);
+    }
+    if (path === '/api/ingress' || path.startsWith('/api/ingress/')) {
+      authenticate(req, ctx.keys);
+      if (!ctx.ingress) throw new HttpError(404, 'NOT_FOUND', 'RTSP ingest is not available on this server (one node only)');
+      if (path === '/api/ingress' && req.method === 'GET') return json(res, 200, { ingresses: ctx.ingress.list() });
+      if (path === '/api/ingress' && req.method === 'POST') {
+        const parsed = IngressRequest.safeParse(await readJson(req));
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0];
+          throw new HttpError(400, 'INVALID_REQUEST', `${issue?.path.join('.') || '(body)'}: ${issue?.message ?? 'invalid'}`);
+        }
+        try {
+          return json(res, 201, await ctx.ingress.add(parsed.data));
+        } catch (err) {
+          if (err instanceof IngressError) throw new HttpError(err.status, err.code, err.message);
+          throw err;
+        }
+      }
+      if (path.startsWith('/api/ingress/') && req.method === 'DELETE') {
+        const id = decodeURIComponent(path.slice('/api/ingress/'.length));
+        if (!ctx.ingress.remove(id)) throw new HttpError(404, 'NOT_FOUND', `no ingress ${JSON.stringify(id)}`);
+        return json(res, 200, { id, removed: true });
+      }
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'GET or POST /api/ingress, DELETE /api/ingress/<id>');
     }
     if (path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${path}`);
     if (path.startsWith('/sdk/')) {

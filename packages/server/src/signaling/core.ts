@@ -151,6 +151,8 @@ interface Participant {
   queue: ServerMessage[];
   /** Member of the room's SFU (has publisher and subscriber legs there). */
   inSfu: boolean;
+  /** A participant without a signaling connection (WHIP publisher, camera): its adapter owns its SFU membership. */
+  ingress?: NonNullable<ParticipantInfo['ingress']>;
 }
 
 interface Room {
@@ -416,6 +418,11 @@ export class SignalingCore {
     }
     let room = this.rooms.get(result.room);
     const existing = room?.participants.get(result.sub);
+    if (existing?.ingress) {
+      // A camera or WHIP publisher holds the identity; a browser does not replace it.
+      this.fail(conn, out, ErrorCode.PERMISSION_DENIED, `${JSON.stringify(result.sub)} is an ingress (${existing.ingress.type}) in room ${JSON.stringify(result.room)}`, CloseCode.AUTH_FAILED, req.id);
+      return out;
+    }
     if (room && existing && req.resume && req.resume.sid === existing.sid) {
       // Resume: same session, peers keep their peer connections.
       if (existing.conn !== null && existing.conn !== conn.id) this.detach(existing.conn, 'replaced', out);
@@ -531,6 +538,75 @@ export class SignalingCore {
     return out;
   }
 
+  // ---------------------------------------------------------------- ingress participants (docs/ingest.md)
+
+  /**
+   * Adds a participant that has no signaling connection (a WHIP publisher, an RTSP camera): the
+   * others see it join like anyone else; an `auto` room goes to `sfu` mode while it is in (it is
+   * reached through the SFU only). Its adapter joins it to the SFU itself.
+   * @returns its sid and the actions, or why not: `identity-taken` (someone of that identity is in
+   *   the room), `room-full`
+   */
+  addIngressParticipant(
+    roomName: string,
+    p: { identity: string; name?: string | undefined; metadata?: string | undefined; ingress: NonNullable<ParticipantInfo['ingress']> },
+    now: number,
+  ): { sid: string; actions: Action[] } | { error: 'identity-taken' | 'room-full'; message: string } {
+    let room = this.rooms.get(roomName);
+    if (room?.participants.has(p.identity)) return { error: 'identity-taken', message: `${JSON.stringify(p.identity)} is already in room ${JSON.stringify(roomName)}` };
+    if (room && room.participants.size >= this.options.maxParticipantsPerRoom) return { error: 'room-full', message: `room ${JSON.stringify(roomName)} is full (${this.options.maxParticipantsPerRoom})` };
+    const out: Action[] = [];
+    if (!room) {
+      const policy = this.roomPolicy(roomName);
+      room = { name: roomName, policy, mode: policy === 'sfu' ? 'sfu' : 'p2p', participants: new Map() };
+      this.rooms.set(room.name, room);
+      out.push({ kind: 'event', event: { type: 'room-created', room: room.name } });
+    }
+    const participant: Participant = {
+      sid: this.options.newSid(),
+      identity: p.identity,
+      name: p.name ?? p.identity,
+      metadata: p.metadata ?? '',
+      joinedAt: now,
+      grants: { canPublish: true, canSubscribe: false, canPublishData: false },
+      tracks: [],
+      room,
+      conn: null,
+      disconnectedAt: null,
+      queue: [],
+      inSfu: false,
+      ingress: p.ingress,
+    };
+    this.broadcast(room, { type: 'participant-joined', participant: info(participant) }, out);
+    room.participants.set(p.identity, participant);
+    out.push({ kind: 'event', event: { type: 'participant-joined', room: room.name, identity: p.identity, sid: participant.sid, resumed: false } });
+    this.retopologize(room, out);
+    return { sid: participant.sid, actions: out };
+  }
+
+  /** New tracks or state of an ingress participant (everyone gets `participant-updated`); [] when it is not in the room. */
+  updateIngressParticipant(roomName: string, identity: string, update: { tracks?: TrackInfo[]; ingress?: NonNullable<ParticipantInfo['ingress']> }): Action[] {
+    const p = this.rooms.get(roomName)?.participants.get(identity);
+    if (!p?.ingress) return [];
+    if (update.tracks) p.tracks = update.tracks;
+    if (update.ingress) p.ingress = update.ingress;
+    const out: Action[] = [];
+    this.broadcast(p.room, { type: 'participant-updated', participant: info(p) }, out);
+    return out;
+  }
+
+  /**
+   * Removes an ingress participant (`participant-left`, reason `left`); [] when it is not in the
+   * room (or, with `sid`, when that session is no longer the one of this identity).
+   */
+  removeIngressParticipant(roomName: string, identity: string, sid?: string): Action[] {
+    const p = this.rooms.get(roomName)?.participants.get(identity);
+    if (!p?.ingress || (sid !== undefined && p.sid !== sid)) return [];
+    const out: Action[] = [];
+    this.removeParticipant(p, 'left', out);
+    return out;
+  }
+
   // ---------------------------------------------------------------- scale-out (docs/scaling.md)
 
   /** The connection was handed to another node (its join is relayed there): forget it, silently. */
@@ -572,7 +648,8 @@ export class SignalingCore {
     if (this.rooms.has(snapshot.room)) return [];
     const out: Action[] = [];
     const room: Room = { name: snapshot.room, policy: snapshot.policy, mode: 'p2p', participants: new Map() };
-    for (const s of snapshot.participants) {
+    for (const { ingress, ...s } of snapshot.participants) {
+      if (ingress) continue; // its WHIP session or camera pull ended with the old node
       room.participants.set(s.identity, { ...s, tracks: [...s.tracks], room, conn: null, disconnectedAt: disconnectedSince, queue: [], inSfu: false });
     }
     if (room.participants.size === 0) return [];
@@ -659,6 +736,8 @@ export class SignalingCore {
   /** The topology the room's policy asks for at its current size. */
   private wantedMode(room: Room): RoomMode {
     if (room.policy !== 'auto') return room.policy;
+    // Ingress participants are reached through the SFU only.
+    for (const p of room.participants.values()) if (p.ingress) return 'sfu';
     return room.participants.size > 2 ? 'sfu' : 'p2p';
   }
 
@@ -676,13 +755,14 @@ export class SignalingCore {
     }
     if (room.mode !== 'sfu') return;
     for (const p of room.participants.values()) {
-      if (p.inSfu) continue;
+      if (p.inSfu || p.ingress) continue;
       p.inSfu = true;
       out.push({ kind: 'sfu-join', room: room.name, identity: p.identity, sid: p.sid });
     }
   }
 
   private deliver(p: Participant, message: ServerMessage, out: Action[]): void {
+    if (p.ingress) return; // no signaling connection, now or later
     if (p.conn !== null) {
       out.push(send(p.conn, message));
     } else {
@@ -746,6 +826,7 @@ function info(p: Participant): ParticipantInfo {
     grants: p.grants,
     tracks: p.tracks,
     state: p.disconnectedAt === null ? 'active' : 'reconnecting',
+    ...(p.ingress ? { ingress: p.ingress } : {}),
   };
 }
 

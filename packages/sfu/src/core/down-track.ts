@@ -143,6 +143,17 @@ export class DownTrack {
     return r;
   }
 
+  /**
+   * The source of `layer` started over (a new SSRC, RFC 3550 §8: a camera pull restarted, with new
+   * sequence numbers and timestamps): forwarding it resumes at its next keyframe, our sequence
+   * numbers and timestamps continuing from the last packet sent.
+   */
+  sourceRestarted(layer: number): void {
+    if (this.mapping?.layer !== layer) return;
+    this.mapping = null;
+    this.target = layer;
+  }
+
   /** Waits for the first keyframe of `layer` with nothing forwarded (a new or resumed subscription). */
   awaitsKeyframe(layer: number): boolean {
     return this.mapping === null && this.target === layer && this.options.kind === 'video';

@@ -49,6 +49,13 @@ export class KeyframeCache {
     return this.packets;
   }
 
+  /** Forgets the kept keyframe (its source started over with a new SSRC). */
+  reset(): void {
+    this.packets = [];
+    this.collecting = false;
+    this.lastTimestamp = undefined;
+  }
+
   /** One packet of the layer, with its RTP timestamp and whether it starts a keyframe. */
   push(packet: unknown, timestamp: number, keyframe: boolean): void {
     const last = this.lastTimestamp;

@@ -208,7 +208,15 @@ export class SfuCore {
     if (!pub || pub.closed) return [this.ignore('unknown-publication', publication.id)];
     const l = pub.layers[layer];
     if (!l) return [this.ignore('unknown-layer', `${pub.id} layer ${layer}`)];
-    if (l.ssrc !== meta.ssrc) l.ssrc = meta.ssrc;
+    if (l.ssrc !== meta.ssrc) {
+      // A new SSRC on a layer that had one: its source started over (new sequence numbers and
+      // timestamps). Subscribers resume at its next keyframe; a kept keyframe is stale.
+      if (l.ssrc !== undefined) {
+        for (const s of pub.subscriptions) s.down.sourceRestarted(layer);
+        pub.keyframes?.[layer]?.reset();
+      }
+      l.ssrc = meta.ssrc;
+    }
     let out: SfuAction[] | undefined;
     if (pub.rembSenderSsrc !== undefined) {
       const gen = (pub.owner.remb ??= new RembGenerator({ senderSsrc: pub.rembSenderSsrc, maxBitrateBps: this.options.publisherRembBps }));

@@ -40,6 +40,8 @@ export interface LocalRtpPublishOptions {
   audioLevelExtensionId?: number;
   /** Where keyframe requests (RTCP PLI) go. Default: back to where the RTP comes from (RFC 5761 multiplexing). */
   keyframeRequestsTo?: UdpAddress;
+  /** Video: keep the last keyframe's packets for new subscribers (a source that cannot make one on request; PublicationSpec.keyframeCache). Default false. */
+  keyframeCache?: boolean;
 }
 
 /** A local RTP publication: send RTP to {@link address}:{@link port}. */
@@ -115,7 +117,7 @@ export async function publishLocalRtp(room: SfuRoom, identity: string, options: 
   const id = room.newId(identity);
   const streamId = options.streamId ?? id;
   const codec = options.codec ?? (options.kind === 'video' ? VP8 : OPUS);
-  const ref = room.addSource({ id, participant: identity, kind: options.kind, streamId, layers: [{ rid: '' }], codec }, source);
+  const ref = room.addSource({ id, participant: identity, kind: options.kind, streamId, layers: [{ rid: '' }], codec, keyframeCache: options.keyframeCache === true }, source);
   if (!ref) throw new SfuApiError('bad-option', `publication ${id} refused`);
   source.start((meta, bytes) => room.rtpBytes(ref, meta, bytes));
   const { address, port } = source.address;

@@ -54,7 +54,7 @@ export function sdpProblem(sdp: string, maxMLines = MAX_M_LINES, leg: SfuLeg = '
   if (sections.length > maxMLines) return `${sections.length} m-lines (at most ${maxMLines})`;
   const sessionFingerprint = session.some((l) => l.startsWith('a=fingerprint:'));
   for (const [i, s] of sections.entries()) {
-    if (s.port === '0') continue; // rejected or stopped section
+    if (rejected(s)) continue; // rejected or stopped section
     if (!sessionFingerprint && !s.lines.some((l) => l.startsWith('a=fingerprint:'))) return `m-line ${i} (${s.kind}) has no DTLS fingerprint`;
     const wanted = FORWARDED_CODECS[s.kind];
     if (!wanted) continue; // application (data channels) and others: werift decides
@@ -89,13 +89,22 @@ function splitSdp(sdp: string): { session: string[]; sections: MediaSection[] } 
 }
 
 /**
+ * A section rejected or stopped: port 0, unless it is `a=bundle-only` (RFC 8843 §6: an offerer
+ * using max-bundle, as GStreamer's webrtcbin and OBS do, puts port 0 on every bundled section but
+ * the first).
+ */
+function rejected(s: MediaSection): boolean {
+  return s.port === '0' && !s.lines.some((l) => l.trim() === 'a=bundle-only');
+}
+
+/**
  * The mids (RFC 8843 §9.1 a=mid) of the media sections in which the SDP's author sends media:
  * port not 0 and direction sendrecv or sendonly (RFC 8866 §6.7; sendrecv when absent).
  */
 export function sendingMids(sdp: string): Set<string> {
   const out = new Set<string>();
   for (const s of splitSdp(sdp).sections) {
-    if (s.port === '0') continue;
+    if (rejected(s)) continue;
     const mid = s.lines.find((l) => l.startsWith('a=mid:'))?.slice(6).trim();
     const direction = s.lines.find((l) => /^a=(sendrecv|sendonly|recvonly|inactive)\s*$/.test(l))?.slice(2).trim() ?? 'sendrecv';
     if (mid !== undefined && (direction === 'sendrecv' || direction === 'sendonly')) out.add(mid);
@@ -107,7 +116,8 @@ export function sendingMids(sdp: string): Set<string> {
  * A publisher's offer with the H.264 formats the SFU does not forward taken out (packetization
  * mode 0, other profiles) along with their RTX formats (RFC 4588 apt). The answer then names only
  * what the SFU forwards; werift itself pairs H.264 formats by encoding name alone and could answer
- * a packetization-mode 0 format. Everything else is left as it is (werift drops codecs it does not
+ * a packetization-mode 0 format. A bundle-only section's port 0 becomes 9 (werift would take it
+ * as rejected). Everything else is left as it is (werift drops codecs it does not
  * have). Line endings are kept.
  */
 export function filterOfferCodecs(sdp: string): string {
@@ -116,7 +126,8 @@ export function filterOfferCodecs(sdp: string): string {
   const out = [...session];
   for (const s of sections) {
     const header = `m=${s.kind} ${s.port} `;
-    const mLine = s.mLine;
+    // werift takes port 0 for a rejected section: a bundle-only one gets the usual 9 (RFC 8843 §7.5.3).
+    const mLine = s.port === '0' && !rejected(s) ? `m=${s.kind} 9 ${s.mLine.slice(header.length)}` : s.mLine;
     if (s.kind !== 'video') {
       out.push(mLine, ...s.lines);
       continue;
@@ -132,9 +143,10 @@ export function filterOfferCodecs(sdp: string): string {
       out.push(mLine, ...s.lines);
       continue;
     }
-    const fields = mLine.slice(header.length).split(' ');
+    const head = mLine.slice(0, mLine.indexOf(' ', mLine.indexOf(' ') + 1) + 1);
+    const fields = mLine.slice(head.length).split(' ');
     const formats = fields.slice(1).filter((f) => !dropped.has(f));
-    out.push(`${header}${[fields[0], ...formats].join(' ')}`);
+    out.push(`${head}${[fields[0], ...formats].join(' ')}`);
     for (const l of s.lines) {
       const pt = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+) /.exec(l)?.[1];
       if (pt === undefined || !dropped.has(pt)) out.push(l);

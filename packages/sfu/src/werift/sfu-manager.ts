@@ -18,6 +18,8 @@ import {
 import type { UdpAddress } from '../local-rtp/local-rtp-source.js';
 import { applyWeriftWorkarounds } from './patches/index.js';
 import { SfuRoom } from './sfu-room.js';
+import { whipPublish, whipRestartIce, whipTrickle } from './whip-session.js';
+import { whepSubscribe, type WhepViewer } from './whep-session.js';
 import type { SfuCounters, SfuMetricsSample, SfuOptions } from './types.js';
 
 export class SfuManager {
@@ -108,6 +110,84 @@ export class SfuManager {
   /** Removes a server-side participant: its publications and subscriptions end, its sockets close. No-op when absent. */
   removeServerParticipant(room: string, identity: string): void {
     this.leave(room, identity);
+  }
+
+  // ------------------------------------------------------------------ WHIP publishers (whip-session.ts)
+
+  /**
+   * A WHIP publisher (RFC 9725) joins `room` as `identity` with this offer; browsers in the room
+   * subscribe to what it sends. End it with {@link leave}.
+   * @returns the SDP answer, the SFU's candidates in it
+   * @throws SfuApiError `participant-exists`, `room-closed`, `bad-option` (an offer werift refused)
+   */
+  async whipPublish(room: string, identity: string, sid: string, offer: string): Promise<string> {
+    try {
+      return await whipPublish(this.room(room), identity, sid, offer);
+    } catch (err) {
+      this.prune(room);
+      throw err;
+    }
+  }
+
+  /**
+   * Trickled candidates of a WHIP publisher (an RFC 8840 SDP fragment).
+   * @returns how many were added
+   * @throws SfuApiError `unknown-participant`, `bad-option`
+   */
+  whipTrickle(room: string, identity: string, fragment: string): Promise<number> {
+    const r = this.rooms.get(room);
+    if (!r) return Promise.reject(new SfuApiError('unknown-participant', `no SFU room ${JSON.stringify(room)}`));
+    return whipTrickle(r, identity, fragment);
+  }
+
+  /**
+   * ICE restart of a WHIP publisher (RFC 9725 §4.3.2), from the client's SDP fragment.
+   * @returns the SFU's fragment (new ufrag and pwd, candidates)
+   * @throws SfuApiError `unknown-participant`, `bad-option`
+   */
+  whipRestartIce(room: string, identity: string, fragment: string): Promise<string> {
+    const r = this.rooms.get(room);
+    if (!r) return Promise.reject(new SfuApiError('unknown-participant', `no SFU room ${JSON.stringify(room)}`));
+    return whipRestartIce(r, identity, fragment);
+  }
+
+  // ------------------------------------------------------------------ WHEP viewers (whep-session.ts)
+
+  /**
+   * A WHEP viewer `viewerId` of `target`'s audio and video in `room` (their publications when it
+   * starts), answering the player's offer.
+   * @returns the answer, the peer connection, and `close()` (ends the viewing)
+   * @throws SfuApiError `unknown-participant` (no such room, or the target publishes nothing),
+   *   `participant-exists`, `bad-option`
+   */
+  async whepSubscribe(room: string, viewerId: string, target: string, offer: string): Promise<WhepViewer> {
+    const r = this.rooms.get(room);
+    if (!r) throw new SfuApiError('unknown-participant', `no SFU room ${JSON.stringify(room)}`);
+    const viewer = await whepSubscribe(r, viewerId, target, offer);
+    return {
+      ...viewer,
+      close: () => {
+        viewer.close();
+        this.prune(room);
+      },
+    };
+  }
+
+  /** Ends a WHIP publisher: it leaves the room's SFU, unless a newer member (another sid) has its identity now. */
+  whipLeave(room: string, identity: string, sid: string): void {
+    const member = this.rooms.get(room)?.member(identity);
+    if (member && member.sid !== sid) return;
+    this.leave(room, identity);
+  }
+
+  /** The SDP offer a WHIP publisher's leg runs on (its last), if it is a member. */
+  whipRemoteDescription(room: string, identity: string): string | undefined {
+    return this.rooms.get(room)?.member(identity)?.publisher.remoteDescription?.sdp;
+  }
+
+  /** Calls `listener` with each connection state of a WHIP publisher's leg (werift's RTCPeerConnectionState). No-op when it is not a member. */
+  whipConnectionState(room: string, identity: string, listener: (state: string) => void): void {
+    this.rooms.get(room)?.member(identity)?.publisher.connectionStateChange.subscribe(listener);
   }
 
   /** The room's publications (browsers' and server-side), e.g. for a mixer to subscribe to. */

@@ -7,7 +7,7 @@
  * `selectionIntervalMs`. DTLS/SRTP/SCTP and ICE are werift's; what goes where is the core's.
  */
 import { RtpPacket, RtcpPayloadSpecificFeedback, type RTCDtlsTransport, type RTCRtpTransceiver, type RtcpPacket } from 'werift';
-import type { IceCandidate, SessionDescription, SfuPc } from '@dari/protocol';
+import type { IceCandidate, ServerMessage, SessionDescription, SfuPc } from '@dari/protocol';
 import { SfuCore, type SubscriberFeedback } from '../core/sfu-core.js';
 import type { ForwardSink, PublicationRef, PublicationSpec, RtpMeta, SfuAction, SubscriptionRef } from '../core/sfu-core-types.js';
 import { filterOfferCodecs, sendingMids } from '../sdp/sdp-policy.js';
@@ -53,6 +53,11 @@ export class SfuRoom {
     this.configs = legConfigs(options.announcedAddresses, options.portRange);
   }
 
+  /** The configuration of a browser's subscriber leg (codecs, header extensions, ICE), for other peer connections that send (WHEP). */
+  get subscriberLegConfig(): ReturnType<typeof legConfigs>['subscriber'] {
+    return this.configs.subscriber;
+  }
+
   /** Participants (browsers and server-side ones). */
   get size(): number {
     return this.core.stats().participants;
@@ -75,14 +80,19 @@ export class SfuRoom {
 
   // ------------------------------------------------------------------ browser participants
 
-  /** A browser participant joined the room's SFU: its two peer connections, and offers of what exists. */
-  join(identity: string, sid: string): void {
+  /**
+   * A browser participant joined the room's SFU: its two peer connections, and offers of what exists.
+   * @param options.send where the SFU's messages to it go (default: `SfuOptions.send`, the signaling connection)
+   * @param options.subscribe false for a participant that only publishes (a WHIP publisher): no
+   *   subscriber in the core, its subscriber leg never offered. Default true.
+   */
+  join(identity: string, sid: string, options: { send?: (message: ServerMessage) => void; subscribe?: boolean } = {}): void {
     const existing = this.members.get(identity);
     if (existing?.sid === sid) return; // still a member from before (auto room flipping back)
     if (existing) this.leave(identity);
     if (this.closed) return;
     const member = new BrowserMember(identity, sid, this.configs, {
-      send: (message) => this.options.send(this.name, identity, sid, message),
+      send: options.send ?? ((message) => this.options.send(this.name, identity, sid, message)),
       logger: this.options.logger,
       onSubscriberTransport: (t: RTCDtlsTransport) => t.onRtcp.subscribe((rtcp) => this.onSubscriberRtcp(member, rtcp)),
     });
@@ -101,8 +111,13 @@ export class SfuRoom {
     });
     member.publisher.ontrack = (ev) => this.onPublishedTrack(member, ev.transceiver, ev.streams[0]?.id);
     this.apply(joined);
-    this.apply(this.core.addSubscriber({ id: identity, participant: identity }, now));
+    if (options.subscribe !== false) this.apply(this.core.addSubscriber({ id: identity, participant: identity }, now));
     this.startTimer();
+  }
+
+  /** The peer connections of a browser participant (or WHIP publisher), if it is a member. */
+  member(identity: string): BrowserMember | undefined {
+    return this.members.get(identity);
   }
 
   /** A participant (browser or server-side) left: its connections close and its tracks stop being forwarded. */

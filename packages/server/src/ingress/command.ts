@@ -1,0 +1,82 @@
+/**
+ * `dari ingress add|list|remove`: the REST API of RTSP ingest (`/api/ingress`, HTTP Basic with an
+ * API key and secret) from the command line. Prints the server's JSON answer; exits 1 with the
+ * server's error message when it refuses.
+ */
+import { ConfigError, loadConfig } from '../config.js';
+import { helpText, parseCommand, type CommandSpec } from '../cli-options.js';
+
+export const INGRESS: CommandSpec = {
+  name: 'ingress',
+  usage: 'dari ingress add --room R --url rtsp://… --identity I [--name N] | list | remove --id ID  [options]',
+  summary: 'Adds, lists or removes RTSP cameras of a running server (its /api/ingress). A camera joins its\nroom as a participant of kind ingress; the URL\'s credentials are never shown back.',
+  flags: [
+    { name: 'server', value: 'URL', default: 'http://127.0.0.1:7880', help: 'the server\'s HTTP URL' },
+    { name: 'room', value: 'NAME', help: 'add: the room' },
+    { name: 'url', value: 'URL', help: 'add: the camera, rtsp:// or rtsps:// (user:password@ allowed)' },
+    { name: 'identity', value: 'ID', help: 'add: the camera\'s identity in the room' },
+    { name: 'name', value: 'TEXT', help: 'add: its display name (default the identity)' },
+    { name: 'id', value: 'ID', help: 'remove: the ingress id (IN_…, from add or list)' },
+    { name: 'api-key', value: 'KEY', help: 'API key (default: the first configured one, or the dev key)' },
+    { name: 'api-secret', value: 'SECRET', help: 'its secret (default: from the config)' },
+    { name: 'config', value: 'FILE', help: 'config file to read the API key from' },
+  ],
+  notes: ['Docs: docs/ingest.md.'],
+};
+
+/** Runs `dari ingress …`. @returns the exit code */
+export async function runIngress(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action === undefined || action === '--help' || action === '-h' || action === 'help') {
+    process.stdout.write(helpText(INGRESS));
+    return action === undefined ? 2 : 0;
+  }
+  if (!['add', 'list', 'remove'].includes(action)) throw new ConfigError('ingress', `unknown action ${JSON.stringify(action)}: add, list or remove`);
+  const parsed = parseCommand(INGRESS, rest);
+  if (parsed === 'help') {
+    process.stdout.write(helpText(INGRESS));
+    return 0;
+  }
+  const v = parsed as { [K in 'server' | 'room' | 'url' | 'identity' | 'name' | 'id' | 'api-key' | 'api-secret' | 'config']?: string };
+  let apiKey = v['api-key'];
+  let apiSecret = v['api-secret'];
+  if (apiKey === undefined || apiSecret === undefined) {
+    const resolved = loadConfig({ config: v.config });
+    const first = apiKey !== undefined ? [apiKey, resolved.keys.get(apiKey)] : [...resolved.keys][0];
+    if (!first || first[1] === undefined) throw new ConfigError('api-key', `no secret configured for API key ${JSON.stringify(apiKey)}`);
+    [apiKey, apiSecret] = first as [string, string];
+  }
+  const base = (v.server ?? 'http://127.0.0.1:7880').replace(/\/+$/, '');
+  let method = 'GET';
+  let path = '/api/ingress';
+  let body: string | undefined;
+  if (action === 'add') {
+    for (const k of ['room', 'url', 'identity'] as const) if (!v[k]) throw new ConfigError(k, `missing --${k}`);
+    method = 'POST';
+    body = JSON.stringify({ room: v.room, url: v.url, identity: v.identity, ...(v.name !== undefined ? { name: v.name } : {}) });
+  } else if (action === 'remove') {
+    if (!v.id) throw new ConfigError('id', 'missing --id');
+    method = 'DELETE';
+    path = `/api/ingress/${encodeURIComponent(v.id)}`;
+  }
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, { method, headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiSecret}`).toString('base64')}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body } : {}) });
+  } catch (err) {
+    process.stderr.write(`dari ingress: cannot reach ${base}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+    } catch {
+      /* not JSON */
+    }
+    process.stderr.write(`dari ingress ${action}: ${res.status} ${message}\n`);
+    return 1;
+  }
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  return 0;
+}

@@ -1,0 +1,201 @@
+/**
+ * RTSP ingest: each camera is a participant of kind ingress (`ingress.type: rtsp`) in its room,
+ * publishing video (H.264: passed through when browsers decode its profile, else transcoded to
+ * constrained baseline; the last keyframe kept for late joiners) and audio (Opus: passed through;
+ * AAC and G.711 transcoded) through the SFU's local RTP sockets. A GStreamer worker (worker/rtsp_pull.py, Debian's
+ * python3-gst) pulls the camera and sends RTP there; when it fails or stalls it is started again
+ * with backoff (the participant's state `reconnecting`), and after too many failures in a row the
+ * ingress ends `failed` with the reason. Credentials in a camera URL never reach a log or the API.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { H264_CONSTRAINED_BASELINE, OPUS, SfuApiError, type LocalRtpPublication, type SfuManager } from '@dari/sfu';
+import type { ParticipantInfo } from '@dari/protocol';
+import type { Logger } from '../logger.js';
+import type { SignalingAdapter } from '../signaling/ws-adapter.js';
+import { DEFAULT_RETRY, IngressError, nextAttempt, parseCameraUrl, scrub, type RetryOptions } from './ingress-policy.js';
+
+/** The pull worker (shipped with the package, run by Debian's /usr/bin/python3 with python3-gst). */
+export const RTSP_WORKER = fileURLToPath(new URL('../../../worker/rtsp_pull.py', import.meta.url));
+
+export type IngressState = NonNullable<ParticipantInfo['ingress']>['state'];
+
+/** An ingress as the API shows it (the URL without credentials). */
+export interface IngressInfo {
+  id: string;
+  room: string;
+  identity: string;
+  name: string;
+  url: string;
+  state: IngressState;
+  reason?: string;
+  /** What the camera sends and whether it is passed through, e.g. `{video: 'H264 passthrough', audio: 'MPEG4-GENERIC transcoded'}` (once seen). */
+  media: { video?: string; audio?: string };
+}
+
+export interface IngressOptions {
+  signaling: SignalingAdapter;
+  sfu: SfuManager;
+  logger: Logger;
+  /** Python with GStreamer's bindings. Default /usr/bin/python3. */
+  python?: string;
+  retry?: Partial<RetryOptions>;
+  /** No media for this long: the pull is restarted, ms. Default 3000. */
+  stallMs?: number;
+}
+
+interface Ingress {
+  info: IngressInfo;
+  url: string;
+  video?: LocalRtpPublication;
+  audio?: LocalRtpPublication;
+  worker: ChildProcess | null;
+  failures: number;
+  sawMedia: boolean;
+  lastError: string;
+  timer: NodeJS.Timeout | null;
+  removed: boolean;
+}
+
+export class IngressManager {
+  private readonly ingresses = new Map<string, Ingress>();
+  private readonly log: Logger;
+  private readonly retry: RetryOptions;
+
+  constructor(private readonly opts: IngressOptions) {
+    this.log = opts.logger.child({ plane: 'ingress' });
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+  }
+
+  list(): IngressInfo[] {
+    return [...this.ingresses.values()].map((i) => ({ ...i.info, media: { ...i.info.media } }));
+  }
+
+  /**
+   * Adds a camera to `room` as `identity`; it connects in the background (state `connecting`).
+   * @throws IngressError 400 (url, identity), 409 (identity in the room)
+   */
+  async add(req: { room: string; url: string; identity: string; name?: string | undefined }): Promise<IngressInfo> {
+    const { url, redacted } = parseCameraUrl(req.url);
+    const name = req.name ?? req.identity;
+    const core = this.opts.signaling.core;
+    const added = core.addIngressParticipant(req.room, { identity: req.identity, name, ingress: { type: 'rtsp', state: 'connecting' } }, Date.now());
+    if ('error' in added) throw new IngressError(409, added.error === 'room-full' ? 'ROOM_FULL' : 'IDENTITY_TAKEN', added.message);
+    this.opts.signaling.run(added.actions);
+    const ing: Ingress = {
+      info: { id: `IN_${randomBytes(6).toString('hex')}`, room: req.room, identity: req.identity, name, url: redacted, state: 'connecting', media: {} },
+      url,
+      worker: null,
+      failures: 0,
+      sawMedia: false,
+      lastError: '',
+      timer: null,
+      removed: false,
+    };
+    try {
+      this.opts.sfu.addServerParticipant(req.room, req.identity, 'ingress');
+      ing.video = await this.opts.sfu.publishLocalRtp(req.room, req.identity, { kind: 'video', codec: H264_CONSTRAINED_BASELINE, keyframeCache: true, streamId: req.identity });
+      ing.audio = await this.opts.sfu.publishLocalRtp(req.room, req.identity, { kind: 'audio', codec: OPUS, streamId: req.identity });
+    } catch (err) {
+      this.opts.sfu.removeServerParticipant(req.room, req.identity);
+      this.opts.signaling.run(core.removeIngressParticipant(req.room, req.identity));
+      if (err instanceof SfuApiError) throw new IngressError(409, 'IDENTITY_TAKEN', err.message);
+      throw err;
+    }
+    const tracks = [
+      { sid: ing.video.id.slice(0, 64), source: 'camera' as const, kind: 'video' as const, streamId: req.identity, muted: false },
+      { sid: ing.audio.id.slice(0, 64), source: 'microphone' as const, kind: 'audio' as const, streamId: req.identity, muted: false },
+    ];
+    this.opts.signaling.run(core.updateIngressParticipant(req.room, req.identity, { tracks }));
+    this.ingresses.set(ing.info.id, ing);
+    this.log.info({ id: ing.info.id, room: req.room, identity: req.identity, url: redacted }, 'ingress added');
+    this.start(ing);
+    return { ...ing.info };
+  }
+
+  /** Removes an ingress: the pull stops, the participant leaves. @returns false when unknown */
+  remove(id: string): boolean {
+    const ing = this.ingresses.get(id);
+    if (!ing) return false;
+    this.ingresses.delete(id);
+    ing.removed = true;
+    if (ing.timer) clearTimeout(ing.timer);
+    ing.worker?.kill('SIGTERM');
+    this.opts.sfu.removeServerParticipant(ing.info.room, ing.info.identity);
+    this.opts.signaling.run(this.opts.signaling.core.removeIngressParticipant(ing.info.room, ing.info.identity));
+    this.log.info({ id, room: ing.info.room, identity: ing.info.identity }, 'ingress removed');
+    return true;
+  }
+
+  close(): void {
+    for (const id of [...this.ingresses.keys()]) this.remove(id);
+  }
+
+  private start(ing: Ingress): void {
+    ing.timer = null;
+    if (ing.removed) return;
+    ing.sawMedia = false;
+    const cfg = JSON.stringify({ url: ing.url, video_port: ing.video!.port, audio_port: ing.audio!.port, stall_ms: this.opts.stallMs ?? 3000 });
+    const worker = spawn(this.opts.python ?? '/usr/bin/python3', [RTSP_WORKER, cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ing.worker = worker;
+    worker.on('error', (err) => {
+      ing.lastError = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${this.opts.python ?? '/usr/bin/python3'} not found: apt install python3-gst-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad` : err.message;
+    });
+    createInterface({ input: worker.stdout! }).on('line', (line) => this.onWorkerLine(ing, line));
+    // stderr may repeat the URL: only its gist, scrubbed, at debug level.
+    createInterface({ input: worker.stderr! }).on('line', (line) => {
+      if (/ModuleNotFoundError|ValueError: Namespace/.test(line)) ing.lastError = 'GStreamer for Python is missing: apt install python3-gst-1.0';
+      this.log.debug({ id: ing.info.id, line: scrub(line, ing.url).slice(0, 300) }, 'ingress worker stderr');
+    });
+    worker.on('close', (code) => {
+      if (ing.worker !== worker) return;
+      ing.worker = null;
+      if (ing.removed) return;
+      ing.failures = ing.sawMedia ? 1 : ing.failures + 1;
+      const reason = ing.lastError || (code === 3 ? 'the camera stopped sending' : `the pull ended (exit ${code})`);
+      const next = nextAttempt(ing.failures, this.retry);
+      if (next === 'give-up') {
+        this.setState(ing, 'failed', reason);
+        this.log.warn({ id: ing.info.id, reason, attempts: ing.failures }, 'ingress failed');
+        return;
+      }
+      this.setState(ing, ing.info.state === 'connecting' ? 'connecting' : 'reconnecting', reason);
+      this.log.info({ id: ing.info.id, reason, retryInMs: next.retryInMs }, 'ingress reconnecting');
+      ing.timer = setTimeout(() => this.start(ing), next.retryInMs);
+      ing.timer.unref();
+    });
+  }
+
+  private onWorkerLine(ing: Ingress, line: string): void {
+    let msg: { event?: string; kind?: string; codec?: string; mode?: string; message?: string; caps?: string };
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      return;
+    }
+    if (msg.event === 'media' && (msg.kind === 'video' || msg.kind === 'audio') && typeof msg.codec === 'string') {
+      ing.info.media[msg.kind] = `${msg.codec.slice(0, 32)} ${msg.mode === 'transcoded' ? 'transcoded' : 'passthrough'}`;
+    }
+    if (msg.event === 'media' && msg.kind === 'video') {
+      ing.sawMedia = true;
+      ing.failures = 0;
+      ing.lastError = '';
+      this.setState(ing, 'active');
+    } else if (msg.event === 'error' && typeof msg.message === 'string') {
+      ing.lastError = scrub(msg.message, ing.url).slice(0, 200);
+    } else if (msg.event === 'unsupported') {
+      this.log.warn({ id: ing.info.id, kind: msg.kind, caps: msg.caps }, 'ingress: a camera stream in a codec not passed through; left out');
+    }
+  }
+
+  private setState(ing: Ingress, state: IngressState, reason?: string): void {
+    if (ing.info.state === state && ing.info.reason === reason) return;
+    ing.info.state = state;
+    if (reason !== undefined && state !== 'active') ing.info.reason = reason;
+    else delete ing.info.reason;
+    const ingress = { type: 'rtsp' as const, state, ...(ing.info.reason !== undefined ? { reason: ing.info.reason } : {}) };
+    this.opts.signaling.run(this.opts.signaling.core.updateIngressParticipant(ing.info.room, ing.info.identity, { ingress }));
+  }
+}

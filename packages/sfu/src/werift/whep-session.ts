@@ -1,0 +1,134 @@
+/**
+ * WHEP viewers: one participant's audio and video played to a player that offers (the WHEP
+ * client sends a recvonly offer, the SFU answers). The viewer is a server-side participant of
+ * kind `egress` in the core, so the room's policy gives it nothing by itself; it subscribes
+ * explicitly to the target's publications present when it starts, one subscriber per media
+ * section, each forwarding through the werift transceiver the offer's m-line made
+ * ({@link WhepOutput}). Its peer connection offers exactly each publication's codec, so the
+ * player gets what it can decode or the m-line is rejected.
+ */
+import { GenericNack, PictureLossIndication, RTCPeerConnection, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback, RtpHeader, RtpPacket, type RTCRtpTransceiver } from 'werift';
+import { SfuApiError } from '../local-rtp/local-rtp-room.js';
+import type { PublicationRef, SubscriptionRef } from '../core/sfu-core-types.js';
+import { closeConnection } from './patches/index.js';
+import { weriftCodec } from './peer-config.js';
+import type { SubscriberOutput } from './ports.js';
+import type { SfuRoom } from './sfu-room.js';
+import { WHIP_GATHER_TIMEOUT_MS, gathered } from './whip-session.js';
+
+/** A WHEP viewer's session in the SFU. */
+export interface WhepViewer {
+  /** The SDP answer, with the SFU's candidates. */
+  answer: string;
+  /** The viewer's peer connection (its state, for the HTTP side to end dead sessions). */
+  pc: RTCPeerConnection;
+  /** Ends the viewing: subscriptions end, the connection closes. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Starts a WHEP viewer `viewerId` of participant `target`'s publications.
+ * @param offer the player's SDP offer (recvonly audio and/or video)
+ * @throws SfuApiError `unknown-participant` (the target publishes nothing in this room),
+ *   `participant-exists` (viewerId taken), `bad-option` (an offer werift refused, or one with
+ *   no media section the target's tracks fit)
+ */
+export async function whepSubscribe(room: SfuRoom, viewerId: string, target: string, offer: string): Promise<WhepViewer> {
+  const pubs = room.core.publications().filter((p) => p.participant === target && !p.closed);
+  if (pubs.length === 0) throw new SfuApiError('unknown-participant', `${JSON.stringify(target)} publishes nothing in room ${room.name}`);
+  if (room.core.participantKind(viewerId) !== undefined) throw new SfuApiError('participant-exists', `${JSON.stringify(viewerId)} is already in room ${room.name}`);
+  const video = pubs.find((p) => p.kind === 'video');
+  const audio = pubs.find((p) => p.kind === 'audio');
+  const base = room.subscriberLegConfig;
+  const pc = new RTCPeerConnection({
+    ...base,
+    codecs: { video: video ? [weriftCodec(video.codec)] : (base.codecs?.video ?? []), audio: audio ? [weriftCodec(audio.codec)] : (base.codecs?.audio ?? []) },
+  });
+  const close = () => void closeConnection(pc);
+  let pairs: { transceiver: RTCRtpTransceiver; pub: PublicationRef }[];
+  try {
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    const unused = [...pubs];
+    pairs = [];
+    for (const t of pc.getTransceivers()) {
+      const i = unused.findIndex((p) => p.kind === t.kind);
+      if (i < 0) continue;
+      t.setDirection('sendonly');
+      pairs.push({ transceiver: t, pub: unused.splice(i, 1)[0]! });
+    }
+    if (pairs.length === 0) throw new Error(`no media section for ${[...new Set(pubs.map((p) => p.kind))].join(' or ')}`);
+    await pc.setLocalDescription(await pc.createAnswer());
+  } catch (err) {
+    close();
+    throw new SfuApiError('bad-option', `the offer was refused: ${(err as Error).message}`);
+  }
+  await gathered(pc, WHIP_GATHER_TIMEOUT_MS);
+  const now = Date.now();
+  room.apply(room.core.join(viewerId, 'egress', now));
+  room.startTimer();
+  const subscriptions: SubscriptionRef[] = [];
+  for (const { transceiver, pub } of pairs) {
+    const id = room.newId(viewerId);
+    const output = new WhepOutput(transceiver, (fb) => room.feedback(fb));
+    room.expectOutput(id, output, (s) => {
+      output.subscription = s;
+      subscriptions.push(s);
+    });
+    room.apply(room.core.addSubscriber({ id, participant: viewerId }, now));
+    room.apply(room.core.subscribe(id, pub.id, now));
+  }
+  // Video starts with a keyframe once DTLS is up (one sent before would be lost).
+  pc.connectionStateChange.subscribe((state) => {
+    if (state !== 'connected' || room.isClosed) return;
+    for (const s of subscriptions) if (!s.closed) room.apply(room.core.subscriptionReady(s, true, Date.now()));
+  });
+  let closed = false;
+  return {
+    answer: pc.localDescription!.sdp,
+    pc,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      if (!room.isClosed) room.leave(viewerId);
+      close();
+    },
+  };
+}
+
+/** A WHEP viewer's forwarding track: the sender of a transceiver its offer made. */
+export class WhepOutput implements SubscriberOutput {
+  subscription: SubscriptionRef | undefined;
+  private readonly unsubscribeRtcp: () => void;
+
+  constructor(
+    readonly transceiver: RTCRtpTransceiver,
+    feedback: (fb: { type: 'pli' | 'nack'; subscription: SubscriptionRef }) => void,
+  ) {
+    this.unsubscribeRtcp = transceiver.sender.onRtcp.subscribe((rtcp) => {
+      const s = this.subscription;
+      if (!s) return;
+      if (rtcp instanceof RtcpPayloadSpecificFeedback && rtcp.feedback instanceof PictureLossIndication) feedback({ type: 'pli', subscription: s });
+      else if (rtcp instanceof RtcpTransportLayerFeedback && rtcp.feedback instanceof GenericNack) feedback({ type: 'nack', subscription: s });
+    }).unSubscribe;
+  }
+
+  forwardWerift(rtp: RtpPacket, sequenceNumber: number, timestamp: number): void {
+    // As WeriftOutput: our sequence number and timestamp, none of the publisher leg's extensions.
+    const header = new RtpHeader({ ...rtp.header, sequenceNumber, timestamp, extension: false, extensions: [] });
+    void this.transceiver.sender.sendRtp(new RtpPacket(header, rtp.payload)).catch(() => undefined);
+  }
+
+  forwardBytes(bytes: Uint8Array, sequenceNumber: number, timestamp: number): void {
+    let rtp: RtpPacket;
+    try {
+      rtp = RtpPacket.deSerialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch {
+      return;
+    }
+    this.forwardWerift(rtp, sequenceNumber, timestamp);
+  }
+
+  close(): void {
+    this.unsubscribeRtcp();
+  }
+}

@@ -209,9 +209,10 @@ export class SfuCore {
     const l = pub.layers[layer];
     if (!l) return [this.ignore('unknown-layer', `${pub.id} layer ${layer}`)];
     if (l.ssrc !== meta.ssrc) {
-      // A new SSRC on a layer that had one: its source started over (new sequence numbers and
-      // timestamps). Subscribers resume at its next keyframe; a kept keyframe is stale.
-      if (l.ssrc !== undefined) {
+      // A camera's layer with a new SSRC: its pull started over (new sequence numbers and
+      // timestamps). Subscribers resume at its next keyframe; the kept keyframe is stale.
+      // (Browser publications keep werift's SSRC handling as it was.)
+      if (l.ssrc !== undefined && pub.keyframes !== undefined) {
         for (const s of pub.subscriptions) s.down.sourceRestarted(layer);
         pub.keyframes?.[layer]?.reset();
       }

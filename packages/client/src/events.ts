@@ -1,6 +1,7 @@
 /**
- * A minimal typed event emitter: `on<K extends keyof Events>`. A listener that throws is
- * reported with console.error and never breaks the emitter or other listeners.
+ * A minimal typed event emitter: `on<K extends keyof Events>`. A listener that throws never
+ * breaks the emitter or the other listeners: its exception goes to {@link TypedEmitter.listenerFailed}
+ * (console.error unless a subclass routes it, as `Room` does to its `error` event).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Listener = (...args: any[]) => void;
@@ -36,9 +37,14 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
       try {
         listener(...args);
       } catch (err) {
-        console.error(`[dari] listener for ${String(event)} threw`, err);
+        this.listenerFailed(String(event), err);
       }
     }
     return true;
+  }
+
+  /** A listener of `event` threw `error`. Default: console.error. Must not throw. */
+  protected listenerFailed(event: string, error: unknown): void {
+    console.error(`[dari] listener for ${event} threw`, error);
   }
 }

@@ -154,7 +154,7 @@ export function receiveFileOn(
       } catch {
         finish(new Error('malformed file header'));
       }
-      if (header && header.size === 0) void complete();
+      if (header && header.size === 0) completeOrFail();
       return;
     }
     if (!header) return finish(new Error('file data before header'));
@@ -162,9 +162,13 @@ export function receiveFileOn(
     chunks.push(buf);
     received += buf.byteLength;
     onProgress({ id: header.id, name: header.name, size: header.size, bytes: Math.min(received, header.size), direction: 'receive', peer });
-    if (received >= header.size) void complete();
+    if (received >= header.size) completeOrFail();
   };
   channel.onclose = () => finish(new Error(`file channel from ${peer} closed after ${received} bytes`));
+  // Hashing can fail (e.g. out of memory): that is this transfer's failure, not an unhandled rejection.
+  function completeOrFail(): void {
+    complete().catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+  }
   async function complete(): Promise<void> {
     const h = header!;
     const blob = new Blob(chunks, { type: h.mime });

@@ -12,7 +12,11 @@
  * await room.sendFile(file, 'bob');           // P2P, with fileProgress events
  * ```
  */
-export { Room, SIMULCAST_ENCODINGS, simulcastEncodings, type RoomEvents, type RoomOptions, type ConnectOptions, type ConnectionState, type MediaPath } from './room.js';
+export { Room } from './room.js';
+export type { RoomEvents, RoomOptions, ConnectOptions, ConnectionState } from './room-events.js';
+export type { MediaPath } from './topology-types.js';
+export { SIMULCAST_ENCODINGS, simulcastEncodings } from './sfu-transport.js';
+export { ClientError, ClientErrorCode } from './errors.js';
 export { LocalParticipant, LocalTrack, RemoteParticipant, RemoteTrackPublication, type CaptureOptions, type Participant } from './participant.js';
 export type { FileProgress, ReceivedFile } from './file-transfer.js';
 export { CHUNK_BYTES } from './file-transfer.js';

@@ -29,6 +29,8 @@ export interface PublishSink {
   replaced(track: LocalTrack): void;
   unpublished(track: LocalTrack): void;
   changed(): void;
+  /** Something the participant did on its own (not in a call of the app) failed. */
+  failed(what: string, error: unknown): void;
 }
 
 export interface CaptureOptions {
@@ -114,7 +116,8 @@ export class LocalParticipant {
     if (existing) return;
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
     const track = stream.getVideoTracks()[0]!;
-    track.addEventListener('ended', () => void this.setScreenShareEnabled(false));
+    // The browser's own "Stop sharing" button ends the track: unpublish it then.
+    track.addEventListener('ended', () => this.setScreenShareEnabled(false).catch((err: unknown) => this.sink.failed('stopping the screen share', err)));
     await this.publishOrResume('screen_share', track);
   }
 
@@ -188,25 +191,14 @@ export class LocalParticipant {
 /** A track a remote participant publishes; `track` is set once it is subscribed. */
 export class RemoteTrackPublication {
   track: MediaStreamTrack | null = null;
-  /** Which connection delivers `track`: the mesh link to the publisher, or the SFU. */
+  /**
+   * Which connection delivers `track`: the mesh link to the publisher, or the SFU. During a
+   * P2P↔SFU switch it changes (with a new `trackSubscribed`) once the new path's track decodes.
+   */
   path: 'p2p' | 'sfu' | null = null;
   /** Last size reported with {@link setVideoDimensions}, device pixels. */
   dimensions: { width: number; height: number } | null = null;
   private observer: { element: HTMLMediaElement; resize: ResizeObserver } | null = null;
-  /** The live track of each path during a P2P↔SFU switch (the room swaps back to it if the mode flips back). */
-  private readonly byPath: Partial<Record<'p2p' | 'sfu', MediaStreamTrack>> = {};
-
-  /** @internal The still-live track this publication had over `path`, if any. */
-  trackOn(path: 'p2p' | 'sfu'): MediaStreamTrack | undefined {
-    const t = this.byPath[path];
-    return t?.readyState === 'live' ? t : undefined;
-  }
-
-  /** @internal Records the track that arrived over `path`. */
-  setTrackOn(path: 'p2p' | 'sfu', track: MediaStreamTrack): void {
-    this.byPath[path] = track;
-  }
-
   /** @param onDimensions tells the room (which sends `track-settings` to the SFU) */
   constructor(
     public info: TrackInfo,
@@ -299,3 +291,27 @@ export class RemoteParticipant {
 
 /** Any participant of a room: the local one or a remote one. */
 export type Participant = LocalParticipant | RemoteParticipant;
+
+/**
+ * Applies the server's `active-speakers`: clears `isSpeaking`/`audioLevel` of the previous
+ * speakers and sets them on the new ones (identities `find` does not know are skipped).
+ * @param speakers dominant speaker first; `level` 0..1 linear amplitude
+ * @returns the speakers now, in the server's order
+ */
+export function markSpeakers(
+  previous: readonly Participant[],
+  speakers: readonly { identity: string; level: number }[],
+  find: (identity: string) => Participant | undefined,
+): Participant[] {
+  for (const p of previous) {
+    p.isSpeaking = false;
+    p.audioLevel = 0;
+  }
+  return speakers.flatMap(({ identity, level }) => {
+    const p = find(identity);
+    if (!p) return [];
+    p.isSpeaking = true;
+    p.audioLevel = level;
+    return [p];
+  });
+}

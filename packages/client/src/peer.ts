@@ -1,9 +1,11 @@
 /**
- * One RTCPeerConnection to one remote participant (full mesh), negotiated with the W3C
- * "perfect negotiation" pattern (webrtc-pc §10.7 example): the polite peer rolls back on glare,
- * the impolite one ignores the colliding offer. ICE restarts when the connection fails.
+ * One RTCPeerConnection: a mesh link to a remote participant, or one leg to the SFU. Negotiated
+ * with the W3C "perfect negotiation" pattern (webrtc-pc §10.7 example): the polite side rolls
+ * back on glare, the impolite one ignores the colliding offer. ICE restarts when the connection
+ * fails. Every signaling input runs in order on one queue; a failure is reported, never thrown.
  */
-import type { IceCandidate, SessionDescription } from '@dari/protocol';
+import { CONTROL_CHANNEL_ID, CONTROL_CHANNEL_LABEL, type IceCandidate, type SessionDescription } from '@dari/protocol';
+import { ClientError, ClientErrorCode, describe } from './errors.js';
 
 /** A track this participant publishes, with the stream that carries its id to receivers. */
 export interface LocalTrackHandle {
@@ -21,87 +23,114 @@ export interface PeerCallbacks {
   onTrack(event: RTCTrackEvent): void;
   onDataChannel(channel: RTCDataChannel): void;
   onConnectionState(state: RTCPeerConnectionState): void;
-  /** A message on the control data channel (JSON), from the remote SDK. */
-  onControl?(message: unknown): void;
+  /** A message on the control data channel (`data` as received; parsing is the caller's). */
+  onControl?(data: unknown): void;
+  /** Negotiation, candidate or sender update failed (NEGOTIATION_FAILED, MEDIA_UPDATE_FAILED). */
+  onError(error: ClientError): void;
 }
 
-/** Label of the negotiated data channel that keeps SCTP in every offer (RFC 8831). */
-export const CONTROL_CHANNEL_LABEL = 'dari';
+/** How to build a {@link PeerLink}. */
+export interface PeerLinkOptions {
+  /** Who is at the other end: a participant identity, or `sfu:publisher` / `sfu` for the SFU legs. In errors. */
+  remote: string;
+  /** Whether this side yields on an offer collision (webrtc-pc §10.7). */
+  polite: boolean;
+  configuration: RTCConfiguration;
+  /** The local tracks to send, read when they are attached. */
+  localTracks: () => LocalTrackHandle[];
+  callbacks: PeerCallbacks;
+  /** Attach the local tracks at once, so this side offers first; otherwise on the first remote offer. Default false. */
+  initiator?: boolean;
+  /** Open the negotiated control data channel (not on the SFU subscriber leg). Default true. */
+  controlChannel?: boolean;
+  /** Send the local tracks; false: a data-only link (files in an SFU room) until {@link PeerLink.enableMedia}. Default true. */
+  media?: boolean;
+  /** Encodings for a camera track (simulcast on the SFU publisher leg); omitted or undefined result: one encoding. */
+  cameraEncodings?: (track: MediaStreamTrack) => RTCRtpEncodingParameters[] | undefined;
+  /** Builds the RTCPeerConnection. Default `new RTCPeerConnection(configuration)`. */
+  createPeerConnection?: (configuration: RTCConfiguration) => RTCPeerConnection;
+}
 
 export class PeerLink {
   readonly pc: RTCPeerConnection;
+  readonly remote: string;
+  private readonly polite: boolean;
+  private readonly localTracks: () => LocalTrackHandle[];
+  private readonly cb: PeerCallbacks;
+  private readonly cameraEncodings: PeerLinkOptions['cameraEncodings'];
+  private mediaOn: boolean;
   private makingOffer = false;
   private ignoreOffer = false;
   private localAttached = false;
   private readonly senders = new Map<string, RTCRtpSender>();
   private queue: Promise<void> = Promise.resolve();
+  private encodingQueue: Promise<void> = Promise.resolve();
   private closed = false;
   /** The negotiated control channel (null on a leg that has none). */
   private readonly control: RTCDataChannel | null = null;
   private readonly controlQueue: string[] = [];
 
-  /**
-   * @param polite whether this side yields on offer collision
-   * @param initiator true: attach local tracks now (this side offers first); false: after the first remote offer
-   */
-  constructor(
-    readonly remoteIdentity: string,
-    readonly polite: boolean,
-    configuration: RTCConfiguration,
-    private readonly localTracks: () => LocalTrackHandle[],
-    private readonly cb: PeerCallbacks,
-    initiator: boolean,
-    /** Open the negotiated control data channel (not on an SFU subscriber leg, which only answers). */
-    dataChannel = true,
-    /** Send the local tracks (false: a data-only link, e.g. for files in an SFU room; see {@link enableMedia}). */
-    public media = true,
-    /** Encodings for a camera track (simulcast on an SFU publisher leg); undefined = one encoding. */
-    private readonly cameraEncodings?: (track: MediaStreamTrack) => RTCRtpEncodingParameters[] | undefined,
-  ) {
-    this.pc = new RTCPeerConnection(configuration);
-    if (dataChannel) {
-      const control = this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: 0 });
+  constructor(options: PeerLinkOptions) {
+    this.remote = options.remote;
+    this.polite = options.polite;
+    this.localTracks = options.localTracks;
+    this.cb = options.callbacks;
+    this.cameraEncodings = options.cameraEncodings;
+    this.mediaOn = options.media ?? true;
+    this.pc = (options.createPeerConnection ?? ((c) => new RTCPeerConnection(c)))(options.configuration);
+    if (options.controlChannel ?? true) {
+      const control = this.pc.createDataChannel(CONTROL_CHANNEL_LABEL, { negotiated: true, id: CONTROL_CHANNEL_ID });
       control.onopen = () => {
         for (const text of this.controlQueue.splice(0)) control.send(text);
       };
-      control.onmessage = (ev) => {
-        try {
-          this.cb.onControl?.(JSON.parse(String(ev.data)));
-        } catch {
-          // not ours
-        }
-      };
+      control.onmessage = this.guard('control message', (ev: MessageEvent) => this.cb.onControl?.(ev.data));
       this.control = control;
     }
     this.pc.onnegotiationneeded = () => void this.negotiate();
-    this.pc.onicecandidate = ({ candidate }) => this.cb.sendCandidate(candidate ? candidate.toJSON() as IceCandidate : null);
-    this.pc.ontrack = (ev) => this.cb.onTrack(ev);
-    this.pc.ondatachannel = (ev) => this.cb.onDataChannel(ev.channel);
+    this.pc.onicecandidate = this.guard('icecandidate', ({ candidate }: RTCPeerConnectionIceEvent) =>
+      this.cb.sendCandidate(candidate ? (candidate.toJSON() as IceCandidate) : null),
+    );
+    this.pc.ontrack = this.guard('track', (ev: RTCTrackEvent) => this.cb.onTrack(ev));
+    this.pc.ondatachannel = this.guard('datachannel', (ev: RTCDataChannelEvent) => this.cb.onDataChannel(ev.channel));
     this.pc.oniceconnectionstatechange = () => {
       if (this.pc.iceConnectionState === 'failed') this.pc.restartIce();
     };
-    this.pc.onconnectionstatechange = () => this.cb.onConnectionState(this.pc.connectionState);
-    if (initiator) this.attachLocal();
+    this.pc.onconnectionstatechange = this.guard('connectionstatechange', () => this.cb.onConnectionState(this.pc.connectionState));
+    if (options.initiator ?? false) this.attachLocal();
   }
 
-  /** Sends a JSON message to the remote SDK on the control channel (queued until it opens). */
-  sendControl(message: unknown): void {
-    const text = JSON.stringify(message);
-    if (this.control?.readyState === 'open') this.control.send(text);
-    else if (this.control) this.controlQueue.push(text);
+  /** Whether the link sends the local tracks (false: data only, see {@link enableMedia}). */
+  get media(): boolean {
+    return this.mediaOn;
+  }
+
+  /** Whether the link has a control channel. */
+  get hasControlChannel(): boolean {
+    return this.control !== null;
+  }
+
+  /**
+   * Sends a text message to the remote SDK on the control channel, queued until it opens.
+   * @returns false when the link has no control channel (nothing is sent)
+   */
+  sendControl(text: string): boolean {
+    if (!this.control) return false;
+    if (this.control.readyState === 'open') this.control.send(text);
+    else this.controlQueue.push(text);
+    return true;
   }
 
   /** Turns a data-only link into a media one: attaches the local tracks (renegotiates). */
   enableMedia(): void {
-    if (this.media) return;
-    this.media = true;
+    if (this.mediaOn) return;
+    this.mediaOn = true;
     this.localAttached = false;
     this.attachLocal();
   }
 
   /** Starts sending a newly published track (renegotiates). */
   addTrack(handle: LocalTrackHandle): void {
-    if (!this.localAttached || !this.media || this.senders.has(handle.sid) || !handle.track) return;
+    if (!this.localAttached || !this.mediaOn || this.senders.has(handle.sid) || !handle.track) return;
     const sendEncodings = handle.source === 'camera' ? this.cameraEncodings?.(handle.track) : undefined;
     if (sendEncodings) {
       // Simulcast (RFC 8853): one transceiver, several encodings, told apart by rid.
@@ -115,15 +144,13 @@ export class PeerLink {
   /**
    * Pauses or resumes simulcast encodings of a sent track (dynacast; RTCRtpEncodingParameters.active,
    * W3C webrtc-pc §5.2). Unknown rids are ignored; no renegotiation. Calls apply in order; a
-   * failure is logged (the encodings stay as they were).
+   * failure is reported as MEDIA_UPDATE_FAILED (the encodings stay as they were).
    */
   setActiveEncodings(sid: string, rids: readonly string[]): void {
     this.encodingQueue = this.encodingQueue
       .then(() => this.applyActiveEncodings(sid, rids))
-      .catch((err: unknown) => console.warn(`[dari] could not set simulcast layers ${rids.join(',')}`, err));
+      .catch((err: unknown) => this.fail(ClientErrorCode.MEDIA_UPDATE_FAILED, `could not set simulcast layers ${rids.join(',')}`, err, { track: sid }));
   }
-
-  private encodingQueue: Promise<void> = Promise.resolve();
 
   private async applyActiveEncodings(sid: string, rids: readonly string[]): Promise<void> {
     const sender = this.senders.get(sid);
@@ -141,11 +168,18 @@ export class PeerLink {
     if (changed) await sender.setParameters(params);
   }
 
-  /** Swaps the media of a published track without renegotiation (camera off/on, device switch). */
+  /**
+   * Swaps the media of a published track without renegotiation (camera off/on, device switch).
+   * Never rejects: a failure is reported as MEDIA_UPDATE_FAILED.
+   */
   async replaceTrack(handle: LocalTrackHandle): Promise<void> {
     const sender = this.senders.get(handle.sid);
-    if (sender) await sender.replaceTrack(handle.track);
-    else this.addTrack(handle);
+    if (!sender) return this.addTrack(handle);
+    try {
+      await sender.replaceTrack(handle.track);
+    } catch (err) {
+      this.fail(ClientErrorCode.MEDIA_UPDATE_FAILED, `could not replace track ${handle.sid}`, err, { track: handle.sid });
+    }
   }
 
   /** Stops sending an unpublished track (renegotiates). */
@@ -156,7 +190,7 @@ export class PeerLink {
     if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
   }
 
-  /** Handles a remote description, in order with every other signaling input. */
+  /** Handles a remote description, in order with every other signaling input. Never rejects. */
   handleDescription(description: SessionDescription): Promise<void> {
     return this.serialize(async () => {
       const offerCollision = description.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
@@ -170,18 +204,19 @@ export class PeerLink {
         const local = this.pc.localDescription;
         if (local) this.cb.sendDescription({ type: local.type as SessionDescription['type'], sdp: local.sdp });
       }
-    });
+    }, 'remote description');
   }
 
-  /** Adds a trickled remote candidate (null = end of candidates). */
+  /** Adds a trickled remote candidate (null = end of candidates). Never rejects. */
   handleCandidate(candidate: IceCandidate): Promise<void> {
     return this.serialize(async () => {
       try {
         await this.pc.addIceCandidate((candidate ?? undefined) as RTCIceCandidateInit | undefined);
       } catch (err) {
+        // A candidate of an offer we ignored (glare) is expected to fail.
         if (!this.ignoreOffer) throw err;
       }
-    });
+    }, 'remote candidate');
   }
 
   close(): void {
@@ -190,7 +225,7 @@ export class PeerLink {
   }
 
   private attachLocal(): void {
-    if (this.localAttached || !this.media) return;
+    if (this.localAttached || !this.mediaOn) return;
     this.localAttached = true;
     for (const handle of this.localTracks()) this.addTrack(handle);
   }
@@ -202,17 +237,32 @@ export class PeerLink {
       const local = this.pc.localDescription;
       if (local && !this.closed) this.cb.sendDescription({ type: local.type as SessionDescription['type'], sdp: local.sdp });
     } catch (err) {
-      if (!this.closed) console.warn(`[dari] negotiation with ${this.remoteIdentity} failed`, err);
+      this.fail(ClientErrorCode.NEGOTIATION_FAILED, 'creating an offer failed', err);
     } finally {
       this.makingOffer = false;
     }
   }
 
-  private serialize(task: () => Promise<void>): Promise<void> {
+  private serialize(task: () => Promise<void>, what: string): Promise<void> {
     const next = this.queue.then(() => (this.closed ? undefined : task()));
-    this.queue = next.catch((err: unknown) => {
-      if (!this.closed) console.warn(`[dari] signaling with ${this.remoteIdentity} failed`, err);
-    });
+    this.queue = next.catch((err: unknown) => this.fail(ClientErrorCode.NEGOTIATION_FAILED, `applying a ${what} failed`, err));
     return this.queue;
+  }
+
+  /** Wraps an event handler: an exception in the SDK's handling becomes an INTERNAL error, not an uncaught one. */
+  private guard<E>(what: string, handler: (ev: E) => void): (ev: E) => void {
+    return (ev) => {
+      try {
+        handler(ev);
+      } catch (err) {
+        this.cb.onError(new ClientError(ClientErrorCode.INTERNAL, `handling ${what} from ${this.remote} failed: ${describe(err)}`, { peer: this.remote }, { cause: err }));
+      }
+    };
+  }
+
+  /** Reports a failure unless the link is closed (a closed link's errors are expected). */
+  private fail(code: ClientErrorCode, what: string, err: unknown, details: Record<string, unknown> = {}): void {
+    if (this.closed) return;
+    this.cb.onError(new ClientError(code, `${what} with ${this.remote}: ${describe(err)}`, { peer: this.remote, ...details }, { cause: err }));
   }
 }

@@ -47,6 +47,16 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private pending: ClientMessageInput[] = [];
 
+  /** @param onListenerError where a listener's exception goes (the Room's `error` event); default console.error */
+  constructor(private readonly onListenerError?: (event: string, error: unknown) => void) {
+    super();
+  }
+
+  protected override listenerFailed(event: string, error: unknown): void {
+    if (this.onListenerError) this.onListenerError(event, error);
+    else super.listenerFailed(event, error);
+  }
+
   /**
    * Opens the connection and joins.
    * @throws SignalingError with the server's code (TOKEN_EXPIRED, ROOM_FULL, …) or INTERNAL when the socket fails

@@ -42,7 +42,7 @@ async function switched(p: Participant, mode: Path, remotes: string[], timeoutMs
         sfu: !!room.getPeerConnection('sfu'),
         pubs: [...room.remoteParticipants.values()].map((r: any) => [r.identity, [...r.tracks.values()].map((t: any) => `${t.source}:${t.path}:${t.track?.readyState}`)]),
         peers: [...room.remoteParticipants.keys()].map((id: string) => [id, room.getPeerConnection(id)?.connectionState]),
-        moved: [...room.remoteMoved], sent: [...room.movedSent],
+        topology: room.topology?.machine.snapshot(), // the switch's state (moved said and heard, links, pending tracks)
       };
     });
     throw new Error(`${p.identity} not switched to ${mode}: ${JSON.stringify(state)} (${err.message})`);

@@ -5,7 +5,7 @@
  * Once joined, the URL becomes `?room=R` (shareable).
  */
 import './style.css';
-import { Room, type RemoteParticipant } from '@dari/client';
+import { Room, SignalingError, type RemoteParticipant } from '@dari/client';
 import { byId, fillIconSlots, toast } from './dom.js';
 import { Lobby } from './lobby.js';
 import { Grid } from './grid.js';
@@ -165,7 +165,13 @@ function wire(room: Room): void {
   room.on('activeSpeakersChanged', (speakers) => {
     if (live()) grid.setSpeaking(speakers.map((p) => p.identity), room.localParticipant.identity);
   });
-  room.on('error', (err) => live() && toast(err.message, 'error'));
+  // The server's errors are the user's business; the SDK's own (a failed candidate, a peer's
+  // malformed control message, a bug in a listener) go to the console for whoever debugs.
+  room.on('error', (err) => {
+    if (!live()) return;
+    if (err instanceof SignalingError) toast(err.message, 'error');
+    else console.warn(`[meet] ${err.code}: ${err.message}`, err.cause ?? '');
+  });
   room.on('disconnected', (reason) => {
     if (!live()) return;
     leaveUi(room);

@@ -51,18 +51,18 @@ export class MeshTransport {
 
   /**
    * Opens a link to a remote participant.
-   * @param initiator attach our tracks now and offer; false: answer the remote's offer
-   * @param media carry media (a P2P room) or data only (files in an SFU room)
+   * @param role.initiator attach our tracks now and offer; false: answer the remote's offer
+   * @param role.media carry media (a P2P room) or data only (files in an SFU room)
    */
-  open(identity: string, remoteSid: string, initiator: boolean, media: boolean): PeerLink {
+  open(identity: string, remoteSid: string, role: { initiator: boolean; media: boolean }): PeerLink {
     const o = this.options;
     const link = new PeerLink({
       remote: identity,
       polite: o.localSid() < remoteSid,
       configuration: o.configuration(),
       localTracks: o.localTracks,
-      initiator,
-      media,
+      initiator: role.initiator,
+      media: role.media,
       ...(o.createPeerConnection ? { createPeerConnection: o.createPeerConnection } : {}),
       callbacks: {
         sendDescription: (description) => o.send({ type: 'sdp', to: identity, description }),
@@ -99,18 +99,18 @@ export class MeshTransport {
       link.enableMedia();
       this.options.events.link(identity, { media: true, state: link.pc.connectionState });
     } else if (this.options.localSid() > remoteSid) {
-      this.open(identity, remoteSid, true, true);
+      this.open(identity, remoteSid, { initiator: true, media: true });
     }
   }
 
   /** Handles a remote description from `identity`, opening an answering link if there is none. */
   handleDescription(identity: string, remoteSid: string, description: SessionDescription, media: boolean): Promise<void> {
-    return (this.links.get(identity) ?? this.open(identity, remoteSid, false, media)).handleDescription(description);
+    return (this.links.get(identity) ?? this.open(identity, remoteSid, { initiator: false, media })).handleDescription(description);
   }
 
   /** Handles a trickled candidate from `identity`, opening an answering link if there is none. */
   handleCandidate(identity: string, remoteSid: string, candidate: IceCandidate, media: boolean): Promise<void> {
-    return (this.links.get(identity) ?? this.open(identity, remoteSid, false, media)).handleCandidate(candidate);
+    return (this.links.get(identity) ?? this.open(identity, remoteSid, { initiator: false, media })).handleCandidate(candidate);
   }
 
   /** Tells `identity` on the link's control channel that we receive it over `path` now. */

@@ -17,7 +17,7 @@ import { LocalParticipant, RemoteParticipant, RemoteTrackPublication, markSpeake
 import type { ConnectionState, ConnectOptions, RoomEvents, RoomOptions } from './room-events.js';
 import { SfuTransport } from './sfu-transport.js';
 import { SignalClient } from './signal-client.js';
-import { StatsSampler, type ConnectionInfo } from './stats.js';
+import { StatsSamplers, type ConnectionInfo } from './stats.js';
 import { TopologyAdapter, type TopologyEffects } from './topology-adapter.js';
 import type { MediaPath } from './topology-switch.js';
 
@@ -32,7 +32,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   private readonly signal = new SignalClient((event, err) =>
     this.reportError(new ClientError(ClientErrorCode.INTERNAL, `handling signaling ${event} failed: ${describe(err)}`, { event }, { cause: err })),
   );
-  private readonly samplers = new Map<string, StatsSampler>();
+  private readonly samplers = new StatsSamplers();
   private iceServers: IceServer[] = [];
   /** Scale-out: the node the room lives on (`joined.node`), to notice when it moves. */
   private roomNode: string | undefined;
@@ -135,7 +135,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   async sendFile(file: Blob, to: string, name = (file as File).name ?? 'file'): Promise<string> {
     const remote = this.remoteParticipants.get(to);
     if (!remote) throw new SignalingError(ErrorCode.TARGET_NOT_FOUND, `no participant ${JSON.stringify(to)}`);
-    const link = this.mesh.get(to) ?? this.mesh.open(to, remote.sid, true, this.mode === 'p2p');
+    const link = this.mesh.get(to) ?? this.mesh.open(to, remote.sid, { initiator: true, media: this.mode === 'p2p' });
     return sendFileOver(link.pc, file, name, to, (p) => this.emit('fileProgress', p));
   }
 
@@ -147,11 +147,6 @@ export class Room extends TypedEmitter<RoomEvents> {
    * @param identity only this participant; default all
    */
   async getConnectionInfo(identity?: string): Promise<ConnectionInfo[]> {
-    const sampler = (id: string) => {
-      let s = this.samplers.get(id);
-      if (!s) this.samplers.set(id, (s = new StatsSampler()));
-      return s;
-    };
     const jobs: Promise<ConnectionInfo>[] = [];
     for (const p of this.remoteParticipants.values()) {
       if (identity !== undefined && p.identity !== identity) continue;
@@ -159,10 +154,10 @@ export class Room extends TypedEmitter<RoomEvents> {
       const viaSfu = [...p.tracks.values()].some((t) => t.track && t.path === 'sfu') || (this.mode === 'sfu' && !this.mesh.get(p.identity)?.media);
       if (viaSfu && this.sfu) {
         const ids = new Set([...p.tracks.values()].flatMap((t) => (t.track && t.path === 'sfu' ? [t.track.id] : [])));
-        jobs.push(sampler(`sfu:${p.identity}`).sample(p.identity, this.sfu.subscriber.pc, 'sfu', ids));
+        jobs.push(this.samplers.sample(p.identity, this.sfu.subscriber.pc, 'sfu', ids));
       } else {
         const link = this.mesh.get(p.identity);
-        if (link) jobs.push(sampler(`p2p:${p.identity}`).sample(p.identity, link.pc, 'p2p'));
+        if (link) jobs.push(this.samplers.sample(p.identity, link.pc, 'p2p'));
       }
     }
     return Promise.all(jobs);
@@ -256,16 +251,11 @@ export class Room extends TypedEmitter<RoomEvents> {
     lp.grants = m.participant.grants;
     this.iceServers = this.options.iceServers ?? m.iceServers;
     // Scale-out: the session resumed on another node (the old one died or drained). Peer
-    // connections survive; the SFU legs went with the old node, so they are set up again.
+    // connections survive; the SFU legs went with the old node, so they are set up again (the
+    // new legs' tracks replace the old ones). Leaving the SFU anyway (p2p): the switch closes them.
     const moved = m.resumed && m.node !== undefined && this.roomNode !== undefined && m.node !== this.roomNode;
     this.roomNode = m.node;
-    if (moved && this.sfu) {
-      if (this.mode === 'sfu') this.openSfu(); // closes the old legs; new tracks replace the old ones
-      else {
-        this.sfu.close(); // leaving the SFU anyway: the switch's close-sfu finds nothing left to close
-        this.sfu = null;
-      }
-    }
+    if (moved && this.sfu && this.mode === 'sfu') this.openSfu();
     if (m.resumed) {
       // Same session: peer connections survived. Reconcile presence that changed meanwhile.
       const present = new Set(m.participants.map((p) => p.identity));
@@ -322,19 +312,13 @@ export class Room extends TypedEmitter<RoomEvents> {
         this.emit('error', new SignalingError(m.code as ErrorCode, m.message, m.details));
         break;
       case 'sfu-sdp':
-        void this.sfu?.leg(m.pc).handleDescription(m.description);
-        break;
       case 'sfu-candidate':
-        void this.sfu?.leg(m.pc).handleCandidate(m.candidate);
+      case 'publisher-layers':
+        this.sfu?.handleMessage(m);
         break;
       case 'room-mode':
         this.topology.setMode(m.mode);
         break;
-      case 'publisher-layers': {
-        const t = [...this.localParticipant.tracks.values()].find((x) => x.stream.id === m.streamId);
-        if (t) this.sfu?.setActiveEncodings(t.sid, m.rids);
-        break;
-      }
       case 'active-speakers': {
         const lp = this.localParticipant;
         this.activeSpeakers = markSpeakers(this.activeSpeakers, m.speakers, (id) => (id === lp.identity ? lp : this.remoteParticipants.get(id)));
@@ -365,7 +349,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.remoteParticipants.set(info.identity, p);
     this.topology.participant(info.identity, info.tracks);
     this.emit('participantConnected', p);
-    if (offer) this.mesh.open(p.identity, p.sid, true, this.mode === 'p2p');
+    if (offer) this.mesh.open(p.identity, p.sid, { initiator: true, media: this.mode === 'p2p' });
   }
 
   private updateRemote(info: ParticipantInfo): void {
@@ -396,8 +380,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (!p) return;
     this.remoteParticipants.delete(identity);
     this.mesh.close(identity);
-    this.samplers.delete(`p2p:${identity}`);
-    this.samplers.delete(`sfu:${identity}`);
+    this.samplers.forget(identity);
     this.topology.participantLeft(identity);
     for (const pub of p.tracks.values()) if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
     this.emit('participantDisconnected', p);

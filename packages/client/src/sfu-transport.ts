@@ -5,7 +5,7 @@
  * other participant's tracks and we answer. Each leg has one offerer, so there is no glare
  * (docs/architecture.md, "Two peer connections per participant").
  */
-import type { ClientMessageInput, SfuPc, IceCandidate, SessionDescription } from '@dari/protocol';
+import type { ClientMessageInput, IceCandidate, ServerMessageOf, SessionDescription, SfuPc } from '@dari/protocol';
 import type { ClientError } from './errors.js';
 import { PeerLink, type LocalTrackHandle, type PeerLinkOptions } from './peer.js';
 
@@ -71,9 +71,11 @@ export class SfuTransport {
   readonly subscriber: PeerLink;
   private stateNow: SfuTransportState = 'new';
   private closed = false;
+  private readonly localTracks: () => LocalTrackHandle[];
 
   constructor(options: SfuTransportOptions) {
     const o = options;
+    this.localTracks = o.localTracks;
     const leg = (pc: SfuPc) => ({
       sendDescription: (description: SessionDescription) => o.send({ type: 'sfu-sdp', pc, description }),
       sendCandidate: (candidate: IceCandidate) => o.send({ type: 'sfu-candidate', pc, candidate }),
@@ -138,6 +140,20 @@ export class SfuTransport {
   /** Dynacast: the simulcast layers (rids) of a published track some subscriber receives. */
   setActiveEncodings(sid: string, rids: readonly string[]): void {
     this.publisher.setActiveEncodings(sid, rids);
+  }
+
+  /**
+   * The SFU's messages for this transport: a leg's description or ICE candidate, and dynacast's
+   * `publisher-layers` (the layers of our track with that stream id that someone receives).
+   * Failures reach `onError` (the legs' negotiation queues report them).
+   */
+  handleMessage(m: ServerMessageOf<'sfu-sdp' | 'sfu-candidate' | 'publisher-layers'>): void {
+    if (m.type === 'sfu-sdp') void this.leg(m.pc).handleDescription(m.description);
+    else if (m.type === 'sfu-candidate') void this.leg(m.pc).handleCandidate(m.candidate);
+    else {
+      const t = this.localTracks().find((x) => x.stream.id === m.streamId);
+      if (t) this.publisher.setActiveEncodings(t.sid, m.rids);
+    }
   }
 
   close(): void {

@@ -127,3 +127,22 @@ export class StatsSampler {
     return info;
   }
 }
+
+/** One {@link StatsSampler} per participant and path, so each keeps its own byte history. */
+export class StatsSamplers {
+  private readonly samplers = new Map<string, StatsSampler>();
+
+  /** Samples `peer`'s connection `pc` (see {@link StatsSampler.sample}). */
+  sample(peer: string, pc: RTCPeerConnection, via: 'p2p' | 'sfu', trackIds?: ReadonlySet<string>): Promise<ConnectionInfo> {
+    const key = `${via}:${peer}`;
+    let s = this.samplers.get(key);
+    if (!s) this.samplers.set(key, (s = new StatsSampler()));
+    return s.sample(peer, pc, via, trackIds);
+  }
+
+  /** Drops a departed participant's history. */
+  forget(peer: string): void {
+    this.samplers.delete(`p2p:${peer}`);
+    this.samplers.delete(`sfu:${peer}`);
+  }
+}

@@ -156,7 +156,7 @@ function mesh(localSid: string): { mesh: MeshTransport; pcs: FakePeerConnection[
 
 test('mesh control messages are parsed on receipt: moved reaches the switch, malformed ones are ignored with their reason', () => {
   const { mesh: m, pcs, moved, errors } = mesh('PA_a');
-  m.open('bob', 'PA_b', true, true);
+  m.open('bob', 'PA_b', { initiator: true, media: true });
   const channel = pcs[0]!.channels[0]!;
   channel.deliver('{"t":"moved","path":"sfu"}');
   assert.deepEqual(moved, ['bob:sfu']);
@@ -179,7 +179,7 @@ test('mesh control messages are parsed on receipt: moved reaches the switch, mal
 
 test('mesh openMedia: an existing data-only link gets media; without a link the larger sid offers and the smaller waits', () => {
   const a = mesh('PA_a');
-  a.mesh.open('bob', 'PA_b', true, false);
+  a.mesh.open('bob', 'PA_b', { initiator: true, media: false });
   a.mesh.openMedia('bob', 'PA_b');
   assert.equal(a.mesh.get('bob')?.media, true);
   assert.deepEqual(a.links, ['bob:data:new', 'bob:media:new']);
@@ -193,7 +193,7 @@ test('mesh openMedia: an existing data-only link gets media; without a link the 
 
 test('mesh links report connection states only while they are the current link', () => {
   const { mesh: m, pcs, links } = mesh('PA_a');
-  m.open('bob', 'PA_b', false, true);
+  m.open('bob', 'PA_b', { initiator: false, media: true });
   pcs[0]!.setConnectionState('connected');
   m.close('bob');
   pcs[0]!.setConnectionState('failed');

@@ -55,6 +55,22 @@ test('descriptions go out as sfu-sdp for their leg: we offer on the publisher le
   );
 });
 
+test('handleMessage: sfu-sdp and sfu-candidate reach the leg they name; publisher-layers sets the active layers of our track with that stream id', async () => {
+  const { t, publisher, subscriber, sent } = transport(true);
+  t.handleMessage({ type: 'sfu-sdp', pc: 'subscriber', description: { type: 'offer', sdp: 'v=0' } });
+  await settle();
+  assert.deepEqual(subscriber.remoteDescriptions.map((d) => d.type), ['offer']);
+  assert.equal(publisher.remoteDescriptions.length, 0);
+  assert.deepEqual(sent.map((m) => (m.type === 'sfu-sdp' ? `${m.pc}:${m.description.type}` : m.type)), ['subscriber:answer']);
+  t.handleMessage({ type: 'publisher-layers', streamId: 'stream', rids: ['q', 'h'] });
+  await settle();
+  const active = () => publisher.added[0]!.sender.parameters.encodings.map((e) => `${e.rid}:${e.active}`);
+  assert.deepEqual(active(), ['q:true', 'h:true', 'f:false']);
+  t.handleMessage({ type: 'publisher-layers', streamId: 'someone-else', rids: ['q'] });
+  await settle();
+  assert.deepEqual(active(), ['q:true', 'h:true', 'f:false'], 'another stream id changes nothing');
+});
+
 test('the transport state is the worse of the two legs, and a closed transport reports nothing more', () => {
   const { t, publisher, subscriber, legStates } = transport(true);
   assert.equal(t.state, 'new');

@@ -35,6 +35,8 @@ export interface MeshTransportOptions {
   /** Sends a signaling message; false when it was dropped. */
   send: (message: ClientMessageInput) => boolean;
   events: MeshEvents;
+  /** Whether signaling works now (see {@link PeerCallbacks.signalingAlive}). Default: always. */
+  signalingAlive?: () => boolean;
   /** Default `new RTCPeerConnection`. */
   createPeerConnection?: PeerLinkOptions['createPeerConnection'];
 }
@@ -45,6 +47,11 @@ export class MeshTransport {
   constructor(private readonly options: MeshTransportOptions) {}
 
   /** The link to `identity`, if any. */
+  /** Restarts ICE on every link whose ICE is down (after signaling came back). */
+  restartIceIfDown(): void {
+    for (const link of this.links.values()) link.restartIceIfDown();
+  }
+
   get(identity: string): PeerLink | undefined {
     return this.links.get(identity);
   }
@@ -81,6 +88,7 @@ export class MeshTransport {
           o.events.connectionState(identity, state);
         },
         onError: (error) => o.events.error(error),
+        ...(o.signalingAlive ? { signalingAlive: o.signalingAlive } : {}),
       },
     });
     this.links.set(identity, link);

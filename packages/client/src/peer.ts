@@ -27,7 +27,21 @@ export interface PeerCallbacks {
   onControl?(data: unknown): void;
   /** Negotiation, candidate or sender update failed (NEGOTIATION_FAILED, MEDIA_UPDATE_FAILED). */
   onError(error: ClientError): void;
+  /**
+   * Asks the offering side for an ICE restart, where this side only answers (the SFU subscriber
+   * leg: `sfu-restart-ice`). Absent: this side restarts ICE itself (`restartIce()`, a new offer).
+   */
+  requestIceRestart?(): void;
+  /** Whether signaling works now (an ICE restart's offer and answer would get through). Absent: always. */
+  signalingAlive?(): boolean;
 }
+
+/**
+ * How long ICE may stay `disconnected` while signaling works before the link restarts ICE, ms:
+ * after an address change the old candidate pair is dead for good, and waiting for `failed`
+ * (Chromium: about 30 s) would leave the call silent meanwhile.
+ */
+export const DISCONNECTED_RESTART_MS = 2500;
 
 /** How to build a {@link PeerLink}. */
 export interface PeerLinkOptions {
@@ -69,6 +83,7 @@ export class PeerLink {
   /** The negotiated control channel (null on a leg that has none). */
   private readonly control: RTCDataChannel | null = null;
   private readonly controlQueue: string[] = [];
+  private disconnectedTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: PeerLinkOptions) {
     this.remote = options.remote;
@@ -93,7 +108,16 @@ export class PeerLink {
     this.pc.ontrack = this.guard('track', (ev: RTCTrackEvent) => this.cb.onTrack(ev));
     this.pc.ondatachannel = this.guard('datachannel', (ev: RTCDataChannelEvent) => this.cb.onDataChannel(ev.channel));
     this.pc.oniceconnectionstatechange = () => {
-      if (this.pc.iceConnectionState === 'failed') this.pc.restartIce();
+      const state = this.pc.iceConnectionState;
+      if (this.disconnectedTimer) clearTimeout(this.disconnectedTimer);
+      this.disconnectedTimer = null;
+      if (state === 'failed') this.restartIce();
+      else if (state === 'disconnected') {
+        this.disconnectedTimer = setTimeout(() => {
+          this.disconnectedTimer = null;
+          if (this.cb.signalingAlive?.() ?? true) this.restartIceIfDown();
+        }, DISCONNECTED_RESTART_MS);
+      }
     };
     this.pc.onconnectionstatechange = this.guard('connectionstatechange', () => this.cb.onConnectionState(this.pc.connectionState));
     if (options.initiator ?? false) this.attachLocal();
@@ -219,7 +243,25 @@ export class PeerLink {
     }, 'remote candidate');
   }
 
+  /**
+   * Restarts ICE when it is `disconnected` or `failed` (once signaling is back after a cut or an
+   * address change; RFC 8445 §9). @returns whether it restarted
+   */
+  restartIceIfDown(): boolean {
+    const state = this.pc.iceConnectionState;
+    if (this.closed || (state !== 'disconnected' && state !== 'failed')) return false;
+    this.restartIce();
+    return true;
+  }
+
+  private restartIce(): void {
+    if (this.closed) return;
+    if (this.cb.requestIceRestart) this.cb.requestIceRestart();
+    else this.pc.restartIce();
+  }
+
   close(): void {
+    if (this.disconnectedTimer) clearTimeout(this.disconnectedTimer);
     this.closed = true;
     this.pc.close();
   }

@@ -66,6 +66,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       configuration: () => this.rtcConfiguration(),
       localTracks: () => [...lp.tracks.values()],
       send: (m) => this.signal.send(m),
+      signalingAlive: () => this.signal.alive(),
       events: {
         track: (identity, ev) => this.topology.trackArrived('p2p', ev, identity),
         link: (identity, link) => this.topology.meshLink(identity, link),
@@ -239,6 +240,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         this.emit('peerConnectionStateChanged', `sfu:${leg}`, state);
       },
       onError: (err) => this.reportError(err),
+      signalingAlive: () => this.signal.alive(),
     });
   }
 
@@ -265,6 +267,9 @@ export class Room extends TypedEmitter<RoomEvents> {
         else this.addRemote(info, false); // joined while we were away: they offer to us
       }
       this.topology.setMode(m.mode);
+      // Back after a cut or an address change: links whose ICE went down restart it now.
+      this.mesh.restartIceIfDown();
+      this.sfu?.restartIceIfDown();
       return;
     }
     this.teardown();

@@ -62,6 +62,8 @@ export interface SfuTransportOptions {
   /** One leg's connection state changed. */
   onLegState: (leg: SfuPc, state: RTCPeerConnectionState) => void;
   onError: (error: ClientError) => void;
+  /** Whether signaling works now (see {@link PeerCallbacks.signalingAlive}). Default: always. */
+  signalingAlive?: () => boolean;
   /** Default `new RTCPeerConnection`. */
   createPeerConnection?: PeerLinkOptions['createPeerConnection'];
 }
@@ -87,6 +89,9 @@ export class SfuTransport {
         o.onLegState(pc, state);
       },
       onError: o.onError,
+      ...(o.signalingAlive ? { signalingAlive: o.signalingAlive } : {}),
+      // The SFU offers the subscriber leg: it restarts ICE there when asked.
+      ...(pc === 'subscriber' ? { requestIceRestart: () => void o.send({ type: 'sfu-restart-ice' }) } : {}),
     });
     const factory = o.createPeerConnection ? { createPeerConnection: o.createPeerConnection } : {};
     const cameraEncodings = (track: MediaStreamTrack) => {
@@ -114,6 +119,12 @@ export class SfuTransport {
       controlChannel: false,
       ...factory,
     });
+  }
+
+  /** Restarts ICE on a leg whose ICE is down (after signaling came back). */
+  restartIceIfDown(): void {
+    this.publisher.restartIceIfDown();
+    this.subscriber.restartIceIfDown();
   }
 
   get state(): SfuTransportState {

@@ -35,6 +35,21 @@ export function signalingUrl(url: string): string {
   return u.toString();
 }
 
+/** Interval of the SDK's `ping` while connected, ms. */
+export const HEARTBEAT_MS = 2000;
+/**
+ * Silence after which the connection counts as dead, ms: the server answers every `ping`, so
+ * nothing heard for this long means the path is gone (a cut link closes no socket: TCP notices only
+ * minutes later). The SDK then reconnects at once instead of waiting for TCP.
+ */
+export const DEAD_AFTER_MS = 5000;
+/** A reconnect attempt not joined within this many ms is abandoned for the next (a SYN lost in a cut would otherwise wait for TCP's backoff). */
+export const ATTEMPT_TIMEOUT_MS = 2000;
+/** Reconnect backoff: 250 ms doubling to this cap, ms. */
+export const RETRY_CAP_MS = 500;
+/** How long the SDK keeps retrying after the grace period, ms; past the grace a retry joins afresh. */
+export const RETRY_AFTER_GRACE_MS = 120_000;
+
 export class SignalClient extends TypedEmitter<SignalClientEvents> {
   state: SignalState = 'disconnected';
   private ws: WebSocket | null = null;
@@ -45,7 +60,10 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
   private graceMs = 10_000;
   private finished = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private pending: ClientMessageInput[] = [];
+  /** When the current connection last received a frame, ms since the epoch (0: none). */
+  private lastHeard = 0;
 
   /** @param onListenerError where a listener's exception goes (the Room's `error` event); default console.error */
   constructor(private readonly onListenerError?: (event: string, error: unknown) => void) {
@@ -91,6 +109,14 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
     return true;
   }
 
+  /**
+   * Whether signaling works now: connected and a server frame arrived within the last
+   * {@link HEARTBEAT_MS} + 1 s (every `ping` gets a `pong`), so a message sent now gets through.
+   */
+  alive(): boolean {
+    return this.state === 'connected' && Date.now() - this.lastHeard <= HEARTBEAT_MS + 1000;
+  }
+
   /** Leaves the room and closes the connection. */
   disconnect(): void {
     if (this.finished) return;
@@ -101,6 +127,7 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
   private finish(reason: string): void {
     this.finished = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
     const ws = this.ws;
     this.ws = null;
     ws?.close(1000, reason);
@@ -120,6 +147,16 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
       this.ws = ws;
       let joined = false;
       let closingReason: string | null = null;
+      // Reconnect attempts are bounded: a SYN lost while the link is down is retried by TCP only
+      // after 1 s, 3 s, 7 s… so a fresh attempt soon after the link's return connects faster.
+      const attemptTimer = resume
+        ? setTimeout(() => {
+            if (joined || this.ws !== ws) return;
+            this.ws = null;
+            ws.close();
+            reject(new SignalingError(ErrorCode.INTERNAL, `no joined within ${ATTEMPT_TIMEOUT_MS} ms`));
+          }, ATTEMPT_TIMEOUT_MS)
+        : null;
       ws.onopen = () => {
         ws.send(
           JSON.stringify({
@@ -132,15 +169,18 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
         );
       };
       ws.onmessage = (ev: MessageEvent) => {
-        if (typeof ev.data !== 'string') return;
+        if (this.ws !== ws || typeof ev.data !== 'string') return; // an abandoned attempt or a dead socket
         const parsed = parseServerMessage(ev.data);
         if (!parsed.ok) {
           console.warn('[dari] dropped an invalid server message:', parsed.message);
           return;
         }
         const msg = parsed.message;
+        this.lastHeard = Date.now();
         if (msg.type === 'joined') {
           joined = true;
+          if (attemptTimer) clearTimeout(attemptTimer);
+          this.startHeartbeat(ws);
           this.sid = msg.participant.sid;
           this.graceMs = msg.limits.reconnectGraceMs;
           this.setState('connected');
@@ -160,6 +200,8 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
       ws.onclose = (ev: CloseEvent) => {
         if (this.ws !== ws) return;
         this.ws = null;
+        if (attemptTimer) clearTimeout(attemptTimer);
+        this.stopHeartbeat();
         if (!joined) {
           reject(new SignalingError(ErrorCode.INTERNAL, `signaling connection closed before join (${ev.code} ${ev.reason})`));
           return;
@@ -178,10 +220,38 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
     });
   }
 
-  /** Retries with backoff (250 ms doubling to 2 s) until the grace period is over. */
+  /**
+   * While joined, sends a `ping` every {@link HEARTBEAT_MS}; after {@link DEAD_AFTER_MS} without
+   * any server frame the socket is dropped and a reconnect starts (as on a close).
+   */
+  private startHeartbeat(ws: WebSocket): void {
+    this.stopHeartbeat();
+    this.heartbeatTimer = setInterval(() => {
+      if (this.ws !== ws) return this.stopHeartbeat();
+      if (Date.now() - this.lastHeard > DEAD_AFTER_MS) {
+        this.ws = null;
+        this.stopHeartbeat();
+        ws.close();
+        this.scheduleReconnect(Date.now());
+        return;
+      }
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping', ts: Date.now() }));
+    }, HEARTBEAT_MS);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  /**
+   * Retries with backoff (250 ms doubling to {@link RETRY_CAP_MS}) until
+   * {@link RETRY_AFTER_GRACE_MS} past the grace period; inside the grace the session resumes,
+   * after it the server answers with a fresh join (`resumed: false`) and the Room rebuilds its peers.
+   */
   private scheduleReconnect(since: number, attempt = 0): void {
     this.setState('reconnecting');
-    const delay = Math.min(2000, 250 * 2 ** attempt);
+    const delay = Math.min(RETRY_CAP_MS, 250 * 2 ** attempt);
     this.retryTimer = setTimeout(() => {
       if (this.finished) return;
       this.open(true).catch((err: unknown) => {
@@ -190,7 +260,7 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
         // is transient (the room's node is being replaced, or Redis is restarting).
         if (err instanceof SignalingError && err.code !== ErrorCode.INTERNAL && err.code !== ErrorCode.CLUSTER_UNAVAILABLE) return this.finish(err.code);
         // Past the grace period the session is gone; a fresh join (resumed: false) still works.
-        if (Date.now() - since > this.graceMs + 20_000) this.finish('reconnect-failed');
+        if (Date.now() - since > this.graceMs + RETRY_AFTER_GRACE_MS) this.finish('reconnect-failed');
         else this.scheduleReconnect(since, attempt + 1);
       });
     }, delay);

@@ -56,6 +56,11 @@ export const ConfigSchema = z.strictObject({
       rateLimitBurst: z.number().int().min(1).default(200),
       /** Protocol errors tolerated per 10 s before closing with 1008. Default 10. */
       maxViolations: z.number().int().min(0).default(10),
+      /**
+       * Interval of WebSocket pings to each client, ms; a client that misses two is dropped (and
+       * its grace period starts), so a dead connection is noticed within 1–2 intervals. Default 5000.
+       */
+      pingIntervalMs: z.number().int().min(1000).max(300_000).default(5000),
       /** Reconnect grace period, ms. Default 10000. */
       reconnectGraceMs: z.number().int().min(0).default(10_000),
       /** Time allowed from connect to join, ms. Default 10000. */

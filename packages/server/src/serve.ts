@@ -122,6 +122,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   // One node: rooms saved by a graceful stop come back (signaling/state-file.ts).
   const stateFile = cluster ? undefined : config.signaling.stateFile === undefined ? defaultStateFile(config.host, config.port) : config.signaling.stateFile || undefined;
   signaling = new SignalingAdapter({
+    pingIntervalMs: config.signaling.pingIntervalMs,
     router: cluster,
     keys: resolved.keys,
     logger,

@@ -7,72 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { TurnClient } from '@dari/testkit';
 import type { ServerMessage } from '@dari/protocol';
 import { Client } from './helpers.js';
+import { firstServe, serve, stop } from './serve-process.js';
 import { defaultStateFile, takeStateFile, writeStateFile } from '../src/signaling/state-file.js';
-
-const BIN = fileURLToPath(new URL('../../bin/dari.js', import.meta.url));
-
-interface Serving {
-  child: ChildProcess;
-  ws: string;
-  log: string[];
-}
-
-/** A TCP port free now (and its UDP twin, for TURN). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function serve(args: string[]): Promise<Serving> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--log-level', 'info', '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout! });
-  const ready = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`dari serve exited ${code}: ${stderr}`)));
-    lines.on('line', (line) => {
-      log.push(line);
-      if (line.includes('"ready')) resolve(line);
-    });
-  });
-  return { child, ws: (JSON.parse(ready) as { ws: string }).ws, log };
-}
-
-/**
- * Starts a first server on ports free a moment ago (HTTP and TURN); another process may take one
- * meanwhile on this busy machine, so an EADDRINUSE start is retried on new ports (5 tries).
- */
-async function firstServe(args: (port: number, turnPort: number) => string[]): Promise<{ serving: Serving; args: string[] }> {
-  for (let attempt = 1; ; attempt++) {
-    const a = args(await freePort(), await freePort());
-    try {
-      return { serving: await serve(a), args: a };
-    } catch (err) {
-      if (attempt === 5 || !/EADDRINUSE/.test((err as Error).message)) throw err;
-    }
-  }
-}
-
-async function stop(s: Serving): Promise<number | null> {
-  const exited = once(s.child, 'exit');
-  s.child.kill('SIGTERM');
-  return (await exited)[0] as number | null;
-}
 
 const joinedOf = (m: ServerMessage) => m as Extract<ServerMessage, { type: 'joined' }>;
 

@@ -61,7 +61,7 @@ export interface SignalingAdapterOptions {
   keys: ReadonlyMap<string, string>;
   logger: Logger;
   metrics?: Metrics | undefined;
-  /** Interval of WebSocket pings, ms; a peer that misses two is dropped. Default 15000. */
+  /** Interval of WebSocket pings, ms; a peer that misses two is dropped. Default 5000 (`signaling.pingIntervalMs`). */
   pingIntervalMs?: number;
   /** Clock, ms since the epoch; default Date.now. */
   now?: () => number;
@@ -94,7 +94,7 @@ export class SignalingAdapter {
     this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
     this.tickTimer = setInterval(() => this.apply(this.core.tick(this.now())), 1000);
     this.tickTimer.unref();
-    this.pingTimer = setInterval(() => this.heartbeat(), opts.pingIntervalMs ?? 15_000);
+    this.pingTimer = setInterval(() => this.heartbeat(), opts.pingIntervalMs ?? 5000);
     this.pingTimer.unref();
   }
 

@@ -12,7 +12,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createRoutes } from './http/routes.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
-import { defaultStateFile, takeStateFile, writeStateFile } from './signaling/state-file.js';
+import { RESTORE_WINDOW_MS, defaultStateFile, takeStateFile, writeStateFile } from './signaling/state-file.js';
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
 import { SHARED_ALPN, shareTlsPort } from './http/tls-share.js';
 import { SfuManager } from '@dari/sfu';
@@ -204,7 +204,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
 
 /** Adopts the rooms a graceful stop saved (see signaling/state-file.ts). */
 function restoreRooms(signaling: SignalingAdapter, path: string, graceMs: number, logger: Logger): void {
-  const taken = takeStateFile(path, Date.now(), graceMs);
+  const taken = takeStateFile(path, Date.now(), graceMs + RESTORE_WINDOW_MS);
   if (taken.kind === 'discarded') logger.warn({ file: path, why: taken.why }, 'room state file discarded');
   if (taken.kind !== 'rooms') return;
   let participants = 0;
@@ -215,9 +215,10 @@ function restoreRooms(signaling: SignalingAdapter, path: string, graceMs: number
     });
     const room = { room: snap.room, policy: snap.policy, participants: snap.participants.map((p) => ({ ...p, tracks: tracks(p.tracks) })) };
     participants += room.participants.length;
-    signaling.run(signaling.core.adoptRoom(room, Date.now(), taken.state.at));
+    // The grace runs from now, the return: clients could not reconnect while the server was down.
+    signaling.run(signaling.core.adoptRoom(room, Date.now()));
   }
-  logger.info({ file: path, rooms: taken.state.rooms.length, participants, downMs: Date.now() - taken.state.at }, 'rooms restored after a restart; participants have their reconnect grace to resume');
+  logger.info({ file: path, rooms: taken.state.rooms.length, participants, downMs: Date.now() - taken.state.at }, 'rooms restored after a restart; participants have their reconnect grace from now to resume');
 }
 
 /** Saves every room for the next start. @returns false when there was nothing to save or it failed */

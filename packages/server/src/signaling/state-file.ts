@@ -59,11 +59,17 @@ export type TakenState =
   | { kind: 'discarded'; why: string };
 
 /**
- * Reads and deletes the state file. A file older than `maxAgeMs` (every participant in it would
- * be past its reconnect grace) or malformed is discarded; it never throws for bad content.
+ * Reads and deletes the state file. A file older than `maxAgeMs` (the server was down longer
+ * than its clients keep trying) or malformed is discarded; it never throws for bad content.
  * @param now ms since the Unix epoch
- * @param maxAgeMs the reconnect grace, ms
+ * @param maxAgeMs how long a saved room stays worth restoring, ms (serve.ts: the reconnect grace + {@link RESTORE_WINDOW_MS})
  */
+/**
+ * How long after a graceful stop its saved rooms are still restored, beyond the reconnect grace,
+ * ms: the SDK keeps reconnecting for the grace + 2 min, so its clients are still there.
+ */
+export const RESTORE_WINDOW_MS = 120_000;
+
 export function takeStateFile(path: string, now: number, maxAgeMs: number): TakenState {
   let text: string;
   try {
@@ -82,7 +88,7 @@ export function takeStateFile(path: string, now: number, maxAgeMs: number): Take
   const parsed = StateFileSchema.safeParse(raw);
   if (!parsed.success) return { kind: 'discarded', why: `not a version 1 state file (${parsed.error.issues[0]?.path.join('.') || 'root'}: ${parsed.error.issues[0]?.message})` };
   const age = now - parsed.data.at;
-  if (age >= maxAgeMs) return { kind: 'discarded', why: `written ${Math.round(age / 1000)} s ago, past the ${Math.round(maxAgeMs / 1000)} s reconnect grace` };
+  if (age >= maxAgeMs) return { kind: 'discarded', why: `written ${Math.round(age / 1000)} s ago, past the ${Math.round(maxAgeMs / 1000)} s a saved room is kept` };
   if (age < -60_000) return { kind: 'discarded', why: 'written in the future (clock moved back?)' };
   return { kind: 'rooms', state: parsed.data };
 }

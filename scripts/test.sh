@@ -40,6 +40,6 @@ npm run build --silent
 # One test file at a time: the Chromium tests need both cores.
 exec node --test --test-concurrency=1 --test-timeout=300000 \
   packages/protocol/dist/test/*.test.js packages/stun/dist/test/*.test.js packages/client/dist-test/test/*.test.js \
-  packages/cluster/dist/test/*.test.js packages/sfu/dist/test/*.test.js \
+  packages/cluster/dist/test/*.test.js packages/sfu/dist/test/*.test.js packages/media/dist/test/*.test.js \
   packages/turn-native/dist/test/*.test.js packages/server/dist/test/*.test.js \
   packages/fuzz/dist/test/*.test.js lab/dist/test/*.test.js

@@ -17,7 +17,7 @@
 import { Redis } from 'ioredis';
 import { NodeInfo, RoomSnapshot, parseStored, type ClusterRoom } from './types.js';
 
-export type RoomPolicy = 'auto' | 'p2p' | 'sfu';
+export type RoomPolicy = 'auto' | 'p2p' | 'sfu' | 'mcu';
 
 /** Redis cannot be reached (down, restarting, or a command failed). */
 export class StoreUnavailableError extends Error {

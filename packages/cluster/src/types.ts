@@ -55,7 +55,7 @@ export const RoomSnapshot = z.object({
   room: z.string().min(1).max(256),
   /** The node that wrote the snapshot. */
   node: z.string(),
-  policy: z.enum(['auto', 'p2p', 'sfu']),
+  policy: z.enum(['auto', 'p2p', 'sfu', 'mcu']),
   mode: z.enum(['p2p', 'sfu']),
   participants: z.array(ParticipantSnapshot).max(10_000),
   /** Write time, ms since the Unix epoch. */

@@ -1,5 +1,5 @@
 /**
- * The `dari` command line: `dari serve`, `dari token`, `dari turn`, `dari nat-check`, `dari ingress`; each
+ * The `dari` command line: `dari serve`, `dari token`, `dari turn`, `dari nat-check`, `dari ingress`, `dari egress`; each
  * answers `--help`. Returns an exit code; never calls process.exit itself.
  */
 import { ConfigError, loadConfig, type ServeFlags } from './config.js';
@@ -10,6 +10,7 @@ import { Grants } from '@dari/protocol';
 import { runTurn } from './turn/command.js';
 import { runNatCheck } from './nat-check/run.js';
 import { runIngress } from './ingress/command.js';
+import { runEgress } from './egress/command.js';
 import { SERVE, TOKEN, helpText, parseCommand } from './cli-options.js';
 
 const USAGE = `usage: dari <command> [options]
@@ -21,6 +22,7 @@ commands:
   turn       the STUN/TURN server alone, with coturn's option names and turnserver.conf (docs/turn.md)
   nat-check  classify this network's NAT (RFC 5780) and say what it means for calls
   ingress    add, list or remove RTSP cameras of a running server (docs/ingest.md)
+  egress     start, stop and list recordings of a running dari serve (start|stop|list)
 
 Run "dari <command> --help" for a command's options, their units and defaults.
 `;
@@ -40,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runNatCheck(rest);
       case 'ingress':
         return await runIngress(rest);
+      case 'egress':
+        return await runEgress(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -110,6 +114,11 @@ async function serve(args: string[]): Promise<number> {
     { url: running.url, ws: running.wsUrl, turn: turnUrls },
     `ready ${running.url} (signaling ${running.wsUrl}${turnUrls.length ? `; STUN/TURN ${turnUrls.join(' ')}` : ''})`,
   );
+  // MCU rooms and recording need GStreamer: say in one line what to install when it is missing.
+  void running.media().then((media) => {
+    if (media.ok) logger.debug({ gstreamer: media.version }, 'GStreamer found: MCU rooms and recording available');
+    else logger.warn({ install: media.packages }, media.hint);
+  });
   return await stopped;
 }
 

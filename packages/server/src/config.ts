@@ -81,13 +81,35 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /**
        * Topology of rooms: `auto` (P2P for two participants, the SFU from three on, and back),
-       * `p2p` (full mesh always) or `sfu` (always through the SFU). Default auto.
+       * `p2p` (full mesh always), `sfu` (always through the SFU) or `mcu` (through the SFU, each
+       * browser receiving only the composite video and its N−1 audio mix). Default auto.
        */
-      mode: z.enum(['auto', 'p2p', 'sfu']).default('auto'),
+      mode: z.enum(['auto', 'p2p', 'sfu', 'mcu']).default('auto'),
       /** Per-room policy by room name, e.g. `{ town-hall: sfu }`; `POST /api/rooms` sets it at run time. */
-      rooms: z.record(z.string(), z.enum(['auto', 'p2p', 'sfu'])).default({}),
+      rooms: z.record(z.string(), z.enum(['auto', 'p2p', 'sfu', 'mcu'])).default({}),
       /** Host addresses the SFU announces in ICE; default the `host` (loopback included). */
       announcedAddresses: z.array(z.string()).optional(),
+    })
+    .prefault({}),
+  mcu: z
+    .strictObject({
+      /** Composite size, px (even). Default 640×360. */
+      width: z.number().int().min(64).max(3840).multipleOf(2).default(640),
+      height: z.number().int().min(64).max(2160).multipleOf(2).default(360),
+      /** Composite frame rate, frames/s. Default 15. */
+      fps: z.number().int().min(1).max(60).default(15),
+      /** Ceiling of the composite's VP8 encoder, bps. Default 1500000. */
+      maxBitrateBps: z.number().int().min(50_000).max(20_000_000).default(1_500_000),
+      /** Media worker processes (composites and recorders) at most; past it, requests get 503 TOO_MANY_WORKERS. Default 8. */
+      maxWorkers: z.number().int().min(1).max(1000).default(8),
+      /** Python with Debian's python3-gst-1.0 that runs the GStreamer workers. Default /usr/bin/python3. */
+      python: z.string().min(1).default('/usr/bin/python3'),
+    })
+    .prefault({}),
+  recording: z
+    .strictObject({
+      /** Directory of egress files (Dari names them `<egress id>.<format>`). Default `$XDG_DATA_HOME/dari/recordings` (~/.local/share). */
+      dir: z.string().min(1).optional(),
     })
     .prefault({}),
   redis: z

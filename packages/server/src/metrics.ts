@@ -27,6 +27,8 @@ export interface Metrics {
   registry: Registry;
   /** Adds the `dari_cluster_*` metrics (scale-out only). */
   registerCluster(sample: () => ClusterMetricsSample): void;
+  /** Adds `dari_egress` (egresses by status), `dari_mcu_rooms` and `dari_media_workers`. */
+  registerEgress(sample: () => Record<string, number>, media: () => { mcuRooms: number; workers: number }): void;
   signalingMessages: Counter<'type'>;
   signalingErrors: Counter<'code'>;
   participantsJoined: Counter<'resumed'>;
@@ -138,9 +140,15 @@ export function createMetrics(sample: () => { connections: number; rooms: number
       },
     });
   };
+  const registerEgress = (sampleEgress: () => Record<string, number>, media: () => { mcuRooms: number; workers: number }): void => {
+    labelled('dari_egress', 'Egresses (recordings) of this process, by status: starting, active, complete, failed', 'status', sampleEgress);
+    new Gauge({ name: 'dari_mcu_rooms', help: 'Rooms in mcu mode with a running composite', registers: [registry], collect() { this.set(media().mcuRooms); } });
+    new Gauge({ name: 'dari_media_workers', help: 'GStreamer worker processes (composites and recorders), at most mcu.maxWorkers', registers: [registry], collect() { this.set(media().workers); } });
+  };
   return {
     registry,
     registerCluster,
+    registerEgress,
     signalingMessages: new Counter({ name: 'dari_signaling_messages_total', help: 'Valid signaling messages received, by type', labelNames: ['type'], registers: [registry] }),
     signalingErrors: new Counter({ name: 'dari_signaling_errors_total', help: 'Typed signaling errors sent to clients, by code', labelNames: ['code'], registers: [registry] }),
     participantsJoined: new Counter({ name: 'dari_participants_joined_total', help: 'Joins, by whether they resumed a session', labelNames: ['resumed'], registers: [registry] }),

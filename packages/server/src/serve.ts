@@ -22,6 +22,12 @@ import { IngressManager } from './ingress/ingress-manager.js';
 import { ClusterRouter } from './cluster/router.js';
 import { LINK_PATH } from '@dari/cluster';
 import { TrackInfo } from '@dari/protocol';
+import { checkGStreamer, type GStreamerStatus } from '@dari/media';
+import { EgressManager } from './egress/egress-manager.js';
+import { WorkerBudget } from './egress/egress-types.js';
+import { defaultRecordingDir } from './egress/recording-dir.js';
+import { McuManager } from './mcu/mcu-manager.js';
+import type { RoomPolicy } from './signaling/core.js';
 
 /** A listener could not bind; the message names the port and the config key. */
 export class ListenError extends Error {
@@ -45,6 +51,15 @@ export interface RunningServer {
   logger: Logger;
   /** Scale-out (redis.url): this node's cluster membership and router. */
   cluster: ClusterRouter | undefined;
+  /** Recording (`/api/egress`). */
+  egress: EgressManager;
+  /** The composites of `mcu` rooms. */
+  mcu: McuManager;
+  /**
+   * Whether GStreamer can run the MCU and recording (checked once, on first call: `dari serve`
+   * asks right after start and logs what to install when it cannot).
+   */
+  media(): Promise<GStreamerStatus>;
   /**
    * Scale-out: drains (no new rooms; rooms go on until they empty or `cluster.drainTimeoutS`,
    * then move to other nodes). Resolves when nothing is left here; then call close().
@@ -121,13 +136,40 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const nodeId = cluster?.id ?? `ND_${randomBytes(6).toString('hex')}`;
   // One node: rooms saved by a graceful stop come back (signaling/state-file.ts).
   const stateFile = cluster ? undefined : config.signaling.stateFile === undefined ? defaultStateFile(config.host, config.port) : config.signaling.stateFile || undefined;
+  let gstreamer: Promise<GStreamerStatus> | undefined;
+  const media = () => (gstreamer ??= checkGStreamer(config.mcu.python));
+  const budget = new WorkerBudget(config.mcu.maxWorkers);
+  const composite = { width: config.mcu.width, height: config.mcu.height, fps: config.mcu.fps, maxBitrateBps: config.mcu.maxBitrateBps };
+  const nameOf = (room: string, identity: string) => signaling?.core.roomInfo(room)?.find((p) => p.identity === identity)?.name || undefined;
+  const mcu = new McuManager({
+    sfu,
+    gstreamer: media,
+    budget,
+    composite,
+    python: config.mcu.python,
+    browsers: (room) => signaling?.core.roomInfo(room)?.length ?? 0,
+    nameOf,
+    logger,
+  });
   signaling = new SignalingAdapter({
     pingIntervalMs: config.signaling.pingIntervalMs,
     router: cluster,
     keys: resolved.keys,
     logger,
     metrics,
-    sfu,
+    // mcu rooms: the composite starts with the first browser's SFU membership, stops after the last.
+    sfu: {
+      join: (room, identity, sid) => {
+        if (signaling?.core.roomPolicy(room) === 'mcu') mcu.ensure(room);
+        sfu.join(room, identity, sid);
+      },
+      leave: (room, identity) => {
+        sfu.leave(room, identity);
+        mcu.left(room);
+      },
+      message: (room, identity, message) => sfu.message(room, identity, message),
+      trackSettings: (room, identity, publisher, streamId, width, height) => sfu.trackSettings(room, identity, publisher, streamId, width, height),
+    },
     core: { ...config.signaling, node: nodeId, roomPolicy: (room) => config.sfu.rooms[room] ?? config.sfu.mode, iceServers: (identity) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])] },
   });
   if (stateFile) restoreRooms(signaling, stateFile, config.signaling.reconnectGraceMs, logger);
@@ -137,7 +179,27 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const whip = cluster ? undefined : new WhipService({ keys: resolved.keys, signaling, sfu, iceServers, logger });
   const whep = cluster ? undefined : new WhepService({ keys: resolved.keys, sfu, iceServers, logger });
   const ingress = cluster ? undefined : new IngressManager({ signaling, sfu, logger, retry: config.ingressRetry });
-  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy: (room, policy) => adapter.setRoomPolicy(room, policy), cluster, metrics, logger, whip, whep, ingress });
+  const setRoomPolicy = (room: string, policy: RoomPolicy) => {
+    adapter.setRoomPolicy(room, policy);
+    if (policy !== 'mcu') void mcu.stop(room);
+    else if ((adapter.core.roomInfo(room)?.length ?? 0) > 0) mcu.ensure(room);
+  };
+  const egress = new EgressManager({
+    sfu,
+    rooms: {
+      participants: (room) => adapter.core.roomInfo(room),
+      policy: (room) => adapter.core.roomPolicy(room),
+      setPolicy: setRoomPolicy,
+    },
+    dir: config.recording.dir ?? defaultRecordingDir(),
+    gstreamer: media,
+    budget,
+    composite,
+    python: config.mcu.python,
+    logger,
+  });
+  metrics.registerEgress(() => egress.counts(), () => ({ mcuRooms: mcu.size, workers: budget.inUse }));
+  const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy, cluster, metrics, logger, whip, whep, ingress, egress, mcu });
   const server: Server = tls ? createHttpsServer(turn?.sharedTls ? { ...tls, ALPNProtocols: SHARED_ALPN } : tls, handler) : createHttpServer(handler);
   // TURN over TLS on the HTTPS port (turn.tlsPort = port): STUN connections go to the TURN adapter.
   let takeTurnTls: ((socket: Socket) => void) | undefined;
@@ -183,19 +245,25 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     signaling: sig,
     logger,
     cluster,
+    egress,
+    mcu,
+    media,
     drain(timeoutS = config.cluster.drainTimeoutS) {
       draining ??= cluster ? cluster.drain(timeoutS) : Promise.resolve();
       return draining;
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
-        whip?.close();
-        whep?.close();
-        ingress?.close();
-        sig.shutdown(stateFile && saveRooms(sig, stateFile, nodeId, logger) ? 'reconnect' : 'server-shutdown');
-        const closedHttp = new Promise<void>((r) => server.close(() => r()));
-        server.closeAllConnections();
-        void Promise.all([closedHttp, turn?.close(), sfu.close(), cluster?.close()]).then(() => resolve());
+        // Recordings first: their files are finalized while the SFU still forwards.
+        void Promise.all([egress.shutdown(), mcu.close()]).then(() => {
+          whip?.close();
+          whep?.close();
+          ingress?.close();
+          sig.shutdown(stateFile && saveRooms(sig, stateFile, nodeId, logger) ? 'reconnect' : 'server-shutdown');
+          const closedHttp = new Promise<void>((r) => server.close(() => r()));
+          server.closeAllConnections();
+          void Promise.all([closedHttp, turn?.close(), sfu.close(), cluster?.close()]).then(() => resolve());
+        });
       });
       return closing;
     },

@@ -19,6 +19,10 @@ import { WhipService } from './whip.js';
 import { WhepService } from './whep.js';
 import { IngressError } from '../ingress/ingress-policy.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
+import type { EgressManager } from '../egress/egress-manager.js';
+import type { McuManager } from '../mcu/mcu-manager.js';
+import { EgressError } from '../egress/egress-types.js';
+import { matchEgressRoute, runEgressRoute } from './egress-routes.js';
 
 /** Where the built browser assets live (built by `npm run build`). */
 export const MEET_DIST = fileURLToPath(new URL('../../../../meet/dist/', import.meta.url));
@@ -53,6 +57,10 @@ export interface RouteContext {
   whep?: WhepService | undefined;
   /** RTSP cameras: /api/ingress. */
   ingress?: IngressManager | undefined;
+  /** Recording (`/api/egress`); absent: 404. */
+  egress?: EgressManager | undefined;
+  /** `mode: 'mcu'` is refused (503) when it cannot run (no GStreamer, no worker left). */
+  mcu?: McuManager | undefined;
 }
 
 class HttpError extends Error {
@@ -104,7 +112,7 @@ function authenticate(req: IncomingMessage, keys: ReadonlyMap<string, string>): 
 const IngressRequest = z.strictObject({ room: z.string().min(1).max(256), url: z.string().min(1).max(4096), identity: z.string().min(1).max(256), name: z.string().max(256).optional() });
 
 /** Body of `POST /api/rooms`. */
-const RoomRequest = z.strictObject({ room: z.string().min(1).max(128), mode: z.enum(['auto', 'p2p', 'sfu']) });
+const RoomRequest = z.strictObject({ room: z.string().min(1).max(128), mode: z.enum(['auto', 'p2p', 'sfu', 'mcu']) });
 
 function parseTokenRequest(body: unknown): z.infer<typeof TokenRequest> & { ttlS: number | undefined } {
   const parsed = TokenRequest.safeParse(body);
@@ -172,13 +180,14 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       return json(res, 200, { token });
     }
     if (path === '/api/rooms' && req.method === 'POST') {
-      // LiveKit's CreateRoom, with Dari's topology: {room, mode: auto|p2p|sfu}.
+      // LiveKit's CreateRoom, with Dari's topology: {room, mode: auto|p2p|sfu|mcu}.
       authenticate(req, ctx.keys);
       const parsed = RoomRequest.safeParse(await readJson(req));
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new HttpError(400, 'INVALID_REQUEST', `${issue?.path.join('.') || '(body)'}: ${issue?.message ?? 'invalid'}`);
       }
+      if (parsed.data.mode === 'mcu') await ctx.mcu?.check();
       if (ctx.cluster) {
         const { node, current } = await clustered(() => ctx.cluster!.setRoomPolicy(parsed.data.room, parsed.data.mode));
         return json(res, 200, { room: parsed.data.room, mode: parsed.data.mode, current, node });
@@ -230,6 +239,13 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       }
       throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'GET or POST /api/ingress, DELETE /api/ingress/<id>');
     }
+    if ((path === '/api/egress' || path.startsWith('/api/egress/')) && ctx.egress) {
+      authenticate(req, ctx.keys);
+      const egressRoute = matchEgressRoute(req.method ?? 'GET', path);
+      if (egressRoute === undefined) throw new HttpError(404, 'NOT_FOUND', `no route ${path}`);
+      if (egressRoute === null) throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'use POST /api/egress, GET /api/egress, DELETE /api/egress/<id>');
+      return json(res, 200, await runEgressRoute(egressRoute, ctx.egress, () => readJson(req), url.searchParams));
+    }
     if (path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${path}`);
     if (path.startsWith('/sdk/')) {
       req.url = path.slice(4) + url.search;
@@ -240,7 +256,7 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
 
   return (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) return json(res, err.status, { error: { code: err.code, message: err.message } });
+      if (err instanceof HttpError || err instanceof EgressError) return json(res, err.status, { error: { code: err.code, message: err.message } });
       log.error({ err, url: req.url }, 'request failed');
       if (!res.headersSent) json(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
       else res.destroy();

@@ -48,7 +48,7 @@ export type RoomMode = 'p2p' | 'sfu';
  * How a room chooses its topology: always `p2p` (full mesh), always `sfu`, or `auto`: P2P while
  * the room has at most two participants, the SFU from three on (and back to P2P at two).
  */
-export type RoomPolicy = 'auto' | RoomMode;
+export type RoomPolicy = 'auto' | RoomMode | 'mcu';
 
 /** Lifecycle facts for logs and metrics. */
 export type CoreEvent =
@@ -735,6 +735,7 @@ export class SignalingCore {
 
   /** The topology the room's policy asks for at its current size. */
   private wantedMode(room: Room): RoomMode {
+    if (room.policy === 'mcu') return 'sfu'; // browsers have SFU legs; the room's SFU gives them the composite
     if (room.policy !== 'auto') return room.policy;
     // Ingress participants are reached through the SFU only.
     for (const p of room.participants.values()) if (p.ingress) return 'sfu';

@@ -5,6 +5,7 @@
  */
 import type { IceCandidate, SessionDescription, SfuPc } from '@dari/protocol';
 import type { PublicationRef } from '../core/sfu-core-types.js';
+import type { SubscriptionPolicy } from '../core/subscription-policy.js';
 import {
   addServerParticipant,
   publishLocalRtp,
@@ -188,6 +189,16 @@ export class SfuManager {
   /** Calls `listener` with each connection state of a WHIP publisher's leg (werift's RTCPeerConnectionState). No-op when it is not a member. */
   whipConnectionState(room: string, identity: string, listener: (state: string) => void): void {
     this.rooms.get(room)?.member(identity)?.publisher.connectionStateChange.subscribe(listener);
+  }
+
+  /**
+   * Replaces the room's subscription policy (creating the room's SFU if needed) and applies it:
+   * subscriptions it no longer implies end, new ones start (e.g. an `mcu` room, where browsers
+   * receive only the composite). Call again to re-evaluate a policy whose answers changed.
+   */
+  setSubscriptionPolicy(room: string, policy: SubscriptionPolicy): void {
+    const r = this.room(room);
+    r.apply(r.core.setPolicy(policy, Date.now()));
   }
 
   /** The room's publications (browsers' and server-side), e.g. for a mixer to subscribe to. */

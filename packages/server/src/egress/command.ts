@@ -1,0 +1,78 @@
+/**
+ * `dari egress start|stop|list`: the egress REST API (`/api/egress`) from the command line, with
+ * HTTP Basic from `--api-key`/`--api-secret` or the config (as `dari token`). Prints the answer's
+ * JSON; a refused call prints its typed error (`CODE: message`) and exits 1.
+ */
+import { ConfigError, loadConfig } from '../config.js';
+import { helpText, parseCommand, type CommandSpec } from '../cli-options.js';
+
+export const EGRESS: CommandSpec = {
+  name: 'egress',
+  usage: 'dari egress start --room R [--type room-composite|track] [--format webm|mp4] [--track SID] | stop --id EG_… | list [--room R]',
+  summary: 'Starts, stops and lists recordings (egress) of a running dari serve through its REST API.',
+  flags: [
+    { name: 'url', value: 'URL', default: 'http://127.0.0.1:7880', help: 'base URL of dari serve' },
+    { name: 'room', value: 'R', help: 'room (start: required; list: only this room)' },
+    { name: 'type', value: 'T', default: 'room-composite', help: 'room-composite (the grid and the full mix) or track (one track as it arrives)' },
+    { name: 'format', value: 'F', help: 'webm (VP8/Opus) or mp4 (H.264/AAC, room-composite only) (default webm)' },
+    { name: 'track', value: 'SID', help: 'for --type track: the track sid (GET /api/rooms?room=R lists them)' },
+    { name: 'id', value: 'EG_…', help: 'stop: the egress id' },
+    { name: 'api-key', value: 'K', help: 'API key (default: the first configured key, or the dev key)' },
+    { name: 'api-secret', value: 'S', help: 'its secret (default: looked up in the config)' },
+    { name: 'config', value: 'FILE', help: 'YAML config file to read keys from (also DARI_CONFIG)' },
+  ],
+  notes: ['The API: README "Recording and MCU rooms" and docs/architecture.md.'],
+};
+
+type Values = { [K in 'url' | 'room' | 'type' | 'format' | 'track' | 'id' | 'api-key' | 'api-secret' | 'config']?: string };
+
+/** Runs `dari egress …`. @returns the exit code */
+export async function runEgress(args: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+  const [sub, ...rest] = args;
+  const parsed = parseCommand(EGRESS, rest);
+  if (parsed === 'help' || sub === '--help' || sub === '-h' || sub === undefined) {
+    out(helpText(EGRESS));
+    return sub === undefined ? 2 : 0;
+  }
+  const values = parsed as Values;
+  let apiKey = values['api-key'];
+  let apiSecret = values['api-secret'];
+  if (apiKey === undefined || apiSecret === undefined) {
+    const resolved = loadConfig({ config: values.config });
+    const first = apiKey !== undefined ? [apiKey, resolved.keys.get(apiKey)] : [...resolved.keys][0];
+    if (!first || first[1] === undefined) throw new ConfigError('api-key', `no secret configured for API key ${JSON.stringify(apiKey)}`);
+    [apiKey, apiSecret] = first as [string, string];
+  }
+  const base = (values.url ?? 'http://127.0.0.1:7880').replace(/\/+$/, '');
+  let method = 'GET';
+  let path = '/api/egress';
+  let body: string | undefined;
+  if (sub === 'start') {
+    if (!values.room) throw new ConfigError('room', 'missing --room');
+    method = 'POST';
+    body = JSON.stringify({ room: values.room, type: values.type ?? 'room-composite', ...(values.format && { format: values.format }), ...(values.track && { track: values.track }) });
+  } else if (sub === 'stop') {
+    if (!values.id) throw new ConfigError('id', 'missing --id');
+    method = 'DELETE';
+    path = `/api/egress/${encodeURIComponent(values.id)}`;
+  } else if (sub === 'list') {
+    if (values.room) path += `?room=${encodeURIComponent(values.room)}`;
+  } else {
+    err(`dari egress: unknown subcommand ${JSON.stringify(sub)} (start, stop, list)\n`);
+    return 2;
+  }
+  let res: Response;
+  try {
+    res = await fetch(base + path, { method, headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiSecret}`).toString('base64')}`, 'content-type': 'application/json' }, ...(body !== undefined && { body }) });
+  } catch (e) {
+    err(`dari egress: cannot reach ${base}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const answer = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+  if (!res.ok) {
+    err(`dari egress ${sub}: ${answer.error?.code ?? res.status}: ${answer.error?.message ?? res.statusText}\n`);
+    return 1;
+  }
+  out(JSON.stringify(answer, null, 2) + '\n');
+  return 0;
+}

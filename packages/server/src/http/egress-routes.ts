@@ -1,0 +1,68 @@
+/**
+ * The egress REST API (HTTP Basic with an API key, as `/api/rooms`):
+ * - `POST /api/egress {room, type: 'room-composite' | 'track', format?: 'webm' | 'mp4', track?}` → 200 EgressInfo
+ * - `GET /api/egress[?room=R]` → `{egresses: EgressInfo[]}`
+ * - `DELETE /api/egress/<id>` (or `POST /api/egress/<id>/stop`) → 200 EgressInfo, file finalized
+ *
+ * Errors: 400 `INVALID_REQUEST` naming the field, 404 `ROOM_NOT_FOUND` / `TRACK_NOT_FOUND` /
+ * `EGRESS_NOT_FOUND`, 503 `GSTREAMER_UNAVAILABLE` / `TOO_MANY_WORKERS` (see EgressError).
+ */
+import { z } from 'zod';
+import type { EgressManager } from '../egress/egress-manager.js';
+import { EgressError } from '../egress/egress-types.js';
+
+/** Body of `POST /api/egress`. Unknown keys are refused (a typo is not silently ignored). */
+export const EgressRequestSchema = z.strictObject({
+  room: z.string().min(1).max(128),
+  type: z.enum(['room-composite', 'track']),
+  format: z.enum(['webm', 'mp4']).optional(),
+  track: z.string().min(1).max(128).optional(),
+});
+
+const EGRESS_ID = /^EG_[0-9a-f]{12}$/;
+
+export type EgressRoute =
+  | { action: 'start' }
+  | { action: 'list' }
+  | { action: 'stop'; egressId: string };
+
+/**
+ * Which egress call a method and path are, or undefined when the path is not under /api/egress.
+ * @throws EgressError 404 `EGRESS_NOT_FOUND` for a malformed id; 405 is the caller's (`METHOD_NOT_ALLOWED` via null)
+ */
+export function matchEgressRoute(method: string, path: string): EgressRoute | null | undefined {
+  if (path === '/api/egress' || path === '/api/egress/') {
+    if (method === 'POST') return { action: 'start' };
+    if (method === 'GET') return { action: 'list' };
+    return null;
+  }
+  const m = /^\/api\/egress\/([^/]+)(\/stop)?$/.exec(path);
+  if (!m) return path.startsWith('/api/egress/') ? null : undefined;
+  const id = decodeURIComponent(m[1]!);
+  if ((method === 'DELETE' && !m[2]) || (method === 'POST' && m[2])) {
+    if (!EGRESS_ID.test(id)) throw new EgressError(404, 'EGRESS_NOT_FOUND', `no egress ${JSON.stringify(id.slice(0, 64))}`);
+    return { action: 'stop', egressId: id };
+  }
+  return null;
+}
+
+/**
+ * Runs an egress call.
+ * @returns the HTTP status and JSON body
+ * @throws EgressError
+ */
+export async function runEgressRoute(route: EgressRoute, egress: EgressManager, body: () => Promise<unknown>, query: URLSearchParams): Promise<unknown> {
+  if (route.action === 'list') {
+    const room = query.get('room');
+    return { egresses: egress.list(room ?? undefined) };
+  }
+  if (route.action === 'stop') return egress.stop(route.egressId);
+  const parsed = EgressRequestSchema.safeParse(await body());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys[0] : issue?.path.join('.');
+    throw new EgressError(400, 'INVALID_REQUEST', `${field || '(body)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const { room, type, format, track } = parsed.data;
+  return egress.start({ room, type, ...(format !== undefined && { format }), ...(track !== undefined && { track }) });
+}

@@ -1,0 +1,152 @@
+/**
+ * One `mcu` room: a {@link CompositeMixer} worker fed from the room's SFU by a {@link CompositeFeed},
+ * whose output is published back into the room by a server-side participant (`dari-mcu-<n>`,
+ * kind `mixer`): the composite video (stream id `dari-composite`) and one N−1 audio mix per
+ * participant (stream id `dari-mix-<composite id>`). The room's subscription policy
+ * ({@link McuRoom.policy}) gives each browser only the composite video and its own mix.
+ *
+ * Keyframes: a subscriber's PLI on the composite reaches a loopback socket of ours (the
+ * publication's `keyframeRequestsTo`) and makes the encoder send a keyframe; the mixer's own
+ * requests reach the publishers through the feed. A crashed worker is restarted by the mixer
+ * (its outputs keep their ports: the publications stay), the feed subscribes the new inputs.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { CompositeMixer } from '@dari/media';
+import type { LocalRtpPublication, SfuManager, SubscriptionPolicy } from '@dari/sfu';
+import type { Logger } from '../logger.js';
+import { CompositeFeed } from '../egress/composite-feed.js';
+import { isDariWorkerIdentity } from '../egress/egress-manager.js';
+
+/** Stream id of the composite video that browsers in an `mcu` room receive. */
+export const COMPOSITE_STREAM_ID = 'dari-composite';
+
+export interface McuRoomOptions {
+  sfu: SfuManager;
+  room: string;
+  /** The mixer's identity in the room (Dari's own: `dari-mcu-<n>`). */
+  identity: string;
+  composite: { width: number; height: number; fps: number; maxBitrateBps: number };
+  python: string;
+  nameOf: (identity: string) => string | undefined;
+  logger: Logger;
+}
+
+interface Mix {
+  publication: LocalRtpPublication;
+  output: number;
+}
+
+/** Fewest ms between two keyframes the subscribers' PLIs ask the encoder for. */
+const KEYFRAME_MIN_INTERVAL_MS = 300;
+
+export class McuRoom {
+  private readonly mixes = new Map<string, Mix>();
+  private readonly mixOwner = new Map<string, string>();
+  private video: LocalRtpPublication | undefined;
+  private feed: CompositeFeed | undefined;
+  private pliSocket: Socket | undefined;
+  private lastKeyframe = 0;
+  private syncing: Promise<void> | undefined;
+  private closed = false;
+  readonly mixer: CompositeMixer;
+
+  /** Browsers get the composite video and their own N−1 mix, nothing else. */
+  readonly policy: SubscriptionPolicy = {
+    name: 'mcu',
+    subscribes: (s, p) =>
+      s.participant.kind === 'browser' && p.participant.id === this.options.identity && (p.id === this.video?.id || this.mixOwner.get(p.id) === s.participant.id),
+  };
+
+  constructor(private readonly options: McuRoomOptions) {
+    this.mixer = new CompositeMixer({ ...options.composite, python: options.python, logger: options.logger });
+  }
+
+  /**
+   * Starts the worker, publishes the composite, subscribes the room's publications.
+   * @throws MediaError when the worker cannot start; SfuApiError when the room is gone
+   */
+  async start(): Promise<void> {
+    const { sfu, room, identity } = this.options;
+    await this.mixer.start();
+    this.pliSocket = createSocket('udp4');
+    this.pliSocket.bind(0, '127.0.0.1');
+    await once(this.pliSocket, 'listening');
+    this.pliSocket.on('message', () => this.keyframe());
+    sfu.setSubscriptionPolicy(room, this.policy);
+    sfu.addServerParticipant(room, identity, 'mixer');
+    this.video = await sfu.publishLocalRtp(room, identity, {
+      kind: 'video',
+      streamId: COMPOSITE_STREAM_ID,
+      keyframeRequestsTo: { address: '127.0.0.1', port: this.pliSocket.address().port },
+    });
+    await this.mixer.addOutput({ kind: 'video', port: this.video.port });
+    this.feed = new CompositeFeed({
+      sfu,
+      room,
+      identity,
+      mixer: this.mixer,
+      nameOf: this.options.nameOf,
+      exclude: isDariWorkerIdentity,
+      logger: this.options.logger,
+      onParticipantsChanged: () => void this.syncMixes(),
+    });
+    await this.feed.start();
+    sfu.setSubscriptionPolicy(room, this.policy);
+  }
+
+  /** Participants with a tile. */
+  participants(): string[] {
+    return this.feed?.participants() ?? [];
+  }
+
+  /** Stops the worker and leaves the room (its publications end). Idempotent. */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.feed?.close();
+    await this.mixer.stop().catch(() => undefined);
+    this.pliSocket?.close();
+    try {
+      this.options.sfu.removeServerParticipant(this.options.room, this.options.identity);
+    } catch {
+      // the room is gone already
+    }
+  }
+
+  private keyframe(): void {
+    const now = Date.now();
+    if (now - this.lastKeyframe < KEYFRAME_MIN_INTERVAL_MS) return;
+    this.lastKeyframe = now;
+    this.mixer.requestKeyframe().catch(() => undefined);
+  }
+
+  /** One N−1 mix publication per participant with a tile. */
+  private syncMixes(): Promise<void> {
+    this.syncing ??= this.syncMixesOnce()
+      .catch((err: unknown) => this.options.logger.warn({ room: this.options.room, err: (err as Error).message }, 'mcu: audio mixes not in sync; retrying'))
+      .finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  private async syncMixesOnce(): Promise<void> {
+    const { sfu, room, identity } = this.options;
+    const present = new Set(this.participants());
+    for (const [who, mix] of [...this.mixes]) {
+      if (present.has(who)) continue;
+      this.mixes.delete(who);
+      this.mixOwner.delete(mix.publication.id);
+      mix.publication.close();
+      await this.mixer.removeOutput(mix.output).catch(() => undefined);
+    }
+    for (const who of present) {
+      const id = this.feed?.compositeId(who);
+      if (this.mixes.has(who) || id === undefined || this.closed) continue;
+      const publication = await sfu.publishLocalRtp(room, identity, { kind: 'audio', streamId: `dari-mix-${id}` });
+      this.mixOwner.set(publication.id, who);
+      const { output } = await this.mixer.addOutput({ kind: 'audio', participant: id, port: publication.port });
+      this.mixes.set(who, { publication, output });
+    }
+    if (!this.closed) sfu.setSubscriptionPolicy(room, this.policy);
+  }
+}

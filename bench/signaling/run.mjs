@@ -32,6 +32,7 @@ const { values: opt } = parseArgs({
     pairs: { type: 'string', default: '50' }, // relay phase
     'relay-window': { type: 'string', default: '10' }, // messages in flight per pair
     'relay-seconds': { type: 'string', default: '5' }, // 0 = skip
+    'relay-rounds': { type: 'string', default: '1' }, // Dari, PeerJS, then PeerJS, Dari, ... (ABBA); figures are means
     'sdp-bytes': { type: 'string', default: '3000' },
   },
 });
@@ -159,6 +160,17 @@ async function benchRelay(kind) {
   }
 }
 
+/** Means over relay rounds (each field), with each round's rate kept. */
+function meanRelay(rs) {
+  const mean = (f) => rs.reduce((a, r) => a + f(r), 0) / rs.length;
+  return {
+    relayedPerS: round(mean((r) => r.relayedPerS)), serverCpuS: round(mean((r) => r.serverCpuS), 2),
+    serverCpuSPer10k: round(mean((r) => r.serverCpuSPer10k), 3), generatorCpuPct: round(mean((r) => r.generatorCpuPct)),
+    frameBytes: rs[0].frameBytes, unexpectedFrames: rs.reduce((a, r) => a + r.unexpectedFrames, 0),
+    relayedPerSPerRound: rs.map((r) => r.relayedPerS),
+  };
+}
+
 /** Prints rows of [label, ...values] as aligned columns. */
 function table(title, head, rows) {
   const cells = [head, ...rows].map((r) => r.map((c) => (c == null ? '-' : String(c))));
@@ -180,9 +192,19 @@ try {
   }
   if (num('relay-seconds') > 0) {
     console.error(`relay: ${opt.pairs} pairs, ${opt['relay-window']} in flight per pair, ${opt['relay-seconds']} s each for Dari and PeerJS ...`);
-    const dari = await benchRelay('dari');
-    const peerjs = await benchRelay('peerjs');
-    result.relay = { pairs: num('pairs'), window: num('relay-window'), dari, peerjs, ratioDariToPeerJs: round(dari.relayedPerS / peerjs.relayedPerS, 2) };
+    const runs = { dari: [], peerjs: [] };
+    for (let r = 0; r < num('relay-rounds'); r++) {
+      for (const kind of r % 2 === 0 ? ['dari', 'peerjs'] : ['peerjs', 'dari']) runs[kind].push(await benchRelay(kind));
+    }
+    const dari = meanRelay(runs.dari);
+    const peerjs = meanRelay(runs.peerjs);
+    result.relay = {
+      pairs: num('pairs'), window: num('relay-window'), rounds: runs.dari.length, dari, peerjs,
+      ratioDariToPeerJs: round(dari.relayedPerS / peerjs.relayedPerS, 2),
+      ratioPerRound: runs.dari.map((d, k) => round(d.relayedPerS / runs.peerjs[k].relayedPerS, 2)),
+      cpuPerMessageDariToPeerJs: round(dari.serverCpuSPer10k / peerjs.serverCpuSPer10k, 2),
+      cpuPerMessagePerRound: runs.dari.map((d, k) => round(d.serverCpuSPer10k / runs.peerjs[k].serverCpuSPer10k, 2)),
+    };
   }
 } catch (err) {
   failed = true;
@@ -227,14 +249,17 @@ if (S.length) {
 }
 if (result.relay) {
   const { dari, peerjs } = result.relay;
-  table(`Offer/answer relay: ${result.relay.pairs} pairs, ${result.relay.window} in flight per pair, ${opt['relay-seconds']} s, ~${opt['sdp-bytes']} B SDP`, ['', 'Dari', 'PeerJS 1.x'], [
+  const R = result.relay.rounds;
+  table(`Offer/answer relay: ${result.relay.pairs} pairs, ${result.relay.window} in flight per pair, ${opt['relay-seconds']} s, ~${opt['sdp-bytes']} B SDP${R > 1 ? `, ${R} rounds (ABBA), means` : ''}`, ['', 'Dari', 'PeerJS 1.x'], [
     ['relayed messages/s', dari.relayedPerS, peerjs.relayedPerS],
+    ...(R > 1 ? [['  each round', dari.relayedPerSPerRound.join(' '), peerjs.relayedPerSPerRound.join(' ')]] : []),
     ['server CPU-s per 10,000 messages', dari.serverCpuSPer10k, peerjs.serverCpuSPer10k],
     ['server CPU-s in phase', dari.serverCpuS, peerjs.serverCpuS],
     ['load generator CPU (% of one core)', dari.generatorCpuPct, peerjs.generatorCpuPct],
     ['client frame (bytes)', dari.frameBytes, peerjs.frameBytes],
   ]);
-  console.log(`\nrelay ratio Dari/PeerJS: ${result.relay.ratioDariToPeerJs} (target >= 1.0)`);
+  console.log(`\nrelay ratio Dari/PeerJS: ${result.relay.ratioDariToPeerJs} (target >= 1.0)${R > 1 ? `; per round ${result.relay.ratioPerRound.join(' ')}` : ''}`);
+  console.log(`server CPU per message Dari/PeerJS: ${result.relay.cpuPerMessageDariToPeerJs}${R > 1 ? `; per round ${result.relay.cpuPerMessagePerRound.join(' ')}` : ''}`);
 }
 console.log(`\nreproduce: ${command}`);
 console.log(`RESULT ${JSON.stringify(result)}`);

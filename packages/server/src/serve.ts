@@ -11,6 +11,7 @@ import { ConfigError, type Resolved } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createRoutes } from './http/routes.js';
+import { runRoomApi, serveForwarded } from './http/room-api.js';
 import { SignalingAdapter } from './signaling/ws-adapter.js';
 import { RESTORE_WINDOW_MS, defaultStateFile, takeStateFile, writeStateFile } from './signaling/state-file.js';
 import { startEmbeddedTurn, type EmbeddedTurn } from './turn/embedded.js';
@@ -178,7 +179,8 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const iceServers = (identity: string) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])];
   const whip = cluster ? undefined : new WhipService({ keys: resolved.keys, signaling, sfu, iceServers, logger });
   const whep = cluster ? undefined : new WhepService({ keys: resolved.keys, sfu, iceServers, logger });
-  const ingress = cluster ? undefined : new IngressManager({ signaling, sfu, logger, retry: config.ingressRetry });
+  // Cameras run on their room's node; in a cluster, calls reach it from any node (http/room-api.ts).
+  const ingress = new IngressManager({ signaling, sfu, logger, retry: config.ingressRetry });
   const setRoomPolicy = (room: string, policy: RoomPolicy) => {
     adapter.setRoomPolicy(room, policy);
     if (policy !== 'mcu') void mcu.stop(room);
@@ -199,6 +201,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     logger,
   });
   metrics.registerEgress(() => egress.counts(), () => ({ mcuRooms: mcu.size, workers: budget.inUse }));
+  cluster?.onApi((call) => serveForwarded({ ingress, egress }, call));
   const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy, cluster, metrics, logger, whip, whep, ingress, egress, mcu });
   const server: Server = tls ? createHttpsServer(turn?.sharedTls ? { ...tls, ALPNProtocols: SHARED_ALPN } : tls, handler) : createHttpServer(handler);
   // TURN over TLS on the HTTPS port (turn.tlsPort = port): STUN connections go to the TURN adapter.
@@ -232,7 +235,9 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     await cluster.start(sig, config.cluster.nodeUrl ?? url, { http: port, turn: turnPort });
   }
   for (const [i, camera] of config.ingress.entries()) {
-    ingress?.add(camera).catch((err: unknown) => logger.warn({ key: `ingress.${i}`, err: (err as Error).message }, 'camera from the config not added'));
+    // In a cluster every node has the same list: the room's node adds each camera once, the
+    // others' calls end 409 IDENTITY_TAKEN.
+    runRoomApi({ ingress, egress, cluster }, { action: 'ingress-add', body: camera }).catch((err: unknown) => logger.warn({ key: `ingress.${i}`, err: (err as Error).message }, 'camera from the config not added'));
   }
   let closing: Promise<void> | undefined;
   let draining: Promise<void> | undefined;

@@ -91,6 +91,41 @@ test('placement and relay: a room lives on one node, joins through any node reac
   assert.equal(back.joined.resumed, true, 'resumed through a third node');
 });
 
+test('ingress and egress calls reach the room node from any node; lists gather every node', async () => {
+  const post = (via: string, path: string, body: unknown) => api(node(via).url, path, { method: 'POST', body: JSON.stringify(body) });
+  // r1 lives on A. A camera added through C joins r1 there (nothing listens on port 9: it stays
+  // connecting/reconnecting, which is all this test needs); its URL's password is never returned.
+  const cam = await post('C', '/api/ingress', { room: 'r1', url: 'rtsp://user:pw@127.0.0.1:9/cam', identity: 'cam1' });
+  assert.equal(cam.status, 201, JSON.stringify(cam.body));
+  assert.doesNotMatch(JSON.stringify(cam.body), /pw/);
+  const id = cam.body['id'] as string;
+  const info = await api(node('B').url, '/api/rooms?room=r1');
+  assert.equal(info.body['node'], 'A');
+  assert.ok((info.body['participants'] as { identity: string }[]).some((p) => p.identity === 'cam1'), 'the camera is a participant on A');
+  const listed = await api(node('B').url, '/api/ingress');
+  assert.deepEqual((listed.body['ingresses'] as { id: string; node: string }[]).map((i) => [i.id, i.node]), [[id, 'A']]);
+  // Errors of the room node come back with their status: the identity is taken on A, a bad URL is A's 400.
+  assert.equal((await post('B', '/api/ingress', { room: 'r1', url: 'rtsp://127.0.0.1:9/other', identity: 'cam1' })).status, 409);
+  const bad = await post('B', '/api/ingress', { room: 'r1', url: 'http://127.0.0.1/cam', identity: 'cam2' });
+  assert.equal(bad.status, 400);
+  assert.equal((await post('B', '/api/ingress', { room: 'r1', url: 'rtsp://h/c' })).status, 400, 'identity missing: refused before any node is asked');
+  // Egress: B does not hold r1, A does: A's answer (no such track) proves the call went there.
+  const track = await post('B', '/api/egress', { room: 'r1', type: 'track', track: 'TR_none' });
+  assert.equal(track.status, 404);
+  assert.equal((track.body['error'] as { code: string }).code, 'TRACK_NOT_FOUND');
+  assert.equal((await post('B', '/api/egress', { room: 'nowhere', type: 'room-composite' })).status, 404);
+  assert.deepEqual((await api(node('C').url, '/api/egress')).body, { egresses: [] });
+  assert.equal((await api(node('C').url, '/api/egress/EG_000000000000', { method: 'DELETE' })).status, 404);
+  // Removal through a third node finds the camera on A.
+  assert.equal((await api(node('B').url, `/api/ingress/${id}`, { method: 'DELETE' })).status, 200);
+  assert.equal((await api(node('C').url, `/api/ingress/${id}`, { method: 'DELETE' })).status, 404);
+  assert.deepEqual((await api(node('A').url, '/api/ingress')).body, { ingresses: [] });
+  await until(async () => {
+    const r = await api(node('C').url, '/api/rooms?room=r1');
+    return (r.body['participants'] as { identity: string }[]).every((p) => p.identity !== 'cam1') ? true : undefined;
+  }, 3000, 'cam1 gone from r1');
+});
+
 test('Redis down: rooms go on, joins that need another node fail typed; Redis back: the cluster reconciles', async () => {
   const dave = keep(await joinVia(node('A').wsUrl, 'r3', 'dave'));
   const owner = dave.joined.node!;

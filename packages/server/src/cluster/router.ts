@@ -62,6 +62,8 @@ export class ClusterRouter implements JoinRouter {
   private adopted = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing = false;
+  /** Runs a forwarded REST call (ingress, egress) here; set by the HTTP routes. */
+  private apiHandler: ((call: unknown) => Promise<unknown>) | null = null;
 
   constructor(private readonly opts: ClusterOptions) {
     this.log = opts.logger.child({ plane: 'cluster' });
@@ -334,6 +336,34 @@ export class ClusterRouter implements JoinRouter {
     return { node: this.id, current: this.adapter.core.roomMode(room) ?? null };
   }
 
+  /** This node's id and the other live nodes' ids, this node first. */
+  liveNodes(): string[] {
+    return [this.id, ...[...this.node.view.keys()].filter((n) => n !== this.id)];
+  }
+
+  /**
+   * The node a room lives on: this node when it holds the room, else the placed node if alive;
+   * with `place`, a room placed nowhere is placed now (as a first join would), else undefined.
+   * @throws StoreUnavailableError
+   */
+  async roomHome(room: string, place: boolean): Promise<string | undefined> {
+    if (this.adapter.core.roomMode(room) !== undefined) return this.id;
+    const node = await this.node.store.roomNode(room);
+    if (node && this.node.view.has(node)) return node;
+    if (!place) return undefined;
+    return (await this.node.store.placeRoom(room, this.node.select() ?? this.id)).node;
+  }
+
+  /** Serves REST calls other nodes forward here (rpc `api`). */
+  onApi(handler: (call: unknown) => Promise<unknown>): void {
+    this.apiHandler = handler;
+  }
+
+  /** Runs a REST call on another node (its `onApi` handler). @throws RpcError (its HTTP status and code) */
+  callApi(node: string, call: unknown): Promise<unknown> {
+    return this.call(node, 'api', call);
+  }
+
   private async call(node: string, method: string, params: unknown): Promise<unknown> {
     const peer = this.node.view.get(node);
     if (!peer) throw new RpcError(503, 'CLUSTER_UNAVAILABLE', `node ${node} is not alive`);
@@ -352,6 +382,10 @@ export class ClusterRouter implements JoinRouter {
   }
 
   private async serveRpc(method: string, params: unknown): Promise<unknown> {
+    if (method === 'api') {
+      if (!this.apiHandler) throw new RpcError(404, 'NOT_FOUND', 'this node serves no forwarded REST calls');
+      return this.apiHandler(params);
+    }
     const p = (params ?? {}) as { room?: unknown; policy?: unknown };
     if (typeof p.room !== 'string') throw new RpcError(400, 'INVALID_REQUEST', 'room: expected a string');
     switch (method) {
@@ -360,7 +394,7 @@ export class ClusterRouter implements JoinRouter {
         return participants ? { node: this.id, participants } : undefined;
       }
       case 'set-policy': {
-        if (p.policy !== 'auto' && p.policy !== 'p2p' && p.policy !== 'sfu') throw new RpcError(400, 'INVALID_REQUEST', 'policy: expected auto, p2p or sfu');
+        if (p.policy !== 'auto' && p.policy !== 'p2p' && p.policy !== 'sfu' && p.policy !== 'mcu') throw new RpcError(400, 'INVALID_REQUEST', 'policy: expected auto, p2p, sfu or mcu');
         this.adapter.setRoomPolicy(p.room, p.policy);
         return { node: this.id, current: this.adapter.core.roomMode(p.room) ?? null };
       }

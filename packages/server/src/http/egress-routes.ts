@@ -8,7 +8,6 @@
  * `EGRESS_NOT_FOUND`, 503 `GSTREAMER_UNAVAILABLE` / `TOO_MANY_WORKERS` (see EgressError).
  */
 import { z } from 'zod';
-import type { EgressManager } from '../egress/egress-manager.js';
 import { EgressError } from '../egress/egress-types.js';
 
 /** Body of `POST /api/egress`. Unknown keys are refused (a typo is not silently ignored). */
@@ -44,25 +43,4 @@ export function matchEgressRoute(method: string, path: string): EgressRoute | nu
     return { action: 'stop', egressId: id };
   }
   return null;
-}
-
-/**
- * Runs an egress call.
- * @returns the HTTP status and JSON body
- * @throws EgressError
- */
-export async function runEgressRoute(route: EgressRoute, egress: EgressManager, body: () => Promise<unknown>, query: URLSearchParams): Promise<unknown> {
-  if (route.action === 'list') {
-    const room = query.get('room');
-    return { egresses: egress.list(room ?? undefined) };
-  }
-  if (route.action === 'stop') return egress.stop(route.egressId);
-  const parsed = EgressRequestSchema.safeParse(await body());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys[0] : issue?.path.join('.');
-    throw new EgressError(400, 'INVALID_REQUEST', `${field || '(body)'}: ${issue?.message ?? 'invalid'}`);
-  }
-  const { room, type, format, track } = parsed.data;
-  return egress.start({ room, type, ...(format !== undefined && { format }), ...(track !== undefined && { track }) });
 }

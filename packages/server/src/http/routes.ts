@@ -17,12 +17,12 @@ import { RpcError } from '../cluster/relay.js';
 import type { ClusterRouter } from '../cluster/router.js';
 import { WhipService } from './whip.js';
 import { WhepService } from './whep.js';
-import { IngressError } from '../ingress/ingress-policy.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
 import type { EgressManager } from '../egress/egress-manager.js';
 import type { McuManager } from '../mcu/mcu-manager.js';
 import { EgressError } from '../egress/egress-types.js';
-import { matchEgressRoute, runEgressRoute } from './egress-routes.js';
+import { EgressRequestSchema, matchEgressRoute } from './egress-routes.js';
+import { IngressRequestSchema, RoomApiError, parseBody, runRoomApi } from './room-api.js';
 
 /** Where the built browser assets live (built by `npm run build`). */
 export const MEET_DIST = fileURLToPath(new URL('../../../../meet/dist/', import.meta.url));
@@ -107,9 +107,6 @@ function authenticate(req: IncomingMessage, keys: ReadonlyMap<string, string>): 
   if (i <= 0 || secret === undefined || secret !== decoded.slice(i + 1)) throw new HttpError(401, 'UNAUTHORIZED', 'unknown API key or wrong secret');
   return { apiKey, apiSecret: secret };
 }
-
-/** Body of `POST /api/ingress`: a camera for a room (the URL is checked by ingress-policy.ts). */
-const IngressRequest = z.strictObject({ room: z.string().min(1).max(256), url: z.string().min(1).max(4096), identity: z.string().min(1).max(256), name: z.string().max(256).optional() });
 
 /** Body of `POST /api/rooms`. */
 const RoomRequest = z.strictObject({ room: z.string().min(1).max(128), mode: z.enum(['auto', 'p2p', 'sfu', 'mcu']) });
@@ -215,27 +212,19 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       if (!ctx.whep) throw new HttpError(404, 'NOT_FOUND', 'WHEP is not available on this server');
       return ctx.whep.handle(req, res, path);
     }
+    // Ingress and egress run on their room's node (room-api.ts).
     if (path === '/api/ingress' || path.startsWith('/api/ingress/')) {
       authenticate(req, ctx.keys);
-      if (!ctx.ingress) throw new HttpError(404, 'NOT_FOUND', 'RTSP ingest is not available on this server (one node only)');
-      if (path === '/api/ingress' && req.method === 'GET') return json(res, 200, { ingresses: ctx.ingress.list() });
+      if (!ctx.ingress) throw new HttpError(404, 'NOT_FOUND', 'RTSP ingest is not available on this server');
+      if (path === '/api/ingress' && req.method === 'GET') return json(res, 200, await runRoomApi(ctx, { action: 'ingress-list' }));
       if (path === '/api/ingress' && req.method === 'POST') {
-        const parsed = IngressRequest.safeParse(await readJson(req));
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0];
-          throw new HttpError(400, 'INVALID_REQUEST', `${issue?.path.join('.') || '(body)'}: ${issue?.message ?? 'invalid'}`);
-        }
-        try {
-          return json(res, 201, await ctx.ingress.add(parsed.data));
-        } catch (err) {
-          if (err instanceof IngressError) throw new HttpError(err.status, err.code, err.message);
-          throw err;
-        }
+        const body = parseBody(IngressRequestSchema, await readJson(req));
+        return json(res, 201, await runRoomApi(ctx, { action: 'ingress-add', body }));
       }
       if (path.startsWith('/api/ingress/') && req.method === 'DELETE') {
         const id = decodeURIComponent(path.slice('/api/ingress/'.length));
-        if (!ctx.ingress.remove(id)) throw new HttpError(404, 'NOT_FOUND', `no ingress ${JSON.stringify(id)}`);
-        return json(res, 200, { id, removed: true });
+        if (id.length === 0 || id.length > 64) throw new HttpError(404, 'NOT_FOUND', `no ingress ${JSON.stringify(id.slice(0, 64))}`);
+        return json(res, 200, await runRoomApi(ctx, { action: 'ingress-remove', id }));
       }
       throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'GET or POST /api/ingress, DELETE /api/ingress/<id>');
     }
@@ -244,7 +233,9 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       const egressRoute = matchEgressRoute(req.method ?? 'GET', path);
       if (egressRoute === undefined) throw new HttpError(404, 'NOT_FOUND', `no route ${path}`);
       if (egressRoute === null) throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'use POST /api/egress, GET /api/egress, DELETE /api/egress/<id>');
-      return json(res, 200, await runEgressRoute(egressRoute, ctx.egress, () => readJson(req), url.searchParams));
+      if (egressRoute.action === 'list') return json(res, 200, await runRoomApi(ctx, { action: 'egress-list', ...(url.searchParams.has('room') && { room: url.searchParams.get('room')!.slice(0, 128) }) }));
+      if (egressRoute.action === 'stop') return json(res, 200, await runRoomApi(ctx, { action: 'egress-stop', id: egressRoute.egressId }));
+      return json(res, 200, await runRoomApi(ctx, { action: 'egress-start', body: parseBody(EgressRequestSchema, await readJson(req)) }));
     }
     if (path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${path}`);
     if (path.startsWith('/sdk/')) {
@@ -256,7 +247,7 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
 
   return (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError || err instanceof EgressError) return json(res, err.status, { error: { code: err.code, message: err.message } });
+      if (err instanceof HttpError || err instanceof EgressError || err instanceof RoomApiError) return json(res, err.status, { error: { code: err.code, message: err.message } });
       log.error({ err, url: req.url }, 'request failed');
       if (!res.headersSent) json(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
       else res.destroy();

@@ -36,6 +36,8 @@ export interface RoomEvents {
   error: (error: SignalingError | ClientError) => void;
   /** `sfu` rooms: who speaks now, dominant speaker first, the local participant included; `[]` = nobody. */
   activeSpeakersChanged: (speakers: Participant[]) => void;
+  /** The room started or stopped being recorded (server egress); also right after joining a room that records. Show it to the user. */
+  recordingStatusChanged: (recording: boolean) => void;
 }
 
 export interface RoomOptions {

@@ -29,6 +29,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly remoteParticipants = new Map<string, RemoteParticipant>();
   /** Who speaks now, dominant speaker first (`sfu` rooms, from the server's `active-speakers`). */
   activeSpeakers: Participant[] = [];
+  /** True while the server records the room (`recordingStatusChanged`). */
+  isRecording = false;
   private readonly signal = new SignalClient((event, err) =>
     this.reportError(new ClientError(ClientErrorCode.INTERNAL, `handling signaling ${event} failed: ${describe(err)}`, { event }, { cause: err })),
   );
@@ -330,6 +332,12 @@ export class Room extends TypedEmitter<RoomEvents> {
         this.emit('activeSpeakersChanged', [...this.activeSpeakers]);
         break;
       }
+      case 'recording':
+        if (m.active !== this.isRecording) {
+          this.isRecording = m.active;
+          this.emit('recordingStatusChanged', m.active);
+        }
+        break;
       case 'pong':
       case 'closing':
       case 'joined':

@@ -30,6 +30,8 @@ fillIconSlots();
 
 const roomView = byId('room-view');
 const roomTitle = byId('room-title');
+/** Shown while the server records the room (the SDK's recordingStatusChanged). */
+const recIndicator = byId('rec-indicator');
 const copyInvite = byId<HTMLButtonElement>('copy-invite');
 const audioUnblock = byId<HTMLButtonElement>('audio-unblock');
 
@@ -162,6 +164,9 @@ function wire(room: Room): void {
     grid.setPeerState(identity, state);
     if (state === 'connected') conn.pollSoon();
   });
+  room.on('recordingStatusChanged', (recording) => {
+    if (live()) recIndicator.hidden = !recording;
+  });
   room.on('activeSpeakersChanged', (speakers) => {
     if (live()) grid.setSpeaking(speakers.map((p) => p.identity), room.localParticipant.identity);
   });
@@ -204,6 +209,7 @@ function leaveUi(room: Room): void {
   files.detach();
   controls.detach();
   audioUnblock.hidden = true;
+  recIndicator.hidden = true;
   roomView.hidden = true;
 }
 

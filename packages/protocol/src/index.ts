@@ -332,6 +332,11 @@ export const ActiveSpeakersEvent = z.object({
   ),
 });
 /**
+ * Whether the room is being recorded (an egress is starting or active): sent to everyone when it
+ * changes, and to a newcomer after `joined` while it records. Apps must show it (a REC indicator).
+ */
+export const RecordingEvent = z.object({ type: z.literal('recording'), active: z.boolean() });
+/**
  * Sent right before the server closes the connection on purpose. The SDK then does not
  * reconnect, except for `reconnect`: the node drains or the room moves to another node, and the
  * client reconnects at once and resumes its session (which lands on the room's new node).
@@ -357,6 +362,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
   RoomModeEvent,
   PublisherLayersEvent,
   ActiveSpeakersEvent,
+  RecordingEvent,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
@@ -457,6 +463,7 @@ export const SERVER_MESSAGE_TYPES = [
   'room-mode',
   'publisher-layers',
   'active-speakers',
+  'recording',
 ] as const;
 
 /**

@@ -192,6 +192,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
       participants: (room) => adapter.core.roomInfo(room),
       policy: (room) => adapter.core.roomPolicy(room),
       setPolicy: setRoomPolicy,
+      setRecording: (room, active) => adapter.setRecording(room, active),
     },
     dir: config.recording.dir ?? defaultRecordingDir(),
     gstreamer: media,

@@ -482,3 +482,22 @@ test('auto rooms: a reload (the same identity replacing itself) does not flap th
   assert.equal(h.core.roomMode('r'), 'sfu');
   assert.deepEqual(h.sfu, ['leave:carol', 'join:carol'], 'the new session gets fresh SFU legs');
 });
+
+test('recording state: everyone hears when it starts and stops (once), a newcomer right after joined', () => {
+  const h = new Harness();
+  h.join(1, 'a');
+  h.take(1);
+  h.apply(h.core.setRecording('r', true));
+  assert.deepEqual(h.take(1), [{ type: 'recording', active: true }]);
+  h.apply(h.core.setRecording('r', true));
+  assert.deepEqual(h.take(1), [], 'no repeat while it stays on');
+  h.join(2, 'b');
+  assert.deepEqual(h.types(2), ['joined', 'recording']);
+  h.take(1);
+  h.apply(h.core.setRecording('r', false));
+  assert.deepEqual(h.take(1), [{ type: 'recording', active: false }]);
+  assert.deepEqual(h.take(2), [{ type: 'recording', active: false }]);
+  h.join(3, 'c');
+  assert.deepEqual(h.types(3), ['joined']);
+  assert.deepEqual(h.core.setRecording('empty-room', true), [], 'a room nobody is in: nothing to send');
+});

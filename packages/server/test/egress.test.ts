@@ -102,7 +102,13 @@ test('bad egress requests get typed errors naming the field; no request chooses 
 });
 
 test('a P2P room records: a room-composite webm finalized on DELETE, a track webm finalized on shutdown', { timeout: 90_000 }, async () => {
-  await joinWithSdk(browser, server.url, server.wsUrl, await devToken('rec', 'alice', { name: 'Alice' }), 'alice');
+  const alice = await joinWithSdk(browser, server.url, server.wsUrl, await devToken('rec', 'alice', { name: 'Alice' }), 'alice');
+  await alice.page.evaluate(() => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const w = window as any;
+    w.recordingEvents = [];
+    w.room.on('recordingStatusChanged', (on: boolean) => w.recordingEvents.push(on));
+  });
   await until('alice in the room', () => server.signaling.core.roomInfo('rec')?.length ?? 0, (n) => n === 1);
   assert.equal(server.signaling.core.roomMode('rec'), 'p2p');
 
@@ -112,6 +118,9 @@ test('a P2P room records: a room-composite webm finalized on DELETE, a track web
   assert.match(composite.egressId, /^EG_[0-9a-f]{12}$/);
   assert.equal(composite.file, join(dir, `${composite.egressId}.webm`));
   assert.equal(server.signaling.core.roomMode('rec'), 'sfu', 'the room is brought to the SFU while it records');
+  // Everyone in the room is told (the SDK's recordingStatusChanged; the meeting app's REC indicator).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  await until('Alice told of the recording', () => alice.page.evaluate(() => (window as any).recordingEvents as boolean[]), (e) => e.length === 1 && e[0] === true);
 
   // Alice publishes to the SFU now: record her video track too (by the sid the room lists).
   const video = await until('alice\'s video on the SFU', () => server.sfu.publications('rec').find((p) => p.participant === 'alice' && p.kind === 'video'), Boolean);

@@ -28,6 +28,8 @@ export interface EgressRooms {
   /** The room's topology policy now. */
   policy(room: string): RoomPolicy;
   setPolicy(room: string, policy: RoomPolicy): void;
+  /** Tells the room's participants whether it is being recorded. */
+  setRecording(room: string, active: boolean): void;
 }
 
 export interface EgressManagerOptions {
@@ -101,6 +103,7 @@ export class EgressManager {
       durationS: 0,
       sizeBytes: 0,
     };
+    this.options.rooms.setRecording(request.room, true);
     const run: Running = { info, activeAt: undefined, recorder: undefined, mixer: undefined, feed: undefined, subscription: undefined, release, holding: false, ending: undefined };
     this.egresses.set(egressId, run);
     try {
@@ -282,6 +285,8 @@ export class EgressManager {
       run.release();
       run.info.endedAt = Date.now();
       run.info.status = status === 'failed' || failure !== undefined ? 'failed' : 'complete';
+      const room = run.info.room;
+      if (![...this.egresses.values()].some((r) => r.info.room === room && (r.info.status === 'starting' || r.info.status === 'active'))) this.options.rooms.setRecording(room, false);
       if (run.info.status === 'failed') run.info.reason = failure ?? 'failed';
       const level = run.info.status === 'failed' ? 'warn' : 'info';
       this.log[level]({ egressId: run.info.egressId, room: run.info.room, status: run.info.status, reason: run.info.reason, file: run.info.file }, 'egress ended');

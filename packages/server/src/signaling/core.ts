@@ -170,6 +170,8 @@ export class SignalingCore {
   private readonly rooms = new Map<string, Room>();
   /** Per-room policies set through {@link setRoomPolicy}; they outlive the room. */
   private readonly policies = new Map<string, RoomPolicy>();
+  /** Rooms being recorded (an egress starting or active), set through {@link setRecording}. */
+  private readonly recording = new Set<string>();
 
   constructor(options: Partial<CoreOptions> & Pick<CoreOptions, 'iceServers'>) {
     this.options = {
@@ -232,6 +234,21 @@ export class SignalingCore {
       room.policy = policy;
       this.retopologize(room, out);
     }
+    return out;
+  }
+
+  /**
+   * Sets whether a room is being recorded: on a change everyone in it gets `recording`; while it
+   * records, a newcomer gets it after `joined`.
+   * @returns the actions for the live room, if any
+   */
+  setRecording(name: string, active: boolean): Action[] {
+    if (this.recording.has(name) === active) return [];
+    if (active) this.recording.add(name);
+    else this.recording.delete(name);
+    const room = this.rooms.get(name);
+    const out: Action[] = [];
+    if (room) this.broadcast(room, { type: 'recording', active }, out);
     return out;
   }
 
@@ -483,6 +500,7 @@ export class SignalingCore {
       this.broadcast(room, { type: 'room-mode', mode }, out, p);
     }
     out.push(send(conn.id, this.joinedMessage(p, false)));
+    if (this.recording.has(room.name)) out.push(send(conn.id, { type: 'recording', active: true }));
     out.push({ kind: 'event', event: { type: 'participant-joined', room: room.name, identity: p.identity, sid: p.sid, resumed: false } });
     this.retopologize(room, out);
     return out;

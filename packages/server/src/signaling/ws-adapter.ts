@@ -103,6 +103,11 @@ export class SignalingAdapter {
     this.apply(this.core.setRoomPolicy(room, policy));
   }
 
+  /** Tells a room whether it is being recorded (egress); see {@link SignalingCore.setRecording}. */
+  setRecording(room: string, active: boolean): void {
+    this.apply(this.core.setRecording(room, active));
+  }
+
   /** Sends a server message to a participant (used by the SFU); dropped if it has left. */
   sendToParticipant(room: string, identity: string, sid: string, message: ServerMessage): void {
     this.apply(this.core.toParticipant(room, identity, sid, message));

@@ -175,10 +175,10 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   });
   if (stateFile) restoreRooms(signaling, stateFile, config.signaling.reconnectGraceMs, logger);
   const adapter = signaling;
-  // WHIP publishers and WHEP viewers use rooms held here: one node only (a cluster routes WebSocket joins, not HTTP sessions).
+  // WHIP publishers and WHEP viewers: on the room's node; in a cluster other nodes pass their requests on (http/session-routing.ts).
   const iceServers = (identity: string) => [...config.rtc.iceServers, ...(turn?.iceServers(identity) ?? [])];
-  const whip = cluster ? undefined : new WhipService({ keys: resolved.keys, signaling, sfu, iceServers, logger });
-  const whep = cluster ? undefined : new WhepService({ keys: resolved.keys, sfu, iceServers, logger });
+  const whip = new WhipService({ keys: resolved.keys, signaling, sfu, iceServers, logger });
+  const whep = new WhepService({ keys: resolved.keys, sfu, iceServers, logger });
   // Cameras run on their room's node; in a cluster, calls reach it from any node (http/room-api.ts).
   const ingress = new IngressManager({ signaling, sfu, logger, retry: config.ingressRetry });
   const setRoomPolicy = (room: string, policy: RoomPolicy) => {

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { startRedis, type RedisProcess } from '@dari/testkit';
 import { metric } from './turn-process.js';
 import { TEST_NODE_TTL_MS, api, joinVia, resumeVia, spawnNode, until, type NodeProcess } from './cluster-helpers.js';
-import type { Client } from './helpers.js';
+import { devToken, type Client } from './helpers.js';
 
 let redis: RedisProcess;
 const nodes = new Map<string, NodeProcess>();
@@ -124,6 +124,40 @@ test('ingress and egress calls reach the room node from any node; lists gather e
     const r = await api(node('C').url, '/api/rooms?room=r1');
     return (r.body['participants'] as { identity: string }[]).every((p) => p.identity !== 'cam1') ? true : undefined;
   }, 3000, 'cam1 gone from r1');
+});
+
+/** A minimal valid offer (one Opus section): passes the SDP checks, never connected. */
+const offer = (direction: 'sendonly' | 'recvonly') =>
+  ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0',
+    'a=fingerprint:sha-256 12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'c=IN IP4 0.0.0.0', 'a=mid:0', `a=${direction}`, 'a=ice-ufrag:abcd',
+    'a=ice-pwd:abcdefghijklmnopqrstuvwx', 'a=setup:actpass', 'a=rtcp-mux', 'a=rtpmap:111 opus/48000/2', ''].join('\r\n');
+
+test('WHIP and WHEP through any node: the session lives on the room node, its requests reach it', async () => {
+  const sdp = (via: string, path: string, token: string, body: string) =>
+    fetch(`${node(via).url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/sdp' }, body });
+  const del = async (via: string, path: string, token: string) => (await fetch(`${node(via).url}${path}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status;
+  const inR1 = async (identity: string) => ((await api(node('C').url, '/api/rooms?room=r1')).body['participants'] as { identity: string }[]).some((p) => p.identity === identity);
+  // A WHIP publisher posting to B joins r1 on A; the answer and Location come back through B.
+  const obs = await devToken('r1', 'obs');
+  const whip = await sdp('B', '/whip', obs, offer('sendonly'));
+  assert.equal(whip.status, 201, await whip.clone().text());
+  const location = whip.headers.get('location')!;
+  assert.match(location, /^\/whip\/[^/]+$/, 'relative: later requests go through the load balancer too');
+  assert.match(await whip.text(), /^v=0\r\n/);
+  assert.ok(await inR1('obs'), 'the publisher is a participant of r1 (on A)');
+  // A WHEP player posting to C plays it: only A's SFU has the publisher (C alone would answer 404).
+  const viewer = await devToken('r1', 'viewer');
+  const whep = await sdp('C', '/whep/obs', viewer, offer('recvonly'));
+  assert.equal(whep.status, 201, await whep.clone().text());
+  const playLocation = whep.headers.get('location')!;
+  assert.match(playLocation, /^\/whep\/obs\/[^/]+$/);
+  // PATCH/DELETE through nodes that do not hold the session find it on A.
+  assert.equal(await del('B', playLocation, viewer), 200);
+  assert.equal(await del('C', location, await devToken('r1', 'someone-else')), 403, "A's answer: the token is not the session's");
+  assert.equal(await del('C', location, obs), 200);
+  assert.equal(await del('B', location, obs), 404, 'gone on every node');
+  await until(async () => ((await inR1('obs')) ? undefined : true), 3000, 'obs gone from r1');
 });
 
 test('Redis down: rooms go on, joins that need another node fail typed; Redis back: the cluster reconciles', async () => {

@@ -354,6 +354,11 @@ export class ClusterRouter implements JoinRouter {
     return (await this.node.store.placeRoom(room, this.node.select() ?? this.id)).node;
   }
 
+  /** The base URL a live node is reached at (its HTTP port), or undefined. */
+  nodeUrl(node: string): string | undefined {
+    return this.node.view.get(node)?.url;
+  }
+
   /** Serves REST calls other nodes forward here (rpc `api`). */
   onApi(handler: (call: unknown) => Promise<unknown>): void {
     this.apiHandler = handler;

@@ -17,6 +17,7 @@ import { RpcError } from '../cluster/relay.js';
 import type { ClusterRouter } from '../cluster/router.js';
 import { WhipService } from './whip.js';
 import { WhepService } from './whep.js';
+import { routeSession } from './session-routing.js';
 import type { IngressManager } from '../ingress/ingress-manager.js';
 import type { EgressManager } from '../egress/egress-manager.js';
 import type { McuManager } from '../mcu/mcu-manager.js';
@@ -204,13 +205,12 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
       if (ctx.cluster) return json(res, 200, { rooms: await clustered(() => ctx.cluster!.rooms()) });
       return json(res, 200, { rooms: ctx.core.listRooms() });
     }
-    if (WhipService.handles(path)) {
-      if (!ctx.whip) throw new HttpError(404, 'NOT_FOUND', 'WHIP is not available on this server');
-      return ctx.whip.handle(req, res, path);
-    }
-    if (WhepService.handles(path)) {
-      if (!ctx.whep) throw new HttpError(404, 'NOT_FOUND', 'WHEP is not available on this server');
-      return ctx.whep.handle(req, res, path);
+    if (WhipService.handles(path) || WhepService.handles(path)) {
+      const service = WhipService.handles(path) ? ctx.whip : ctx.whep;
+      if (!service) throw new HttpError(404, 'NOT_FOUND', `${WhipService.handles(path) ? 'WHIP' : 'WHEP'} is not available on this server`);
+      // In a cluster the session lives on its room's node (session-routing.ts).
+      if (ctx.cluster && (await clustered(() => routeSession({ cluster: ctx.cluster!, keys: ctx.keys, holds: (p) => service.holds(p) }, req, res, path)))) return;
+      return service.handle(req, res, path);
     }
     // Ingress and egress run on their room's node (room-api.ts).
     if (path === '/api/ingress' || path.startsWith('/api/ingress/')) {

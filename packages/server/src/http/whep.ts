@@ -46,6 +46,16 @@ export class WhepService {
     return path.startsWith('/whep/');
   }
 
+  /** Whether `path` (`/whep/<identity>/<id>`) names a session held here. */
+  holds(path: string): boolean {
+    const parts = path.slice('/whep/'.length).split('/');
+    try {
+      return parts.length === 2 && this.sessions.has(decodeURIComponent(parts[1]!));
+    } catch {
+      return false;
+    }
+  }
+
   /** Answers one request under /whep/. Never throws. */
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     try {

@@ -54,6 +54,15 @@ export class WhipService {
     return path === '/whip' || path.startsWith('/whip/');
   }
 
+  /** Whether `path` (`/whip/<id>`) names a session held here. */
+  holds(path: string): boolean {
+    try {
+      return this.sessions.has(decodeURIComponent(path.slice('/whip/'.length)));
+    } catch {
+      return false;
+    }
+  }
+
   /** Answers one request under /whip. Never throws. */
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     try {

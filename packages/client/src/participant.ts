@@ -287,6 +287,28 @@ export class RemoteParticipant {
     for (const t of this.tracks.values()) if (t.source === source) return t;
     return undefined;
   }
+
+  /**
+   * Takes the server's new track list (`participant-updated`): publications not in it go, new
+   * ones are made with `create`, the others take their new info.
+   * @returns the publications that went, and those already receiving whose mute state changed
+   */
+  applyTracks(tracks: readonly TrackInfo[], create: (t: TrackInfo) => RemoteTrackPublication): { gone: RemoteTrackPublication[]; muteChanged: RemoteTrackPublication[] } {
+    const current = new Set(tracks.map((t) => t.sid));
+    const gone = [...this.tracks].filter(([sid]) => !current.has(sid)).map(([sid, pub]) => (this.tracks.delete(sid), pub));
+    const muteChanged: RemoteTrackPublication[] = [];
+    for (const t of tracks) {
+      const pub = this.tracks.get(t.sid);
+      if (!pub) {
+        this.tracks.set(t.sid, create(t));
+        continue;
+      }
+      const wasMuted = pub.muted;
+      pub.info = t;
+      if (pub.track && wasMuted !== t.muted) muteChanged.push(pub);
+    }
+    return { gone, muteChanged };
+  }
 }
 
 /** Any participant of a room: the local one or a remote one. */

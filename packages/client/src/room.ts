@@ -368,22 +368,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   private updateRemote(info: ParticipantInfo): void {
     const p = this.remoteParticipants.get(info.identity)!;
     p.info = info;
-    const current = new Set(info.tracks.map((t) => t.sid));
-    for (const [sid, pub] of [...p.tracks]) {
-      if (current.has(sid)) continue;
-      p.tracks.delete(sid);
-      if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
-    }
-    for (const t of info.tracks) {
-      const pub = p.tracks.get(t.sid);
-      if (!pub) {
-        p.tracks.set(t.sid, this.newPublication(info.identity, t));
-        continue;
-      }
-      const wasMuted = pub.muted;
-      pub.info = t;
-      if (pub.track && wasMuted !== t.muted) this.emit(t.muted ? 'trackMuted' : 'trackUnmuted', pub, p);
-    }
+    const { gone, muteChanged } = p.applyTracks(info.tracks, (t) => this.newPublication(info.identity, t));
+    for (const pub of gone) if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
+    for (const pub of muteChanged) this.emit(pub.muted ? 'trackMuted' : 'trackUnmuted', pub, p);
     this.topology.participant(info.identity, info.tracks);
     this.emit('participantUpdated', p);
   }

@@ -97,6 +97,21 @@ export class Publication implements PublicationRef {
   get video(): VideoCodecHooks | undefined {
     return this.kind === 'video' ? (this.codec as VideoCodecHooks) : undefined;
   }
+
+  /**
+   * Layer `layer` arrives with SSRC `ssrc`, a new one. A camera's layer (one with a keyframe
+   * cache) whose SSRC changes started its pull over (new sequence numbers and timestamps): its
+   * subscribers resume at its next keyframe and the kept keyframe is stale. Browser publications
+   * keep werift's SSRC handling as it was.
+   */
+  layerSsrc(layer: number, ssrc: number): void {
+    const l = this.layers[layer]!;
+    if (l.ssrc !== undefined && this.keyframes !== undefined) {
+      for (const s of this.subscriptions) s.down.sourceRestarted(layer);
+      this.keyframes[layer]?.reset();
+    }
+    l.ssrc = ssrc;
+  }
 }
 
 export class Subscriber {

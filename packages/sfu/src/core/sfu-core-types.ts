@@ -260,3 +260,13 @@ export function resolveCoreOptions(options: SfuCoreOptions): ResolvedCoreOptions
   if (!Number.isInteger(o.firstOutSsrc) || o.firstOutSsrc < 0 || o.firstOutSsrc > 0xffffffff) throw new RangeError(`SFU core option firstOutSsrc must be a uint32, got ${o.firstOutSsrc}`);
   return o;
 }
+
+/** Counters at zero. */
+export function emptyMetrics(): SfuMetricsDelta {
+  return { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, keyframeReplays: 0, ignored: {} };
+}
+
+/** Whether nothing was counted (no `metrics` action is worth sending). */
+export function isEmptyMetrics(m: SfuMetricsDelta): boolean {
+  return m.forwardedPackets === 0 && m.pliReceived === 0 && m.pliSent === 0 && m.nackReceived === 0 && m.keyframeReplays === 0 && Object.keys(m.ignored).length === 0;
+}

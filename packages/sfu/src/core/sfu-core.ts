@@ -20,7 +20,7 @@ import { layerCounts, requestKeyframe, selectLayersOf, videoCounts } from './lay
 import { Participant, Publication, Subscriber, Subscription, renderKey } from './model.js';
 import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
 import { replayKeyframe } from './keyframe-cache.js';
-import { resolveCoreOptions, type ResolvedCoreOptions } from './sfu-core-types.js';
+import { emptyMetrics, isEmptyMetrics, resolveCoreOptions, type ResolvedCoreOptions } from './sfu-core-types.js';
 import type { ForwardSink, IgnoreReason, ParticipantKind, PublicationRef, PublicationSpec, RtpMeta, SfuAction, SfuCoreOptions, SfuMetricsDelta, SubscriberFeedback, SubscriberSpec, SubscriptionRef } from './sfu-core-types.js';
 import type { ActiveSpeaker } from './active-speaker.js';
 
@@ -208,16 +208,7 @@ export class SfuCore {
     if (!pub || pub.closed) return [this.ignore('unknown-publication', publication.id)];
     const l = pub.layers[layer];
     if (!l) return [this.ignore('unknown-layer', `${pub.id} layer ${layer}`)];
-    if (l.ssrc !== meta.ssrc) {
-      // A camera's layer with a new SSRC: its pull started over (new sequence numbers and
-      // timestamps). Subscribers resume at its next keyframe; the kept keyframe is stale.
-      // (Browser publications keep werift's SSRC handling as it was.)
-      if (l.ssrc !== undefined && pub.keyframes !== undefined) {
-        for (const s of pub.subscriptions) s.down.sourceRestarted(layer);
-        pub.keyframes?.[layer]?.reset();
-      }
-      l.ssrc = meta.ssrc;
-    }
+    if (l.ssrc !== meta.ssrc) pub.layerSsrc(layer, meta.ssrc);
     let out: SfuAction[] | undefined;
     if (pub.rembSenderSsrc !== undefined) {
       const gen = (pub.owner.remb ??= new RembGenerator({ senderSsrc: pub.rembSenderSsrc, maxBitrateBps: this.options.publisherRembBps }));
@@ -305,7 +296,7 @@ export class SfuCore {
     for (const pub of this.pubs.values()) if (pub.kind === 'video') selectLayersOf(pub, now, videos, this.metrics, out);
     const speakers = this.speakers.tick(now);
     if (speakers) out.push({ type: 'active-speakers', speakers: [...speakers] });
-    if (!isEmpty(this.metrics)) out.push({ type: 'metrics', delta: this.takeMetrics() });
+    if (!isEmptyMetrics(this.metrics)) out.push({ type: 'metrics', delta: this.takeMetrics() });
     return out;
   }
 
@@ -408,12 +399,4 @@ export class SfuCore {
     m.ignored[reason] = (m.ignored[reason] ?? 0) + 1;
     return detail === undefined ? { type: 'ignore', reason } : { type: 'ignore', reason, detail };
   }
-}
-
-function emptyMetrics(): SfuMetricsDelta {
-  return { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, keyframeReplays: 0, ignored: {} };
-}
-
-function isEmpty(m: SfuMetricsDelta): boolean {
-  return m.forwardedPackets === 0 && m.pliReceived === 0 && m.pliSent === 0 && m.nackReceived === 0 && m.keyframeReplays === 0 && Object.keys(m.ignored).length === 0;
 }

@@ -45,7 +45,7 @@ export const HEARTBEAT_MS = 2000;
 export const DEAD_AFTER_MS = 5000;
 /** A reconnect attempt not joined within this many ms is abandoned for the next (a SYN lost in a cut would otherwise wait for TCP's backoff). */
 export const ATTEMPT_TIMEOUT_MS = 2000;
-/** Reconnect backoff: 250 ms doubling to this cap, ms. */
+/** Reconnect backoff: 250 ms doubling to this cap, ms (each delay then jittered 0.5–1.5×). */
 export const RETRY_CAP_MS = 500;
 /** How long the SDK keeps retrying after the grace period, ms; past the grace a retry joins afresh. */
 export const RETRY_AFTER_GRACE_MS = 120_000;
@@ -245,13 +245,14 @@ export class SignalClient extends TypedEmitter<SignalClientEvents> {
   }
 
   /**
-   * Retries with backoff (250 ms doubling to {@link RETRY_CAP_MS}) until
+   * Retries with backoff (250 ms doubling to {@link RETRY_CAP_MS}, each delay 0.5–1.5× at random so
+   * the clients of a restarted server do not all knock at once) until
    * {@link RETRY_AFTER_GRACE_MS} past the grace period; inside the grace the session resumes,
    * after it the server answers with a fresh join (`resumed: false`) and the Room rebuilds its peers.
    */
   private scheduleReconnect(since: number, attempt = 0): void {
     this.setState('reconnecting');
-    const delay = Math.min(RETRY_CAP_MS, 250 * 2 ** attempt);
+    const delay = Math.min(RETRY_CAP_MS, 250 * 2 ** attempt) * (0.5 + Math.random());
     this.retryTimer = setTimeout(() => {
       if (this.finished) return;
       this.open(true).catch((err: unknown) => {

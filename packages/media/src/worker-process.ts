@@ -123,11 +123,13 @@ export class WorkerProcess extends TypedEmitter<WorkerProcessEvents> {
       });
       this.child.on('close', (code, signal) => resolve(this.onExit(code, signal)));
     });
-    const heartbeatMs = options.heartbeatMs ?? 2000;
-    if (heartbeatMs > 0) {
-      this.heartbeat = setInterval(() => this.beat(), heartbeatMs);
-      this.heartbeat.unref();
-    }
+  }
+
+  /** Pings the worker every `ms` from its `ready` on (before it, `readyTimeoutMs` applies: loading GStreamer may take seconds). */
+  private startHeartbeat(ms: number): void {
+    if (ms <= 0 || this.exitInfo) return;
+    this.heartbeat = setInterval(() => this.beat(), ms);
+    this.heartbeat.unref();
   }
 
   /**
@@ -147,6 +149,7 @@ export class WorkerProcess extends TypedEmitter<WorkerProcessEvents> {
         clearTimeout(timer);
         worker.off('event', onEvent);
         worker.off('exit', onExit);
+        worker.startHeartbeat(options.heartbeatMs ?? 2000);
         resolve();
       };
       const onExit = (exit: WorkerExit): void => {

@@ -119,6 +119,7 @@ test('ingress and egress calls reach the room node from any node; lists gather e
   // Removal through a third node finds the camera on A.
   assert.equal((await api(node('B').url, `/api/ingress/${id}`, { method: 'DELETE' })).status, 200);
   assert.equal((await api(node('C').url, `/api/ingress/${id}`, { method: 'DELETE' })).status, 404);
+  assert.equal((await api(node('C').url, '/api/ingress/%zz', { method: 'DELETE' })).status, 404, 'malformed escapes: 404, not a 500');
   assert.deepEqual((await api(node('A').url, '/api/ingress')).body, { ingresses: [] });
   await until(async () => {
     const r = await api(node('C').url, '/api/rooms?room=r1');
@@ -146,6 +147,12 @@ test('WHIP and WHEP through any node: the session lives on the room node, its re
   assert.match(location, /^\/whip\/[^/]+$/, 'relative: later requests go through the load balancer too');
   assert.match(await whip.text(), /^v=0\r\n/);
   assert.ok(await inR1('obs'), 'the publisher is a participant of r1 (on A)');
+  // A client's own forwarded mark is not a node's: its POST is still passed on to A.
+  const forger = await devToken('r1', 'forger');
+  const forged = await fetch(`${node('B').url}/whip`, { method: 'POST', headers: { authorization: `Bearer ${forger}`, 'content-type': 'application/sdp', 'x-dari-forwarded': '1' }, body: offer('sendonly') });
+  assert.equal(forged.status, 201, await forged.clone().text());
+  assert.ok(await inR1('forger'), 'the forger joined r1 on A, not a copy of r1 on B');
+  assert.equal(await del('B', forged.headers.get('location')!, forger), 200);
   // A WHEP player posting to C plays it: only A's SFU has the publisher (C alone would answer 404).
   const viewer = await devToken('r1', 'viewer');
   const whep = await sdp('C', '/whep/obs', viewer, offer('recvonly'));

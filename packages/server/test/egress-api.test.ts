@@ -14,7 +14,7 @@ test('egress routes: start, list, stop by DELETE or POST …/stop; other methods
   assert.equal(matchEgressRoute('PUT', '/api/egress'), null);
   assert.equal(matchEgressRoute('GET', '/api/egress/EG_0123456789ab'), null);
   assert.equal(matchEgressRoute('GET', '/api/rooms'), undefined);
-  for (const id of ['..%2F..%2Fetc%2Fpasswd', 'EG_x', '%00']) {
+  for (const id of ['..%2F..%2Fetc%2Fpasswd', 'EG_x', '%00', '%zz']) {
     assert.throws(() => matchEgressRoute('DELETE', `/api/egress/${id}`), (e: unknown) => e instanceof EgressError && e.status === 404 && e.code === 'EGRESS_NOT_FOUND');
   }
 });

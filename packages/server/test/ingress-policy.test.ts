@@ -21,6 +21,9 @@ test('parseCameraUrl: rtsp: and rtsps: only, a host, no whitespace or control ch
 test('redactUrl and scrub keep credentials out of logs and errors', () => {
   assert.equal(redactUrl('rtsp://user:secret@h:554/x'), 'rtsp://***@h:554/x');
   assert.equal(redactUrl('rtsp://h/x'), 'rtsp://h/x');
+  assert.equal(redactUrl('rtsp://h/x?channel=1&user=admin&password=hunter2'), 'rtsp://h/x?channel=1&user=***&password=***', 'credentials in the query too');
+  assert.equal(scrub('401 for password hunter2 and pw %zz', 'rtsp://h/x?password=hunter2&pwd=%zz'), '401 for password *** and pw ***', 'query secrets, malformed escapes included');
+  assert.equal(scrub('bad pw ab', 'rtsp://u:ab@h/x'), 'bad pw ***', 'short passwords too');
   assert.equal(scrub('Could not open rtsp://user:secret@h:554/x (secret refused)', 'rtsp://user:secret@h:554/x'), 'Could not open rtsp://***@h:554/x (*** refused)');
 });
 

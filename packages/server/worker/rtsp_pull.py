@@ -6,20 +6,31 @@ profiles (High) is transcoded to constrained baseline (x264), and AAC (MPEG4-GEN
 and G.711 to Opus. Other codecs are reported (`unsupported`) and left out. Elements are made one by one and the URL is a property of rtspsrc: no
 part of it is ever parsed as a pipeline description.
 
-Input: one JSON argument {"url", "video_port", "audio_port", "stall_ms", "latency_ms"}.
+Input: JSON in the environment variable DARI_RTSP_CONFIG (not argv: the URL may hold credentials)
+{"url", "video_port", "audio_port", "stall_ms", "latency_ms"}. The worker dies with its parent
+(PR_SET_PDEATHSIG), so a crashed server leaves no pull running.
 Output: JSON lines on stdout: {"event": "media", "kind": "video"|"audio", "codec": ..., "mode":
 "passthrough"|"transcoded"} on the first buffer of each kind, {"event": "unsupported", "caps": ...}, {"event": "error", "message"},
 {"event": "eos"}, {"event": "stalled"}. Exits 0 on EOS, 2 on an error, 3 on a stall."""
 import base64
 import binascii
+import ctypes
 import json
+import os
+import signal
 import sys
 import gi
+
+# PR_SET_PDEATHSIG (prctl(2), option 1): SIGTERM when the parent (dari serve) dies.
+try:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+except OSError:
+    pass
 
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst, GLib  # noqa: E402
 
-cfg = json.loads(sys.argv[1])
+cfg = json.loads(os.environ.get("DARI_RTSP_CONFIG") or sys.argv[1])
 Gst.init(None)
 loop = GLib.MainLoop()
 pipeline = Gst.Pipeline.new("ingress")

@@ -86,6 +86,8 @@ test('parseProfileLevelId: profiles by profile_idc and the constraint flags (RFC
   assert.equal(parseProfileLevelId('42001f')?.profile, 'baseline');
   assert.equal(parseProfileLevelId('4d001f')?.profile, 'main');
   assert.equal(parseProfileLevelId('4dc028')?.profile, 'constrained-baseline', 'main with set0 + set1');
+  assert.equal(parseProfileLevelId('4d8028')?.profile, 'constrained-baseline', 'main with set0 alone (RFC 6184 Table 5: 1xxx0000)');
+  assert.equal(parseProfileLevelId('584028')?.profile, 'extended', 'extended needs set0 and set1');
   assert.equal(parseProfileLevelId('640c1f')?.profile, 'constrained-high');
   assert.equal(parseProfileLevelId('640028')?.profile, 'high');
   assert.equal(parseProfileLevelId('f4001f')?.profile, 'other');

@@ -118,7 +118,13 @@ export class CompositeFeed {
       }
       const input: Input = { publicationId: pubId, participant: want.participant, kind: want.kind, subscription: undefined };
       this.inputs.set(pubId, input);
-      const port = await (want.kind === 'video' ? mixer.addVideo(id) : mixer.addAudio(id));
+      let port: Awaited<ReturnType<typeof mixer.addVideo>>;
+      try {
+        port = await (want.kind === 'video' ? mixer.addVideo(id) : mixer.addAudio(id));
+      } catch (err) {
+        this.inputs.delete(pubId); // the mixer has no such input: the next sync adds it again
+        throw err;
+      }
       await this.subscribe(input, port);
     }
     if (this.ids.size !== before || this.nextId !== added) this.options.onParticipantsChanged?.();

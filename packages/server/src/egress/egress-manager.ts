@@ -215,11 +215,14 @@ export class EgressManager {
       python: this.options.python,
       logger: this.log,
     });
+    // Ended while starting (a stop, a failure, shutdown): what was made after end() ran is undone here.
+    if (run.ending) return void (await recorder.stop().catch(() => undefined));
     run.recorder = recorder;
     this.watchRecorder(run, recorder);
     sfu.addServerParticipant(run.info.room, this.identity(run), 'egress');
     const port = kind === 'video' ? recorder.ports.video! : recorder.ports.audio!;
     run.subscription = await sfu.subscribeLocalRtp(run.info.room, this.identity(run), publicationId, { address: '127.0.0.1', port });
+    if (run.ending) return void run.subscription.close();
     recorder.on('keyframeNeeded', () => run.subscription?.requestKeyframe());
   }
 
@@ -231,6 +234,7 @@ export class EgressManager {
     run.mixer = mixer;
     mixer.on('failed', (reason) => void this.end(run, 'failed', `composite: ${reason}`));
     await mixer.start();
+    if (run.ending) return void (await mixer.stop().catch(() => undefined));
     const recorder = await Recorder.start({
       path: run.info.file,
       format: run.info.format,
@@ -240,6 +244,10 @@ export class EgressManager {
       python: this.options.python,
       logger: this.log,
     });
+    if (run.ending) {
+      await Promise.all([recorder.stop().catch(() => undefined), mixer.stop().catch(() => undefined)]);
+      return;
+    }
     run.recorder = recorder;
     this.watchRecorder(run, recorder);
     recorder.on('keyframeNeeded', () => void mixer.requestKeyframe().catch(() => undefined));
@@ -257,6 +265,7 @@ export class EgressManager {
       logger: this.log,
     });
     await run.feed.start();
+    if (run.ending) run.feed.close();
   }
 
   /** Ends an egress once: finalizes the file, stops the workers, leaves the room. */

@@ -37,7 +37,12 @@ export function matchEgressRoute(method: string, path: string): EgressRoute | nu
   }
   const m = /^\/api\/egress\/([^/]+)(\/stop)?$/.exec(path);
   if (!m) return path.startsWith('/api/egress/') ? null : undefined;
-  const id = decodeURIComponent(m[1]!);
+  let id = '';
+  try {
+    id = decodeURIComponent(m[1]!);
+  } catch {
+    /* malformed escapes (`%zz`): no egress has that id (404 below) */
+  }
   if ((method === 'DELETE' && !m[2]) || (method === 'POST' && m[2])) {
     if (!EGRESS_ID.test(id)) throw new EgressError(404, 'EGRESS_NOT_FOUND', `no egress ${JSON.stringify(id.slice(0, 64))}`);
     return { action: 'stop', egressId: id };

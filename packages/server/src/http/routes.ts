@@ -96,6 +96,15 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** A path segment decoded, or '' when its escapes are malformed (`%zz`): an id no one has. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
+}
+
 /** Checks `Authorization: Basic base64(apiKey:apiSecret)`; returns the key and its secret. */
 function authenticate(req: IncomingMessage, keys: ReadonlyMap<string, string>): { apiKey: string; apiSecret: string } {
   const header = req.headers.authorization ?? '';
@@ -222,7 +231,7 @@ export function createRoutes(ctx: RouteContext): (req: IncomingMessage, res: Ser
         return json(res, 201, await runRoomApi(ctx, { action: 'ingress-add', body }));
       }
       if (path.startsWith('/api/ingress/') && req.method === 'DELETE') {
-        const id = decodeURIComponent(path.slice('/api/ingress/'.length));
+        const id = safeDecode(path.slice('/api/ingress/'.length));
         if (id.length === 0 || id.length > 64) throw new HttpError(404, 'NOT_FOUND', `no ingress ${JSON.stringify(id.slice(0, 64))}`);
         return json(res, 200, await runRoomApi(ctx, { action: 'ingress-remove', id }));
       }

@@ -138,7 +138,9 @@ export class IngressManager {
     if (ing.removed) return;
     ing.sawMedia = false;
     const cfg = JSON.stringify({ url: ing.url, video_port: ing.video!.port, audio_port: ing.audio!.port, stall_ms: this.opts.stallMs ?? 3000 });
-    const worker = spawn(this.opts.python ?? '/usr/bin/python3', [RTSP_WORKER, cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The config holds the camera's URL with its credentials: in the environment (readable by this
+    // user only, /proc/<pid>/environ), never in argv (anyone's `ps`).
+    const worker = spawn(this.opts.python ?? '/usr/bin/python3', [RTSP_WORKER], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DARI_RTSP_CONFIG: cfg } });
     ing.worker = worker;
     worker.on('error', (err) => {
       ing.lastError = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${this.opts.python ?? '/usr/bin/python3'} not found: apt install python3-gst-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad` : err.message;

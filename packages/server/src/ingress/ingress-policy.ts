@@ -41,27 +41,47 @@ export function parseCameraUrl(raw: unknown): { url: string; redacted: string } 
   return { url: raw, redacted: redactUrl(raw) };
 }
 
-/** The URL with any user name and password replaced by `***` (for logs, errors and the API). */
+/** Query parameters that carry credentials in many IP cameras' URLs (`?user=admin&password=…`). */
+const SECRET_PARAM = /pass|pwd|token|key|auth|user|secret|sig/i;
+
+/**
+ * The URL with any user name and password, and the values of credential-like query parameters
+ * ({@link SECRET_PARAM}), replaced by `***` (for logs, errors and the API).
+ */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (!u.username && !u.password) return url;
-    u.username = '***';
-    u.password = '';
-    return u.toString();
+    const params = [...u.searchParams.keys()].filter((k) => SECRET_PARAM.test(k));
+    if (!u.username && !u.password && params.length === 0) return url;
+    if (u.username || u.password) {
+      u.username = '***';
+      u.password = '';
+    }
+    for (const k of params) u.searchParams.set(k, '***');
+    return u.toString().replace(/%2A%2A%2A/g, '***');
   } catch {
     return '(invalid url)';
   }
 }
 
-/** Removes a secret (the raw URL, its password) from a message a worker reported. */
+/** Removes secrets (the raw URL, its password, credential-like query values) from a message a worker reported. */
 export function scrub(message: string, url: string): string {
   let out = message.split(url).join(redactUrl(url));
+  let u: URL;
   try {
-    const u = new URL(url);
-    for (const secret of [u.password, decodeURIComponent(u.password)]) if (secret.length >= 3) out = out.split(secret).join('***');
+    u = new URL(url);
   } catch {
-    /* parseCameraUrl checked it */
+    return out; // parseCameraUrl checked it
+  }
+  const secrets = [u.password, ...[...u.searchParams].filter(([k]) => SECRET_PARAM.test(k)).map(([, v]) => v)];
+  for (const raw of secrets) {
+    let decoded = raw;
+    try {
+      decoded = decodeURIComponent(raw);
+    } catch {
+      /* malformed escapes: the raw form is scrubbed */
+    }
+    for (const secret of new Set([raw, decoded])) if (secret.length > 0) out = out.split(secret).join('***');
   }
   return out;
 }

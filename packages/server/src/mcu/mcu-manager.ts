@@ -103,7 +103,8 @@ export class McuManager {
     await entry.starting;
     await entry.room?.stop();
     entry.release();
-    if (this.options.browsers(room) > 0) this.options.sfu.setSubscriptionPolicy(room, SFU_ROOM_POLICY);
+    // A browser that joined meanwhile may have started a new composite: its policy stays.
+    if (!this.rooms.has(room) && this.options.browsers(room) > 0) this.options.sfu.setSubscriptionPolicy(room, SFU_ROOM_POLICY);
   }
 
   /** The running MCU room, if any. */

@@ -48,6 +48,8 @@ export class McuRoom {
   private pliSocket: Socket | undefined;
   private lastKeyframe = 0;
   private syncing: Promise<void> | undefined;
+  /** A change came in since the running sync started: sync again after it. */
+  private syncAgain = false;
   private closed = false;
   readonly mixer: CompositeMixer;
 
@@ -121,11 +123,19 @@ export class McuRoom {
     this.mixer.requestKeyframe().catch(() => undefined);
   }
 
-  /** One N−1 mix publication per participant with a tile. */
+  /** One N−1 mix publication per participant with a tile. A change during a sync syncs again after it. */
   private syncMixes(): Promise<void> {
-    this.syncing ??= this.syncMixesOnce()
-      .catch((err: unknown) => this.options.logger.warn({ room: this.options.room, err: (err as Error).message }, 'mcu: audio mixes not in sync; retrying'))
-      .finally(() => (this.syncing = undefined));
+    this.syncAgain = true;
+    this.syncing ??= (async () => {
+      while (this.syncAgain && !this.closed) {
+        this.syncAgain = false;
+        try {
+          await this.syncMixesOnce();
+        } catch (err) {
+          this.options.logger.warn({ room: this.options.room, err: (err as Error).message }, 'mcu: audio mixes not in sync; next try at the next change');
+        }
+      }
+    })().finally(() => (this.syncing = undefined));
     return this.syncing;
   }
 

@@ -244,8 +244,8 @@ export type H264Profile = 'constrained-baseline' | 'baseline' | 'main' | 'extend
 /**
  * Reads an RFC 6184 §8.1 profile-level-id (6 hex digits: profile_idc, profile-iop constraint
  * flags, level_idc).
- * @returns the profile (constrained baseline: profile_idc 66 with constraint_set1_flag, or 77/88
- *   with constraint_set0 and constraint_set1, RFC 6184 §8.1 Table 5; constrained high: 100 with
+ * @returns the profile (constrained baseline: profile_idc 66 with constraint_set1_flag, 77 with
+ *   constraint_set0, or 88 with constraint_set0 and constraint_set1, RFC 6184 §8.1 Table 5; constrained high: 100 with
  *   constraint_set4 and set5), and the three bytes as numbers (levelIdc is the level × 10);
  *   undefined when the string is not 6 hex digits
  */
@@ -258,7 +258,7 @@ export function parseProfileLevelId(value: string): { profile: H264Profile; prof
   const set1 = (iop & 0x40) !== 0;
   let profile: H264Profile = 'other';
   if (profileIdc === 66) profile = set1 ? 'constrained-baseline' : 'baseline';
-  else if (profileIdc === 77) profile = set0 && set1 ? 'constrained-baseline' : 'main';
+  else if (profileIdc === 77) profile = set0 ? 'constrained-baseline' : 'main';
   else if (profileIdc === 88) profile = set0 && set1 ? 'constrained-baseline' : 'extended';
   else if (profileIdc === 100) profile = (iop & 0x0c) === 0x0c ? 'constrained-high' : 'high';
   return { profile, profileIdc, iop, levelIdc };

@@ -2,7 +2,7 @@
  * The `dari` command line: `dari serve`, `dari token`, `dari turn`, `dari nat-check`, `dari ingress`, `dari egress`; each
  * answers `--help`. Returns an exit code; never calls process.exit itself.
  */
-import { ConfigError, loadConfig, type ServeFlags } from './config.js';
+import { ConfigError, apiCredentials, loadConfig, type ServeFlags } from './config.js';
 import { createLogger } from './logger.js';
 import { ListenError, startServer } from './serve.js';
 import { mintToken, parseDurationS } from './tokens.js';
@@ -131,14 +131,7 @@ async function token(args: string[]): Promise<number> {
   const values = parsed as { [K in 'room' | 'identity' | 'name' | 'metadata' | 'ttl' | 'grants' | 'api-key' | 'api-secret' | 'config']?: string };
   if (!values.room) throw new ConfigError('room', 'missing --room');
   if (!values.identity) throw new ConfigError('identity', 'missing --identity');
-  let apiKey = values['api-key'];
-  let apiSecret = values['api-secret'];
-  if (apiKey === undefined || apiSecret === undefined) {
-    const resolved = loadConfig({ config: values.config });
-    const first = apiKey !== undefined ? [apiKey, resolved.keys.get(apiKey)] : [...resolved.keys][0];
-    if (!first || first[1] === undefined) throw new ConfigError('api-key', `no secret configured for API key ${JSON.stringify(apiKey)}`);
-    [apiKey, apiSecret] = first as [string, string];
-  }
+  const { apiKey, apiSecret } = apiCredentials(values);
   let grants;
   if (values.grants !== undefined) {
     let raw: unknown;

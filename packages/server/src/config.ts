@@ -409,3 +409,19 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   raw = deepMerge(raw, fromFlags);
   return resolveConfig(validateConfig(raw));
 }
+
+/**
+ * The API key and secret a CLI command (`dari token`, `dari ingress`, `dari egress`) signs or
+ * authenticates with: `--api-key`/`--api-secret` when both are given, else the secret of
+ * `--api-key` (or the first key) from the config (`--config`, DARI_CONFIG; the dev key without one).
+ * @throws ConfigError `api-key` when the config has no secret for the key; as {@link loadConfig} for a bad config
+ */
+export function apiCredentials(flags: { 'api-key'?: string | undefined; 'api-secret'?: string | undefined; config?: string | undefined }): { apiKey: string; apiSecret: string } {
+  const apiKey = flags['api-key'];
+  const apiSecret = flags['api-secret'];
+  if (apiKey !== undefined && apiSecret !== undefined) return { apiKey, apiSecret };
+  const resolved = loadConfig({ config: flags.config });
+  const first = apiKey !== undefined ? [apiKey, resolved.keys.get(apiKey)] : [...resolved.keys][0];
+  if (!first || first[1] === undefined) throw new ConfigError('api-key', `no secret configured for API key ${JSON.stringify(apiKey)}`);
+  return { apiKey: first[0]!, apiSecret: first[1] };
+}

@@ -3,7 +3,7 @@
  * HTTP Basic from `--api-key`/`--api-secret` or the config (as `dari token`). Prints the answer's
  * JSON; a refused call prints its typed error (`CODE: message`) and exits 1.
  */
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, apiCredentials } from '../config.js';
 import { helpText, parseCommand, type CommandSpec } from '../cli-options.js';
 
 export const EGRESS: CommandSpec = {
@@ -35,14 +35,7 @@ export async function runEgress(args: string[], out: (s: string) => void = (s) =
     return sub === undefined ? 2 : 0;
   }
   const values = parsed as Values;
-  let apiKey = values['api-key'];
-  let apiSecret = values['api-secret'];
-  if (apiKey === undefined || apiSecret === undefined) {
-    const resolved = loadConfig({ config: values.config });
-    const first = apiKey !== undefined ? [apiKey, resolved.keys.get(apiKey)] : [...resolved.keys][0];
-    if (!first || first[1] === undefined) throw new ConfigError('api-key', `no secret configured for API key ${JSON.stringify(apiKey)}`);
-    [apiKey, apiSecret] = first as [string, string];
-  }
+  const { apiKey, apiSecret } = apiCredentials(values);
   const base = (values.url ?? 'http://127.0.0.1:7880').replace(/\/+$/, '');
   let method = 'GET';
   let path = '/api/egress';

@@ -3,7 +3,7 @@
  * API key and secret) from the command line. Prints the server's JSON answer; exits 1 with the
  * server's error message when it refuses.
  */
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, apiCredentials } from '../config.js';
 import { helpText, parseCommand, type CommandSpec } from '../cli-options.js';
 
 export const INGRESS: CommandSpec = {
@@ -38,14 +38,7 @@ export async function runIngress(args: string[]): Promise<number> {
     return 0;
   }
   const v = parsed as { [K in 'server' | 'room' | 'url' | 'identity' | 'name' | 'id' | 'api-key' | 'api-secret' | 'config']?: string };
-  let apiKey = v['api-key'];
-  let apiSecret = v['api-secret'];
-  if (apiKey === undefined || apiSecret === undefined) {
-    const resolved = loadConfig({ config: v.config });
-    const first = apiKey !== undefined ? [apiKey, resolved.keys.get(apiKey)] : [...resolved.keys][0];
-    if (!first || first[1] === undefined) throw new ConfigError('api-key', `no secret configured for API key ${JSON.stringify(apiKey)}`);
-    [apiKey, apiSecret] = first as [string, string];
-  }
+  const { apiKey, apiSecret } = apiCredentials(v);
   const base = (v.server ?? 'http://127.0.0.1:7880').replace(/\/+$/, '');
   let method = 'GET';
   let path = '/api/ingress';

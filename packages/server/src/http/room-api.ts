@@ -4,8 +4,10 @@
  * any node answers them:
  * - a call naming a room runs on the node the room lives on (an ingress places a room that is
  *   nowhere yet, as a first join would; an egress of a room that is nowhere is 404 here);
- * - a list gathers every live node's entries, each with its `node`;
- * - a call naming an id is tried on each live node, this one first, until one knows the id.
+ * - a list gathers every live node's entries, each with its `node`; a node that does not answer
+ *   is named in `unreachable` rather than failing the whole list;
+ * - a call naming an id is tried on each live node, this one first, until one knows the id
+ *   (404 only when every node answered that it does not).
  * Calls cross nodes as the node links' `api` RPC (authenticated links, packages/cluster).
  */
 import { z } from 'zod';
@@ -118,8 +120,10 @@ function egress(deps: RoomApiDeps): EgressManager {
 /**
  * Runs a call where it belongs: here without a cluster, else on the room's node, on every node
  * (lists) or on the node that knows the id.
- * @returns the JSON body of a 2xx answer (lists in a cluster: each entry with its `node`)
- * @throws RoomApiError (503 `CLUSTER_UNAVAILABLE` when Redis or the room's node does not answer)
+ * @returns the JSON body of a 2xx answer. Lists in a cluster: each entry with its `node`; when
+ *   some nodes do not answer, the others' entries and `unreachable: [{node, error}]`.
+ * @throws RoomApiError (503 `CLUSTER_UNAVAILABLE` when Redis or the room's node does not answer,
+ *   when no node answers a list, or when an id is on no answering node and some node did not answer)
  */
 export async function runRoomApi(deps: RoomApiDeps, call: RoomApiCall): Promise<unknown> {
   const cluster = deps.cluster;
@@ -134,31 +138,44 @@ export async function runRoomApi(deps: RoomApiDeps, call: RoomApiCall): Promise<
       case 'ingress-list':
       case 'egress-list': {
         const key = call.action === 'ingress-list' ? 'ingresses' : 'egresses';
-        const all = await Promise.all(
-          cluster.liveNodes().map(async (node) => {
+        const nodes = cluster.liveNodes();
+        const answers = await Promise.allSettled(
+          nodes.map(async (node) => {
             const body = (node === cluster.id ? await runHere(deps, call) : await cluster.callApi(node, call)) as Record<string, unknown>;
             const list = Array.isArray(body[key]) ? (body[key] as Record<string, unknown>[]) : [];
             return list.map((entry) => ({ ...entry, node }));
           }),
         );
-        return { [key]: all.flat() };
+        const unreachable = answers.flatMap((a, i) => (a.status === 'rejected' ? [{ node: nodes[i], error: errorText(a.reason) }] : []));
+        if (unreachable.length > 0 && unreachable.length === answers.length) throw answers.find((a) => a.status === 'rejected')?.reason;
+        const entries = answers.flatMap((a) => (a.status === 'fulfilled' ? a.value : []));
+        return unreachable.length === 0 ? { [key]: entries } : { [key]: entries, unreachable };
       }
       case 'ingress-remove':
       case 'egress-stop': {
+        const what = call.action === 'ingress-remove' ? 'ingress' : 'egress';
+        const silent: string[] = [];
         for (const node of cluster.liveNodes()) {
           try {
             return node === cluster.id ? await runHere(deps, call) : await cluster.callApi(node, call);
           } catch (err) {
             const status = err instanceof RoomApiError || err instanceof RpcError ? err.status : 0;
-            if (status !== 404) throw err;
+            if (status === 404) continue;
+            if (status === 503 || status === 0) silent.push(`${node} (${errorText(err)})`);
+            else throw err;
           }
         }
-        throw new RoomApiError(404, call.action === 'ingress-remove' ? 'NOT_FOUND' : 'EGRESS_NOT_FOUND', `no ${call.action === 'ingress-remove' ? 'ingress' : 'egress'} ${JSON.stringify(call.id)} on any node`);
+        if (silent.length > 0) throw new RoomApiError(503, 'CLUSTER_UNAVAILABLE', `no ${what} ${JSON.stringify(call.id)} on the nodes that answered; not answering: ${silent.join(', ')}`);
+        throw new RoomApiError(404, call.action === 'ingress-remove' ? 'NOT_FOUND' : 'EGRESS_NOT_FOUND', `no ${what} ${JSON.stringify(call.id)} on any node`);
       }
     }
   } catch (err) {
     return asApiError(err);
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**

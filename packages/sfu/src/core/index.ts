@@ -5,7 +5,8 @@
  */
 export { SfuCore, type SubscriberFeedback } from './sfu-core.js';
 export * from './sfu-core-types.js';
-export { SFU_ROOM_POLICY, type SubscriptionPolicy, type PolicySubscriber, type PolicyPublication } from './subscription-policy.js';
+export { SFU_ROOM_POLICY, COMPOSITE_STREAM_ID, isCompositeVideo, type SubscriptionPolicy, type PolicySubscriber, type PolicyPublication } from './subscription-policy.js';
+export { CompositeFallback, COMPOSITE_FALLBACK_DEFAULTS, resolveFallbackOptions, type CompositeFallbackOptions, type FallbackDecision, type FallbackReason, type FallbackSample } from './composite-fallback.js';
 export { orderSimulcastLayers } from './model.js';
 export { DownTrack, KeyframeRequestLimiter, type DownTrackOptions, type RouteResult } from './down-track.js';
 export { chooseLayer, LayerMonitor, COVER_RATIO, CONGESTED_RATIO, HEADROOM_RATIO, type LayerInfo, type LayerChoice, type SubscriberView } from './layer-selection.js';

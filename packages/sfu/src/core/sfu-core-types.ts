@@ -7,6 +7,7 @@ import type { AudioCodecHooks, VideoCodecHooks } from '../rtp/codec.js';
 import type { AudioLevel } from '../rtp/audio-level.js';
 import type { ActiveSpeaker, ActiveSpeakerOptions } from './active-speaker.js';
 import type { SubscriptionPolicy } from './subscription-policy.js';
+import type { CompositeFallbackOptions, FallbackReason } from './composite-fallback.js';
 
 /**
  * What a participant is. `browser`: a person through the SDK (werift legs). The others are
@@ -198,6 +199,15 @@ export type SfuAction =
   | { type: 'publisher-layers'; publication: PublicationRef; rids: string[] }
   /** The active speakers, dominant first; to one participant (`to`, a newcomer) or to everyone. */
   | { type: 'active-speakers'; speakers: readonly ActiveSpeaker[]; to?: string }
+  /**
+   * A browser subscriber goes to the room's composite video instead of the separate videos
+   * (`on`), or back (composite-fallback.ts); `estimateBps` (its REMB) and `needBps` (the lowest
+   * layers of its videos and its audio) when it was decided. The owner starts the room's
+   * composite when the first subscriber goes (a `mixer` publishing {@link COMPOSITE_STREAM_ID}) and
+   * stops it after the last comes back; until the composite is published the subscriber keeps
+   * its videos.
+   */
+  | { type: 'composite-fallback'; subscriber: string; participant: string; on: boolean; reason: FallbackReason; estimateBps: number | undefined; needBps: number }
   /** Counters since the last metrics action; emitted by {@link SfuCore.tick} when something moved. */
   | { type: 'metrics'; delta: SfuMetricsDelta }
   /** An input was dropped (unknown id, stale handle, bad value …); also counted in the metrics. */
@@ -232,6 +242,8 @@ export interface SfuCoreOptions {
   activeSpeaker?: ActiveSpeakerOptions;
   /** First SSRC handed to down tracks (then counting up), a uint32. Default 0x10000000. */
   firstOutSsrc?: number;
+  /** The composite fallback of weak subscribers (see {@link COMPOSITE_FALLBACK_DEFAULTS}); on by default. */
+  compositeFallback?: CompositeFallbackOptions;
 }
 
 /** Defaults of {@link SfuCoreOptions} (policy: {@link SFU_ROOM_POLICY}). */
@@ -244,8 +256,8 @@ export const SFU_CORE_DEFAULTS = Object.freeze({
   firstOutSsrc: 0x10000000,
 });
 
-/** {@link SfuCoreOptions} with every default filled in (policy and active speaker options apart). */
-export type ResolvedCoreOptions = Required<Omit<SfuCoreOptions, 'policy' | 'activeSpeaker'>>;
+/** {@link SfuCoreOptions} with every default filled in (policy, active speaker and composite fallback options apart). */
+export type ResolvedCoreOptions = Required<Omit<SfuCoreOptions, 'policy' | 'activeSpeaker' | 'compositeFallback'>>;
 
 /**
  * Fills in defaults and checks ranges.

@@ -20,6 +20,8 @@ import { layerCounts, requestKeyframe, selectLayersOf, videoCounts } from './lay
 import { Participant, Publication, Subscriber, Subscription, renderKey } from './model.js';
 import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
 import { replayKeyframe } from './keyframe-cache.js';
+import { CompositeFallback } from './composite-fallback.js';
+import { fallbackAction, fallbackTick, isComposite } from './fallback-control.js';
 import { emptyMetrics, isEmptyMetrics, resolveCoreOptions, type ResolvedCoreOptions } from './sfu-core-types.js';
 import type { ForwardSink, IgnoreReason, ParticipantKind, PublicationRef, PublicationSpec, RtpMeta, SfuAction, SfuCoreOptions, SfuMetricsDelta, SubscriberFeedback, SubscriberSpec, SubscriptionRef } from './sfu-core-types.js';
 import type { ActiveSpeaker } from './active-speaker.js';
@@ -35,6 +37,9 @@ export class SfuCore {
   private readonly pubs = new Map<string, Publication>();
   private readonly subscribers = new Map<string, Subscriber>();
   private readonly speakers: ActiveSpeakerDetector;
+  private readonly fallback: CompositeFallback;
+  /** The room's composite video (a mixer's), when there is one: subscribers in the fallback get it. */
+  private composite: Publication | undefined;
   private nextSsrc: number;
   private metrics: SfuMetricsDelta = emptyMetrics();
 
@@ -43,6 +48,7 @@ export class SfuCore {
     this.options = resolveCoreOptions(options);
     this.policy = options.policy ?? SFU_ROOM_POLICY;
     this.speakers = new ActiveSpeakerDetector(options.activeSpeaker);
+    this.fallback = new CompositeFallback(options.compositeFallback);
     this.nextSsrc = this.options.firstOutSsrc;
   }
 
@@ -65,6 +71,7 @@ export class SfuCore {
     for (const pub of [...p.publications]) this.dropPublication(pub, now, out);
     this.participants.delete(id);
     this.speakers.remove(id);
+    this.compositeChanged(now, out);
     this.renegotiateAll(out);
     return out;
   }
@@ -82,6 +89,7 @@ export class SfuCore {
     this.pubs.set(pub.id, pub);
     const out: SfuAction[] = [];
     for (const s of this.subscribers.values()) if (this.wants(s, pub)) this.attach(s, pub, false, now, out);
+    this.compositeChanged(now, out);
     this.renegotiateAll(out);
     return out;
   }
@@ -92,6 +100,7 @@ export class SfuCore {
     if (!pub) return [this.ignore('unknown-publication', id)];
     const out: SfuAction[] = [];
     this.dropPublication(pub, now, out);
+    this.compositeChanged(now, out);
     this.renegotiateAll(out);
     return out;
   }
@@ -173,12 +182,14 @@ export class SfuCore {
   setPolicy(policy: SubscriptionPolicy, now: number): SfuAction[] {
     this.policy = policy;
     const out: SfuAction[] = [];
-    for (const s of this.subscribers.values()) {
-      for (const sub of [...s.subscriptions.values()]) if (!sub.explicit && !this.wants(s, sub.pub)) this.detach(sub, out);
-      for (const pub of this.pubs.values()) if (!s.subscriptions.has(pub) && this.wants(s, pub)) this.attach(s, pub, false, now, out);
-    }
+    for (const s of this.subscribers.values()) this.applyPolicy(s, now, out);
     this.renegotiateAll(out);
     return out;
+  }
+
+  /** Subscribers in the composite fallback now (composite-fallback.ts). */
+  get compositeFallbacks(): number {
+    return this.fallback.size;
   }
 
   /**
@@ -294,6 +305,8 @@ export class SfuCore {
     const out: SfuAction[] = [];
     const videos = videoCounts(this.pubs.values());
     for (const pub of this.pubs.values()) if (pub.kind === 'video') selectLayersOf(pub, now, videos, this.metrics, out);
+    fallbackTick(this.fallback, this.subscribers.values(), [...this.pubs.values()], this.policy, now, out, (s) => this.applyPolicy(s, now, out));
+    this.renegotiateAll(out);
     const speakers = this.speakers.tick(now);
     if (speakers) out.push({ type: 'active-speakers', speakers: [...speakers] });
     if (!isEmptyMetrics(this.metrics)) out.push({ type: 'metrics', delta: this.takeMetrics() });
@@ -344,7 +357,22 @@ export class SfuCore {
   // ------------------------------------------------------------------ internals
 
   private wants(s: Subscriber, pub: Publication): boolean {
-    return this.policy.subscribes({ id: s.id, participant: s.owner }, { id: pub.id, participant: pub.owner, kind: pub.kind, streamId: pub.streamId });
+    const compositeFallback = this.composite !== undefined && this.fallback.inComposite(s.id);
+    return this.policy.subscribes({ id: s.id, participant: s.owner, compositeFallback }, { id: pub.id, participant: pub.owner, kind: pub.kind, streamId: pub.streamId });
+  }
+
+  /** Ends the policy's subscriptions of `s` it no longer implies (explicit ones stay) and starts new ones. */
+  private applyPolicy(s: Subscriber, now: number, out: SfuAction[]): void {
+    for (const sub of [...s.subscriptions.values()]) if (!sub.explicit && !this.wants(s, sub.pub)) this.detach(sub, out);
+    for (const pub of this.pubs.values()) if (!s.subscriptions.has(pub) && this.wants(s, pub)) this.attach(s, pub, false, now, out);
+  }
+
+  /** A composite came or went: subscribers in the fallback switch between it and the separate videos. */
+  private compositeChanged(now: number, out: SfuAction[]): void {
+    const composite = this.composite && !this.composite.closed ? this.composite : [...this.pubs.values()].find(isComposite);
+    if (composite === this.composite) return;
+    this.composite = composite;
+    for (const s of this.subscribers.values()) if (this.fallback.inComposite(s.id)) this.applyPolicy(s, now, out);
   }
 
   private live(ref: SubscriptionRef): Subscription | undefined {
@@ -374,6 +402,8 @@ export class SfuCore {
 
   private dropSubscriber(s: Subscriber, out: SfuAction[]): void {
     for (const sub of [...s.subscriptions.values()]) this.detach(sub, out);
+    const left = this.fallback.remove(s.id);
+    if (left) out.push(fallbackAction(s, left));
     this.subscribers.delete(s.id);
     const list = s.owner.subscribers;
     list.splice(list.indexOf(s), 1);

@@ -8,7 +8,9 @@
  * getStats) with its audio; a late joiner's first frame comes within 1 s though the camera's next
  * keyframe is seconds away (the kept keyframe); killing and restarting the RTSP server makes the
  * ingress reconnect and video resume; a High profile + AAC camera is transcoded (H.264
- * constrained baseline, Opus) and decoded too; DELETE removes them.
+ * constrained baseline, Opus) and decoded too; DELETE removes them. VLC (`cvlc` as an
+ * unprivileged user, RTP over UDP, a looped H.264 + AAC clip: test/vlc-camera.ts) is the second
+ * third-party RTSP server: its camera is decoded (H.264) and its audio arrives.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +24,7 @@ import { DEV_API_KEY, DEV_API_SECRET } from '../src/tokens.js';
 import { devToken, testServer } from './helpers.js';
 import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 import { decodes } from './decoding.js';
+import { startVlcCamera, type VlcCamera } from './vlc-camera.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/rtsp_server.py', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/dari.js', import.meta.url));
@@ -31,6 +34,7 @@ const AUTH = `Basic ${Buffer.from(`${DEV_API_KEY}:${DEV_API_SECRET}`).toString('
 let server: RunningServer;
 let browser: Browser;
 let camera: ChildProcess | null = null;
+let vlc: VlcCamera | null = null;
 
 /** Starts the RTSP server on `port` (0: any); resolves with the port once it serves. */
 function startCamera(port: number): Promise<number> {
@@ -81,12 +85,42 @@ async function waitState(id: string, state: string, timeoutMs = 20_000): Promise
   throw new Error(`ingress ${id} not ${state}: ${JSON.stringify(last)}`);
 }
 
+/** Audio RTP packets `p` received so far on `from`'s microphone track, and their codec (getStats). */
+async function audioFrom(p: Participant, from: string): Promise<{ packets: number; mimeType: string }> {
+  return p.page.evaluate(async (from) => {
+    const w = window as unknown as { room: { getPeerConnection(k: string): RTCPeerConnection; remoteParticipants: Map<string, { getTrack(s: string): { track?: MediaStreamTrack } | undefined }> } };
+    const id = w.room.remoteParticipants.get(from)?.getTrack('microphone')?.track?.id;
+    type Stat = { type: string; kind?: string; trackIdentifier?: string; packetsReceived?: number; codecId?: string; mimeType?: string };
+    const report = (await w.room.getPeerConnection('sfu').getStats()) as unknown as Map<string, Stat>;
+    const out = { packets: 0, mimeType: '' };
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio' && id !== undefined && s.trackIdentifier === id) {
+        out.packets += s.packetsReceived ?? 0;
+        out.mimeType = report.get(s.codecId ?? '')?.mimeType ?? '';
+      }
+    });
+    return out;
+  }, from);
+}
+
+/** Waits until `p` has received audio from `from` (packets counted in getStats). */
+async function receivesAudio(p: Participant, from: string, timeoutMs = 10_000): Promise<{ packets: number; mimeType: string }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await audioFrom(p, from);
+  while (last.packets === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    last = await audioFrom(p, from);
+  }
+  return last;
+}
+
 before(async () => {
   server = await testServer({ turn: { enabled: false }, ingressRetry: { initialDelayMs: 200, maxDelayMs: 800, maxAttempts: 8 } });
   browser = await launchChromium();
 });
 after(async () => {
   await stopCamera();
+  await vlc?.stop();
   await browser?.close();
   await server?.close();
 });
@@ -170,16 +204,8 @@ test('an RTSP camera is decoded in Chromium (H.264, audio), a late joiner gets a
     assert.equal(hi.status, 201);
     await waitState(String(hi.body['id']), 'active');
     assert.equal((await decodes(viewer, 'hicam')).mimeType, 'video/H264');
-    const hiAudio = await viewer.page.evaluate(async () => {
-      const w = window as unknown as { room: { getPeerConnection(k: string): RTCPeerConnection; remoteParticipants: Map<string, { getTrack(s: string): { track?: MediaStreamTrack } | undefined }> } };
-      const id = w.room.remoteParticipants.get('hicam')?.getTrack('microphone')?.track?.id;
-      let packets = 0;
-      (await w.room.getPeerConnection('sfu').getStats()).forEach((s: { type: string; kind?: string; trackIdentifier?: string; packetsReceived?: number }) => {
-        if (s.type === 'inbound-rtp' && s.kind === 'audio' && s.trackIdentifier === id) packets += s.packetsReceived ?? 0;
-      });
-      return packets;
-    });
-    assert.ok(hiAudio > 0, `the AAC camera's audio arrives as Opus (${hiAudio} packets)`);
+    const hiAudio = await audioFrom(viewer, 'hicam');
+    assert.ok(hiAudio.packets > 0, `the AAC camera's audio arrives as Opus (${hiAudio.packets} packets)`);
     const hiListed = ((await api('GET', '/api/ingress')).body['ingresses'] as (Listed & { media: unknown })[]).find((i) => i.id === hi.body['id']);
     assert.deepEqual(hiListed?.media, { video: 'H264 transcoded', audio: 'MPEG4-GENERIC transcoded' });
     assert.equal((await api('DELETE', `/api/ingress/${String(hi.body['id'])}`)).status, 200);
@@ -189,5 +215,29 @@ test('an RTSP camera is decoded in Chromium (H.264, audio), a late joiner gets a
     assert.deepEqual((await api('GET', '/api/ingress')).body['ingresses'], []);
   } finally {
     for (const p of ps) await p.page.context().close();
+  }
+});
+
+test('VLC as a camera (cvlc as an unprivileged user, RTSP with RTP over UDP, H.264 + AAC): decoded in Chromium, its audio arrives', { timeout: 60_000 }, async () => {
+  const room = 'vlcroom';
+  let viewer: Participant | undefined;
+  try {
+    const started = startVlcCamera().then((c) => (vlc = c)); // ffmpeg and VLC start while the viewer joins
+    viewer = await joinWithSdk(browser, server.url, server.url, await devToken(room, 'watcher'), 'watcher', false);
+    const { url } = await started;
+    const r = await api('POST', '/api/ingress', { room, url, identity: 'vlccam', name: 'VLC' });
+    assert.equal(r.status, 201);
+    const id = String(r.body['id']);
+    const active = await waitState(id, 'active');
+    assert.equal(active.media?.video, 'H264 passthrough');
+    assert.equal((await decodes(viewer, 'vlccam')).mimeType, 'video/H264');
+    const audio = await receivesAudio(viewer, 'vlccam');
+    assert.ok(audio.packets > 0, `VLC's audio arrives (${audio.packets} packets, ${audio.mimeType})`);
+    assert.deepEqual((await waitState(id, 'active')).media, { video: 'H264 passthrough', audio: 'MPEG4-GENERIC transcoded' });
+    assert.equal((await api('DELETE', `/api/ingress/${id}`)).status, 200);
+  } finally {
+    await viewer?.page.context().close();
+    await vlc?.stop();
+    vlc = null;
   }
 });

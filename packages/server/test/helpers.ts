@@ -82,8 +82,8 @@ export class Client {
   }
 }
 
-/** A 16-bit mono WAV of a continuous 440 Hz tone at about -12 dBFS, for Chromium's fake microphone. */
-export function toneWav(seconds: number): Buffer {
+/** A 16-bit mono WAV of a continuous tone (default 440 Hz) at about -12 dBFS, for Chromium's fake microphone. */
+export function toneWav(seconds: number, frequencyHz = 440): Buffer {
   const rate = 48000;
   const n = rate * seconds;
   const buf = Buffer.alloc(44 + n * 2);
@@ -99,7 +99,7 @@ export function toneWav(seconds: number): Buffer {
   buf.writeUInt16LE(16, 34);
   buf.write('data', 36);
   buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * frequencyHz * i) / rate)), 44 + i * 2);
   return buf;
 }
 

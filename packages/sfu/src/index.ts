@@ -10,7 +10,7 @@
  * - `rtp/`, `sdp/` — codec and SDP helpers shared by all of them.
  */
 export * from './core/index.js';
-export { SfuManager } from './werift/sfu-manager.js';
+export { SfuManager, type SfuManagerEvents } from './werift/sfu-manager.js';
 export { SfuRoom } from './werift/sfu-room.js';
 export type { WhepViewer } from './werift/whep-session.js';
 export type { SfuOptions, SfuLogger, SfuCounters, SfuMetricsSample } from './werift/types.js';

@@ -122,3 +122,33 @@ test('bad calls get a typed SfuApiError with a reason; garbage datagrams are dro
     await sfu.close();
   }
 });
+
+test("SfuManager's active-speakers event names a speaking server-side publisher (RFC 6464 levels); a throwing listener breaks nothing", { timeout: 20_000 }, async () => {
+  const sfu = manager();
+  const sender = await udp();
+  try {
+    sfu.addServerParticipant('r', 'mic', 'ingress');
+    const pub = await sfu.publishLocalRtp('r', 'mic', { kind: 'audio', audioLevelExtensionId: 1 });
+    sfu.on('active-speakers', () => {
+      throw new Error('a listener that throws');
+    });
+    const heard = new Promise<{ room: string; speakers: string[] }>((resolve) =>
+      sfu.on('active-speakers', (room, speakers) => (speakers.length > 0 ? resolve({ room, speakers: speakers.map((s) => s.identity) }) : undefined)),
+    );
+    let seq = 0;
+    // Opus-like packets every 20 ms with an RFC 6464 element (id 1, V=1, -20 dBov).
+    const timer = setInterval(() => {
+      const header = Buffer.from([0x90, 111, seq >> 8, seq & 0xff, 0, 0, 0, 0, 0, 0, 0x0a, 0x0b, 0xbe, 0xde, 0, 1, 0x10, 0x80 | 20, 0, 0]);
+      sender.send(Buffer.concat([header, Buffer.from([0xfc, 1, 2])]), pub.port, pub.address);
+      seq++;
+    }, 20);
+    try {
+      assert.deepEqual(await heard, { room: 'r', speakers: ['mic'] });
+    } finally {
+      clearInterval(timer);
+    }
+  } finally {
+    sender.close();
+    await sfu.close();
+  }
+});

@@ -176,3 +176,34 @@ test('local RTP sinks: the bytes go out with the subscription\'s SSRC, continuou
   assert.deepEqual(headers.map((h) => h.sequenceNumber), [501, 502, 503]);
   assert.ok(headers.every((h) => h.extension === undefined && h.payloadLength === 4));
 });
+
+test('subscriber estimates: a bitrate-adapting publication is told its subscribers\' lowest fresh REMB each tick, and null once when none is left', () => {
+  const sim = new Sim({ rembStaleMs: 2000 });
+  sim.apply(sim.core.join('mixer', 'mixer', sim.now));
+  sim.video('grid', 'mixer', false, { rembSenderSsrc: undefined, adaptsBitrate: true });
+  sim.video('cam', 'mixer', false, { rembSenderSsrc: undefined }); // does not adapt: never told
+  sim.browser('ana');
+  sim.browser('ben');
+  sim.run(1000);
+  assert.equal(sim.of('subscriber-estimate').length, 0, 'no REMB yet: nothing to report');
+  let mark = sim.actions.length;
+  sim.feedback({ type: 'remb', subscriber: 'ana', bitrateBps: 800_000 });
+  sim.feedback({ type: 'remb', subscriber: 'ben', bitrateBps: 300_000 });
+  sim.run(1000);
+  let got = sim.of('subscriber-estimate', mark);
+  assert.equal(got.length, 4, 'one per tick (250 ms)');
+  assert.ok(got.every((a) => a.publication.id === 'grid' && a.bitrateBps === 300_000), JSON.stringify(got.map((a) => [a.publication.id, a.bitrateBps])));
+  // ben's REMBs stop: its estimate goes stale and ana's is the lowest left.
+  for (let i = 0; i < 3; i++) {
+    sim.feedback({ type: 'remb', subscriber: 'ana', bitrateBps: 800_000 });
+    sim.run(1000);
+  }
+  mark = sim.actions.length;
+  sim.run(250);
+  assert.deepEqual(sim.of('subscriber-estimate', mark).map((a) => a.bitrateBps), [800_000]);
+  // ana leaves; ben's estimate is stale: null, once.
+  sim.apply(sim.core.leave('ana', sim.now));
+  mark = sim.actions.length;
+  sim.run(2000);
+  assert.deepEqual(sim.of('subscriber-estimate', mark).map((a) => a.bitrateBps), [null]);
+});

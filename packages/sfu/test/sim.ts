@@ -4,7 +4,7 @@
  * requests and dynacast, and a sink that records what is forwarded. No werift, no sockets.
  */
 import { SfuCore, type SubscriberFeedback } from '../src/core/sfu-core.js';
-import type { ForwardSink, PublicationRef, RtpMeta, SfuAction, SfuCoreOptions, SubscriptionRef } from '../src/core/sfu-core-types.js';
+import type { ForwardSink, PublicationRef, PublicationSpec, RtpMeta, SfuAction, SfuCoreOptions, SubscriptionRef } from '../src/core/sfu-core-types.js';
 import { OPUS } from '../src/rtp/codec.js';
 import { VP8, isVp8Keyframe } from '../src/rtp/vp8.js';
 
@@ -103,7 +103,7 @@ export class Sim {
   }
 
   /** A q/h/f simulcast video (320×180 … 1280×720 at 150/500/1500 kbps, 30 fps), or one layer. */
-  video(id: string, participant: string, simulcast = true): SimPublication {
+  video(id: string, participant: string, simulcast = true, extra: Partial<PublicationSpec> = {}): SimPublication {
     const spec = simulcast
       ? [
           ['q', 320, 180, 625],
@@ -114,7 +114,7 @@ export class Sim {
     const layers = spec.map(([rid, width, height, bytes]) => ({ rid: rid as string, ssrc: this.nextSsrc++, width: width as number, height: height as number, bytes: bytes as number, seq: 1000, ts: 0, keyframeDue: true, active: true }));
     const pub = new SimPublication(id, participant, 'video', layers);
     this.pubs.set(id, pub);
-    this.apply(this.core.publish({ id, participant, kind: 'video', streamId: `${id}-stream`, layers: layers.map((l) => ({ rid: l.rid })), codec: VP8, rembSenderSsrc: 1 }, this.now));
+    this.apply(this.core.publish({ id, participant, kind: 'video', streamId: `${id}-stream`, layers: layers.map((l) => ({ rid: l.rid })), codec: VP8, rembSenderSsrc: 1, ...extra }, this.now));
     pub.ref = this.core.publication(id)!;
     return pub;
   }

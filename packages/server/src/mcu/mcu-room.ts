@@ -9,14 +9,21 @@
  * publication's `keyframeRequestsTo`) and makes the encoder send a keyframe; the mixer's own
  * requests reach the publishers through the feed. A crashed worker is restarted by the mixer
  * (its outputs keep their ports: the publications stay), the feed subscribes the new inputs.
+ *
+ * Bitrate: the SFU reports the composite's subscribers' lowest REMB estimate (the publication's
+ * `onSubscriberEstimate`) and the encoder follows it ({@link EncoderBitrate}: clamped to
+ * [50 kbps, `mcu.maxBitrateBps`], at most one change a second). Active speaker: the SFU's
+ * `active-speakers` event frames the dominant speaker's tile; it stays framed through silences
+ * until someone else speaks or it leaves.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { CompositeMixer } from '@dari/media';
-import type { LocalRtpPublication, SfuManager, SubscriptionPolicy } from '@dari/sfu';
+import type { ActiveSpeaker, LocalRtpPublication, SfuManager, SubscriptionPolicy } from '@dari/sfu';
 import type { Logger } from '../logger.js';
 import { CompositeFeed } from '../egress/composite-feed.js';
 import { isDariWorkerIdentity } from '../egress/egress-manager.js';
+import { EncoderBitrate } from './encoder-bitrate.js';
 
 /** Stream id of the composite video that browsers in an `mcu` room receive. */
 export const COMPOSITE_STREAM_ID = 'dari-composite';
@@ -51,7 +58,12 @@ export class McuRoom {
   /** A change came in since the running sync started: sync again after it. */
   private syncAgain = false;
   private closed = false;
+  private speaker: string | undefined;
   readonly mixer: CompositeMixer;
+  private readonly bitrate: EncoderBitrate;
+  private readonly onSpeakers = (room: string, speakers: readonly ActiveSpeaker[]) => {
+    if (room === this.options.room) this.activeSpeakers(speakers);
+  };
 
   /** Browsers get the composite video and their own N−1 mix, nothing else. */
   readonly policy: SubscriptionPolicy = {
@@ -62,6 +74,7 @@ export class McuRoom {
 
   constructor(private readonly options: McuRoomOptions) {
     this.mixer = new CompositeMixer({ ...options.composite, python: options.python, logger: options.logger });
+    this.bitrate = new EncoderBitrate({ maxBitrateBps: this.mixer.options.maxBitrateBps, startBps: this.mixer.bitrate });
   }
 
   /**
@@ -81,6 +94,7 @@ export class McuRoom {
       kind: 'video',
       streamId: COMPOSITE_STREAM_ID,
       keyframeRequestsTo: { address: '127.0.0.1', port: this.pliSocket.address().port },
+      onSubscriberEstimate: (bps) => this.subscriberEstimate(bps),
     });
     await this.mixer.addOutput({ kind: 'video', port: this.video.port });
     this.feed = new CompositeFeed({
@@ -95,6 +109,18 @@ export class McuRoom {
     });
     await this.feed.start();
     sfu.setSubscriptionPolicy(room, this.policy);
+    sfu.on('active-speakers', this.onSpeakers);
+    this.activeSpeakers(sfu.activeSpeakers(room));
+  }
+
+  /** The identity whose tile is framed as the active speaker, if any. */
+  get activeSpeaker(): string | undefined {
+    return this.speaker;
+  }
+
+  /** The composite encoder's bitrate now, bps (follows the subscribers' REMB). */
+  get bitrateBps(): number {
+    return this.mixer.bitrate;
   }
 
   /** Participants with a tile. */
@@ -106,6 +132,7 @@ export class McuRoom {
   async stop(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.options.sfu.off('active-speakers', this.onSpeakers);
     this.feed?.close();
     await this.mixer.stop().catch(() => undefined);
     this.pliSocket?.close();
@@ -114,6 +141,23 @@ export class McuRoom {
     } catch {
       // the room is gone already
     }
+  }
+
+  private subscriberEstimate(bps: number | null): void {
+    const next = this.bitrate.update(bps, Date.now());
+    if (next === undefined || this.closed) return;
+    this.options.logger.debug({ room: this.options.room, bps: next, estimate: bps }, 'mcu: composite bitrate follows the subscribers\' REMB');
+    this.mixer.setBitrate(next).catch(() => undefined);
+  }
+
+  /** Frames the dominant speaker's tile; silence keeps the last one framed. */
+  private activeSpeakers(speakers: readonly ActiveSpeaker[]): void {
+    const dominant = speakers[0]?.identity;
+    if (dominant === undefined || this.closed) return;
+    const id = this.feed?.compositeId(dominant);
+    if (id === undefined) return;
+    this.speaker = dominant;
+    this.mixer.setActiveSpeaker(id).catch(() => undefined);
   }
 
   private keyframe(): void {
@@ -157,6 +201,10 @@ export class McuRoom {
       const { output } = await this.mixer.addOutput({ kind: 'audio', participant: id, port: publication.port });
       this.mixes.set(who, { publication, output });
     }
-    if (!this.closed) sfu.setSubscriptionPolicy(room, this.policy);
+    if (this.closed) return;
+    sfu.setSubscriptionPolicy(room, this.policy);
+    // A new tile may be the speaker's, or the framed one's may be gone.
+    if (this.speaker !== undefined && !present.has(this.speaker)) this.speaker = undefined;
+    this.activeSpeakers(sfu.activeSpeakers(room));
   }
 }

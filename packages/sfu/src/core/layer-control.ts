@@ -1,7 +1,8 @@
 /**
  * Layer control of the SFU core, sans-I/O: which simulcast layer each subscription forwards
  * ({@link chooseLayer}: render size, the subscriber's REMB share), which layers the publisher
- * must keep sending (dynacast), and keyframe requests toward publishers (rate-limited per layer).
+ * must keep sending (dynacast), keyframe requests toward publishers (rate-limited per layer), and
+ * the subscribers' bandwidth estimate toward publishers that adapt their bitrate.
  */
 import { chooseLayer } from './layer-selection.js';
 import type { Publication, Subscriber } from './model.js';
@@ -84,4 +85,20 @@ export function layerCounts(pubs: Iterable<Publication>, into: Record<string, nu
       into[rid] = (into[rid] ?? 0) + 1;
     }
   }
+}
+
+/**
+ * A bitrate-adapting publication (PublicationSpec.adaptsBitrate, e.g. the MCU composite) is told
+ * the lowest fresh REMB estimate among its subscribers: a `subscriber-estimate` action at every
+ * call while one is known, and one with `null` when none is left.
+ */
+export function reportSubscriberEstimate(pub: Publication, now: number, out: SfuAction[]): void {
+  let lowest: number | null = null;
+  for (const s of pub.subscriptions) {
+    const e = s.owner.estimate.estimate(now);
+    if (e !== undefined && (lowest === null || e < lowest)) lowest = e;
+  }
+  if (lowest === null && pub.reportedEstimate === null) return;
+  pub.reportedEstimate = lowest;
+  out.push({ type: 'subscriber-estimate', publication: pub, bitrateBps: lowest });
 }

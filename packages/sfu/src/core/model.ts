@@ -65,6 +65,10 @@ export class Publication implements PublicationRef {
   readonly rembSenderSsrc: number | undefined;
   /** Per layer: the last keyframe's packets, for sources that cannot make one on request (PublicationSpec.keyframeCache). */
   readonly keyframes: KeyframeCache[] | undefined;
+  /** The source adapts its bitrate to its subscribers' estimates (PublicationSpec.adaptsBitrate). */
+  readonly adaptsBitrate: boolean;
+  /** The last `subscriber-estimate` reported, bps; null when none was or the last was `null`. */
+  reportedEstimate: number | null = null;
 
   constructor(
     spec: PublicationSpec,
@@ -77,6 +81,7 @@ export class Publication implements PublicationRef {
     this.codec = spec.codec;
     this.rembSenderSsrc = spec.rembSenderSsrc;
     this.layers = spec.layers.map((l) => ({ rid: l.rid, ssrc: l.ssrc }));
+    this.adaptsBitrate = spec.adaptsBitrate === true;
     this.keyframes = spec.keyframeCache && spec.kind === 'video' ? spec.layers.map(() => new KeyframeCache()) : undefined;
     const n = spec.layers.length;
     // Expected rates by rid rank (h/f of a 270p–539p capture are h and f, not q and h).

@@ -52,6 +52,12 @@ export interface PublicationSpec {
    * Default false.
    */
   keyframeCache?: boolean | undefined;
+  /**
+   * The source can change its encoder's bitrate (a server-side encoder such as the MCU
+   * composite): the core reports its subscribers' bandwidth estimates to it as
+   * `subscriber-estimate` actions (see {@link SfuAction}). Default false.
+   */
+  adaptsBitrate?: boolean | undefined;
 }
 
 /** A subscriber: anything that consumes publications (a browser's subscriber leg, a local RTP sink …). */
@@ -195,6 +201,14 @@ export type SfuAction =
   | { type: 'request-keyframe'; publication: PublicationRef; layer: number; ssrc: number }
   /** Send this REMB (draft-alvestrand-rmcat-remb) through the publication's RTCP. */
   | { type: 'send-remb'; publication: PublicationRef; packet: Uint8Array }
+  /**
+   * The lowest fresh REMB estimate (bps, draft-alvestrand-rmcat-remb) among the subscribers that
+   * receive a publication whose source adapts its bitrate ({@link PublicationSpec.adaptsBitrate}):
+   * at every tick while one is known, once `null` when none is left (no subscriber, or their
+   * REMBs are older than {@link SfuCoreOptions.rembStaleMs}). A REMB estimates everything the
+   * subscriber's leg carries, so the owner leaves room for its other tracks.
+   */
+  | { type: 'subscriber-estimate'; publication: PublicationRef; bitrateBps: number | null }
   /** Dynacast: the simulcast layers someone needs now; the others may be paused at the publisher. */
   | { type: 'publisher-layers'; publication: PublicationRef; rids: string[] }
   /** The active speakers, dominant first; to one participant (`to`, a newcomer) or to everyone. */

@@ -16,7 +16,7 @@
  */
 import { ActiveSpeakerDetector } from './active-speaker.js';
 import { RembGenerator } from './bwe-feedback.js';
-import { layerCounts, requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
+import { layerCounts, reportSubscriberEstimate, requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
 import { Participant, Publication, Subscriber, Subscription, renderKey } from './model.js';
 import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
 import { replayKeyframe } from './keyframe-cache.js';
@@ -304,7 +304,10 @@ export class SfuCore {
   tick(now: number): SfuAction[] {
     const out: SfuAction[] = [];
     const videos = videoCounts(this.pubs.values());
-    for (const pub of this.pubs.values()) if (pub.kind === 'video') selectLayersOf(pub, now, videos, this.metrics, out);
+    for (const pub of this.pubs.values()) {
+      if (pub.kind === 'video') selectLayersOf(pub, now, videos, this.metrics, out);
+      if (pub.adaptsBitrate) reportSubscriberEstimate(pub, now, out);
+    }
     fallbackTick(this.fallback, this.subscribers.values(), [...this.pubs.values()], this.policy, now, out, (s) => this.applyPolicy(s, now, out));
     this.renegotiateAll(out);
     const speakers = this.speakers.tick(now);

@@ -40,6 +40,14 @@ export interface LocalRtpPublishOptions {
   audioLevelExtensionId?: number;
   /** Where keyframe requests (RTCP PLI) go. Default: back to where the RTP comes from (RFC 5761 multiplexing). */
   keyframeRequestsTo?: UdpAddress;
+  /**
+   * Where the subscribers' bandwidth estimates go (for an encoder that can follow them, as
+   * `keyframeRequestsTo` is for PLIs): the lowest fresh REMB estimate among the subscribers of
+   * this publication, bps, at each SFU tick (every 250 ms) while one is known, and once null when
+   * none is left. A REMB covers everything a subscriber's leg carries (its audio too). Default:
+   * none.
+   */
+  onSubscriberEstimate?: (bitrateBps: number | null) => void;
   /** Video: keep the last keyframe's packets for new subscribers (a source that cannot make one on request; PublicationSpec.keyframeCache). Default false. */
   keyframeCache?: boolean;
 }
@@ -104,6 +112,7 @@ export async function publishLocalRtp(room: SfuRoom, identity: string, options: 
       bindAddress,
       ...(options.audioLevelExtensionId !== undefined ? { audioLevelExtensionId: options.audioLevelExtensionId } : {}),
       ...(options.keyframeRequestsTo ? { keyframeRequestsTo: options.keyframeRequestsTo } : {}),
+      ...(options.onSubscriberEstimate ? { onSubscriberEstimate: options.onSubscriberEstimate } : {}),
     });
   } catch (err) {
     throw err instanceof RangeError ? new SfuApiError('bad-option', err.message, { cause: err }) : err;
@@ -117,7 +126,7 @@ export async function publishLocalRtp(room: SfuRoom, identity: string, options: 
   const id = room.newId(identity);
   const streamId = options.streamId ?? id;
   const codec = options.codec ?? (options.kind === 'video' ? VP8 : OPUS);
-  const ref = room.addSource({ id, participant: identity, kind: options.kind, streamId, layers: [{ rid: '' }], codec, keyframeCache: options.keyframeCache === true }, source);
+  const ref = room.addSource({ id, participant: identity, kind: options.kind, streamId, layers: [{ rid: '' }], codec, keyframeCache: options.keyframeCache === true, adaptsBitrate: options.onSubscriberEstimate !== undefined }, source);
   if (!ref) throw new SfuApiError('bad-option', `publication ${id} refused`);
   source.start((meta, bytes) => room.rtpBytes(ref, meta, bytes));
   const { address, port } = source.address;

@@ -31,6 +31,13 @@ export interface LocalRtpSourceOptions {
   audioLevelExtensionId?: number;
   /** Where keyframe requests (RTCP PLI) go. Default: the address and port the last RTP datagram came from. */
   keyframeRequestsTo?: UdpAddress;
+  /**
+   * Called with the lowest bandwidth estimate (REMB, bps) of the subscribers receiving the
+   * publication, at each SFU tick (250 ms) while one is known, and once with null when none is
+   * left; an encoder behind the socket sets its bitrate from it. Default: none (the SFU then
+   * reports nothing).
+   */
+  onSubscriberEstimate?: (bitrateBps: number | null) => void;
   /** SSRC the PLIs are sent from (a uint32). Default 1. */
   rtcpSenderSsrc?: number;
 }
@@ -116,6 +123,10 @@ export class LocalRtpSource implements PublicationSource {
     const to = this.options.keyframeRequestsTo ?? this.lastSender;
     if (!to) return;
     this.socket.send(encodePli(this.options.rtcpSenderSsrc ?? 1, ssrc), to.port, to.address);
+  }
+
+  subscriberEstimate(bitrateBps: number | null): void {
+    this.options.onSubscriberEstimate?.(bitrateBps);
   }
 
   close(): void {

@@ -19,12 +19,24 @@ import {
 import type { UdpAddress } from '../local-rtp/local-rtp-source.js';
 import { applyWeriftWorkarounds } from './patches/index.js';
 import { SfuRoom } from './sfu-room.js';
+import type { ActiveSpeaker } from '../core/active-speaker.js';
 import { whipPublish, whipRestartIce, whipTrickle } from './whip-session.js';
 import { whepSubscribe, type WhepViewer } from './whep-session.js';
 import type { SfuCounters, SfuMetricsSample, SfuOptions } from './types.js';
 
+/** {@link SfuManager}'s events and their listeners' arguments. */
+export interface SfuManagerEvents {
+  /**
+   * A room's active speakers changed (RFC 6464 audio levels, see ActiveSpeakerDetector):
+   * identities dominant first, empty when nobody speaks. Browsers get the same list as an
+   * `active-speakers` message.
+   */
+  'active-speakers': (room: string, speakers: readonly ActiveSpeaker[]) => void;
+}
+
 export class SfuManager {
   private readonly rooms = new Map<string, SfuRoom>();
+  private readonly listeners: { [K in keyof SfuManagerEvents]: Set<SfuManagerEvents[K]> } = { 'active-speakers': new Set() };
   private readonly counters: SfuCounters = { forwardedPackets: 0, forwardedBytes: 0, pliReceived: 0, pliSent: 0, nackReceived: 0, nackSent: 0, keyframeReplays: 0, ignored: {} };
 
   /** Applies the werift workarounds (once per process; a failed SRTP self-test is logged and werift's SRTP kept). */
@@ -34,8 +46,29 @@ export class SfuManager {
 
   private room(name: string): SfuRoom {
     let r = this.rooms.get(name);
-    if (!r) this.rooms.set(name, (r = new SfuRoom(name, this.options, this.counters)));
+    if (!r) this.rooms.set(name, (r = new SfuRoom(name, this.options, this.counters, { activeSpeakers: (room, speakers) => this.emit('active-speakers', room, speakers) })));
     return r;
+  }
+
+  /** Adds a listener (a listener that throws is logged and breaks neither the SFU nor other listeners). */
+  on<K extends keyof SfuManagerEvents>(event: K, listener: SfuManagerEvents[K]): this {
+    this.listeners[event].add(listener);
+    return this;
+  }
+
+  off<K extends keyof SfuManagerEvents>(event: K, listener: SfuManagerEvents[K]): this {
+    this.listeners[event].delete(listener);
+    return this;
+  }
+
+  private emit<K extends keyof SfuManagerEvents>(event: K, ...args: Parameters<SfuManagerEvents[K]>): void {
+    for (const listener of [...this.listeners[event]]) {
+      try {
+        (listener as (...a: Parameters<SfuManagerEvents[K]>) => void)(...args);
+      } catch (err) {
+        this.options.logger.warn({ event, err: (err as Error).message }, 'sfu: an event listener threw');
+      }
+    }
   }
 
   /** Drops a room once nobody is in it. */
@@ -199,6 +232,11 @@ export class SfuManager {
   setSubscriptionPolicy(room: string, policy: SubscriptionPolicy): void {
     const r = this.room(room);
     r.apply(r.core.setPolicy(policy, Date.now()));
+  }
+
+  /** The room's active speakers as last reported (dominant first; see the `active-speakers` event). */
+  activeSpeakers(room: string): readonly ActiveSpeaker[] {
+    return this.rooms.get(room)?.core.activeSpeakers ?? [];
   }
 
   /** The room's publications (browsers' and server-side), e.g. for a mixer to subscribe to. */

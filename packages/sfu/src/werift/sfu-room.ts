@@ -17,6 +17,13 @@ import { WeriftSource } from './publication-source.js';
 import { WeriftOutput } from './subscriber-output.js';
 import type { PublicationSource, SubscriberOutput } from './ports.js';
 import type { SfuCounters, SfuOptions } from './types.js';
+import type { ActiveSpeaker } from '../core/active-speaker.js';
+
+/** What a room tells its manager (SfuManager's events). */
+export interface SfuRoomHooks {
+  /** The room's active speakers changed (dominant first; empty: nobody speaks). */
+  activeSpeakers?(room: string, speakers: readonly ActiveSpeaker[]): void;
+}
 
 /** A publication's source and who owns it. */
 interface SourceEntry {
@@ -48,6 +55,7 @@ export class SfuRoom {
     readonly name: string,
     private readonly options: SfuOptions,
     private readonly counters: SfuCounters,
+    private readonly hooks: SfuRoomHooks = {},
   ) {
     this.core = new SfuCore(options.core);
     this.configs = legConfigs(options.announcedAddresses, options.portRange);
@@ -268,7 +276,11 @@ export class SfuRoom {
           if (p) this.options.send(this.name, p.identity, p.sid, { type: 'publisher-layers', streamId: a.publication.streamId, rids: a.rids });
           break;
         }
+        case 'subscriber-estimate':
+          this.sources.get(a.publication.id)?.source.subscriberEstimate?.(a.bitrateBps);
+          break;
         case 'active-speakers': {
+          if (a.to === undefined) this.hooks.activeSpeakers?.(this.name, a.speakers);
           const to = a.to === undefined ? [...this.members.values()] : [this.members.get(a.to)].filter((m) => m !== undefined);
           for (const m of to) this.options.send(this.name, m.identity, m.sid, { type: 'active-speakers', speakers: [...a.speakers] });
           break;

@@ -86,7 +86,7 @@ test('bad egress requests get typed errors naming the field; no request chooses 
   }
   // The CLI says the typed error and exits 1.
   const said: string[] = [];
-  const keys = ['--api-key', DEV_API_KEY, '--api-secret', DEV_API_SECRET, '--url', server.url];
+  const keys = ['--api-key', DEV_API_KEY, '--api-secret', DEV_API_SECRET, '--server', server.url];
   assert.equal(await runEgress(['stop', '--id', 'EG_000000000000', ...keys], (s) => said.push(s), (s) => said.push(s)), 1);
   assert.match(said.join(''), /EGRESS_NOT_FOUND/);
   // Without GStreamer (a Python that does not exist), recording is refused and says what to install.
@@ -155,7 +155,7 @@ test('a P2P room records: a room-composite webm finalized on DELETE, a track web
   const [r, g, b] = await middleColour(done.file, duration - 1, 320, 240);
   assert.ok(r! > 180 && g! < 70 && b! < 70, `Alice's tile is red: rgb(${r}, ${g}, ${b})`);
   const listed: string[] = [];
-  assert.equal(await runEgress(['list', '--room', 'rec', '--api-key', DEV_API_KEY, '--api-secret', DEV_API_SECRET, '--url', server.url], (s) => listed.push(s)), 0);
+  assert.equal(await runEgress(['list', '--room', 'rec', '--api-key', DEV_API_KEY, '--api-secret', DEV_API_SECRET, '--server', server.url], (s) => listed.push(s)), 0);
   assert.match(listed.join(''), new RegExp(`"egressId": "${composite.egressId}"[^}]*"status": "complete"`, 's'));
   // Stopping again returns it as it is.
   assert.equal((await api('POST', `/api/egress/${composite.egressId}/stop`)).body.status, 'complete');

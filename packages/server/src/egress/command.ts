@@ -5,13 +5,14 @@
  */
 import { ConfigError, apiCredentials } from '../config.js';
 import { helpText, parseCommand, type CommandSpec } from '../cli-options.js';
+import { SERVER_FLAG, runApiRequest } from '../cli-api.js';
 
 export const EGRESS: CommandSpec = {
   name: 'egress',
   usage: 'dari egress start --room R [--type room-composite|track] [--format webm|mp4] [--track SID] | stop --id EG_… | list [--room R]',
   summary: 'Starts, stops and lists recordings (egress) of a running dari serve through its REST API.',
   flags: [
-    { name: 'url', value: 'URL', default: 'http://127.0.0.1:7880', help: 'base URL of dari serve' },
+    SERVER_FLAG,
     { name: 'room', value: 'R', help: 'room (start: required; list: only this room)' },
     { name: 'type', value: 'T', default: 'room-composite', help: 'room-composite (the grid and the full mix) or track (one track as it arrives)' },
     { name: 'format', value: 'F', help: 'webm (VP8/Opus) or mp4 (H.264/AAC, room-composite only) (default webm)' },
@@ -24,7 +25,7 @@ export const EGRESS: CommandSpec = {
   notes: ['The API: README "Recording and MCU rooms" and docs/architecture.md.'],
 };
 
-type Values = { [K in 'url' | 'room' | 'type' | 'format' | 'track' | 'id' | 'api-key' | 'api-secret' | 'config']?: string };
+type Values = { [K in 'server' | 'room' | 'type' | 'format' | 'track' | 'id' | 'api-key' | 'api-secret' | 'config']?: string };
 
 /** Runs `dari egress …`. @returns the exit code */
 export async function runEgress(args: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
@@ -36,14 +37,13 @@ export async function runEgress(args: string[], out: (s: string) => void = (s) =
   }
   const values = parsed as Values;
   const { apiKey, apiSecret } = apiCredentials(values);
-  const base = (values.url ?? 'http://127.0.0.1:7880').replace(/\/+$/, '');
-  let method = 'GET';
+  let method: 'GET' | 'POST' | 'DELETE' = 'GET';
   let path = '/api/egress';
-  let body: string | undefined;
+  let body: unknown;
   if (sub === 'start') {
     if (!values.room) throw new ConfigError('room', 'missing --room');
     method = 'POST';
-    body = JSON.stringify({ room: values.room, type: values.type ?? 'room-composite', ...(values.format && { format: values.format }), ...(values.track && { track: values.track }) });
+    body = { room: values.room, type: values.type ?? 'room-composite', ...(values.format && { format: values.format }), ...(values.track && { track: values.track }) };
   } else if (sub === 'stop') {
     if (!values.id) throw new ConfigError('id', 'missing --id');
     method = 'DELETE';
@@ -54,18 +54,5 @@ export async function runEgress(args: string[], out: (s: string) => void = (s) =
     err(`dari egress: unknown subcommand ${JSON.stringify(sub)} (start, stop, list)\n`);
     return 2;
   }
-  let res: Response;
-  try {
-    res = await fetch(base + path, { method, headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiSecret}`).toString('base64')}`, 'content-type': 'application/json' }, ...(body !== undefined && { body }) });
-  } catch (e) {
-    err(`dari egress: cannot reach ${base}: ${(e as Error).message}\n`);
-    return 1;
-  }
-  const answer = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-  if (!res.ok) {
-    err(`dari egress ${sub}: ${answer.error?.code ?? res.status}: ${answer.error?.message ?? res.statusText}\n`);
-    return 1;
-  }
-  out(JSON.stringify(answer, null, 2) + '\n');
-  return 0;
+  return runApiRequest({ server: values.server ?? SERVER_FLAG.default, method, path, body, apiKey, apiSecret }, `dari egress ${sub}`, { out, err });
 }

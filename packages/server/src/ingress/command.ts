@@ -5,13 +5,14 @@
  */
 import { ConfigError, apiCredentials } from '../config.js';
 import { helpText, parseCommand, type CommandSpec } from '../cli-options.js';
+import { SERVER_FLAG, runApiRequest } from '../cli-api.js';
 
 export const INGRESS: CommandSpec = {
   name: 'ingress',
   usage: 'dari ingress add --room R --url rtsp://… --identity I [--name N] | list | remove --id ID  [options]',
   summary: 'Adds, lists or removes RTSP cameras of a running server (its /api/ingress). A camera joins its\nroom as a participant of kind ingress; the URL\'s credentials are never shown back.',
   flags: [
-    { name: 'server', value: 'URL', default: 'http://127.0.0.1:7880', help: 'the server\'s HTTP URL' },
+    SERVER_FLAG,
     { name: 'room', value: 'NAME', help: 'add: the room' },
     { name: 'url', value: 'URL', help: 'add: the camera, rtsp:// or rtsps:// (user:password@ allowed)' },
     { name: 'identity', value: 'ID', help: 'add: the camera\'s identity in the room' },
@@ -39,37 +40,20 @@ export async function runIngress(args: string[]): Promise<number> {
   }
   const v = parsed as { [K in 'server' | 'room' | 'url' | 'identity' | 'name' | 'id' | 'api-key' | 'api-secret' | 'config']?: string };
   const { apiKey, apiSecret } = apiCredentials(v);
-  const base = (v.server ?? 'http://127.0.0.1:7880').replace(/\/+$/, '');
-  let method = 'GET';
+  let method: 'GET' | 'POST' | 'DELETE' = 'GET';
   let path = '/api/ingress';
-  let body: string | undefined;
+  let body: unknown;
   if (action === 'add') {
     for (const k of ['room', 'url', 'identity'] as const) if (!v[k]) throw new ConfigError(k, `missing --${k}`);
     method = 'POST';
-    body = JSON.stringify({ room: v.room, url: v.url, identity: v.identity, ...(v.name !== undefined ? { name: v.name } : {}) });
+    body = { room: v.room, url: v.url, identity: v.identity, ...(v.name !== undefined ? { name: v.name } : {}) };
   } else if (action === 'remove') {
     if (!v.id) throw new ConfigError('id', 'missing --id');
     method = 'DELETE';
     path = `/api/ingress/${encodeURIComponent(v.id)}`;
   }
-  let res: Response;
-  try {
-    res = await fetch(`${base}${path}`, { method, headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiSecret}`).toString('base64')}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body } : {}) });
-  } catch (err) {
-    process.stderr.write(`dari ingress: cannot reach ${base}: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const text = await res.text();
-  if (!res.ok) {
-    let message = text;
-    try {
-      message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
-    } catch {
-      /* not JSON */
-    }
-    process.stderr.write(`dari ingress ${action}: ${res.status} ${message}\n`);
-    return 1;
-  }
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-  return 0;
+  return runApiRequest({ server: v.server ?? SERVER_FLAG.default, method, path, body, apiKey, apiSecret }, `dari ingress ${action}`, {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  });
 }

@@ -8,7 +8,8 @@
  * getStats) with its audio; a late joiner's first frame comes within 1 s though the camera's next
  * keyframe is seconds away (the kept keyframe); killing and restarting the RTSP server makes the
  * ingress reconnect and video resume; a High profile + AAC camera is transcoded (H.264
- * constrained baseline, Opus) and decoded too; DELETE removes them. VLC (`cvlc` as an
+ * constrained baseline, Opus) and decoded too; G.711 cameras (PCMU, PCMA) have their audio passed
+ * through and decoded as such; DELETE removes them. VLC (`cvlc` as an
  * unprivileged user, RTP over UDP, a looped H.264 + AAC clip: test/vlc-camera.ts) is the second
  * third-party RTSP server: its camera is decoded (H.264) and its audio arrives.
  */
@@ -85,17 +86,18 @@ async function waitState(id: string, state: string, timeoutMs = 20_000): Promise
   throw new Error(`ingress ${id} not ${state}: ${JSON.stringify(last)}`);
 }
 
-/** Audio RTP packets `p` received so far on `from`'s microphone track, and their codec (getStats). */
-async function audioFrom(p: Participant, from: string): Promise<{ packets: number; mimeType: string }> {
+/** Audio RTP packets `p` received so far on `from`'s microphone track, samples decoded from them, and their codec (getStats). */
+async function audioFrom(p: Participant, from: string): Promise<{ packets: number; samples: number; mimeType: string }> {
   return p.page.evaluate(async (from) => {
     const w = window as unknown as { room: { getPeerConnection(k: string): RTCPeerConnection; remoteParticipants: Map<string, { getTrack(s: string): { track?: MediaStreamTrack } | undefined }> } };
     const id = w.room.remoteParticipants.get(from)?.getTrack('microphone')?.track?.id;
-    type Stat = { type: string; kind?: string; trackIdentifier?: string; packetsReceived?: number; codecId?: string; mimeType?: string };
+    type Stat = { type: string; kind?: string; trackIdentifier?: string; packetsReceived?: number; totalSamplesReceived?: number; concealedSamples?: number; codecId?: string; mimeType?: string };
     const report = (await w.room.getPeerConnection('sfu').getStats()) as unknown as Map<string, Stat>;
-    const out = { packets: 0, mimeType: '' };
+    const out = { packets: 0, samples: 0, mimeType: '' };
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'audio' && id !== undefined && s.trackIdentifier === id) {
         out.packets += s.packetsReceived ?? 0;
+        out.samples += (s.totalSamplesReceived ?? 0) - (s.concealedSamples ?? 0);
         out.mimeType = report.get(s.codecId ?? '')?.mimeType ?? '';
       }
     });
@@ -103,11 +105,11 @@ async function audioFrom(p: Participant, from: string): Promise<{ packets: numbe
   }, from);
 }
 
-/** Waits until `p` has received audio from `from` (packets counted in getStats). */
-async function receivesAudio(p: Participant, from: string, timeoutMs = 10_000): Promise<{ packets: number; mimeType: string }> {
+/** Waits until `p` has received audio from `from` (packets counted in getStats), and decoded some when `decoded`. */
+async function receivesAudio(p: Participant, from: string, timeoutMs = 10_000, decoded = false): Promise<{ packets: number; samples: number; mimeType: string }> {
   const deadline = Date.now() + timeoutMs;
   let last = await audioFrom(p, from);
-  while (last.packets === 0 && Date.now() < deadline) {
+  while ((last.packets === 0 || (decoded && last.samples === 0)) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
     last = await audioFrom(p, from);
   }
@@ -153,7 +155,7 @@ test('bad ingress requests get 400/401/404; an unreachable camera ends failed wi
   assert.deepEqual((await api('GET', '/api/ingress')).body['ingresses'], []);
 });
 
-test('an RTSP camera is decoded in Chromium (H.264, audio), a late joiner gets a picture within 1 s, it reconnects after the server restarts; High+AAC is transcoded', { timeout: 120_000 }, async (t) => {
+test('an RTSP camera is decoded in Chromium (H.264, audio), a late joiner gets a picture within 1 s, it reconnects after the server restarts; High+AAC is transcoded, G.711 passes through', { timeout: 120_000 }, async (t) => {
   const port = await startCamera(0);
   const room = 'lobby';
   const ps: Participant[] = [];
@@ -210,6 +212,19 @@ test('an RTSP camera is decoded in Chromium (H.264, audio), a late joiner gets a
     const hiListed = ((await api('GET', '/api/ingress')).body['ingresses'] as (Listed & { media: unknown })[]).find((i) => i.id === hi.body['id']);
     assert.deepEqual(hiListed?.media, { video: 'H264 transcoded', audio: 'MPEG4-GENERIC transcoded' });
     assert.equal((await api('DELETE', `/api/ingress/${String(hi.body['id'])}`)).status, 200);
+
+    // G.711 cameras: their audio is passed through (the SFU forwards PCMU/PCMA, Chromium decodes it).
+    const g711 = await Promise.all(['pcmu', 'pcma'].map((law) => api('POST', '/api/ingress', { room, url: `rtsp://127.0.0.1:${port}/${law}`, identity: `${law}cam` })));
+    for (const [i, law] of ['PCMU', 'PCMA'].entries()) {
+      const gid = String(g711[i]!.body['id']);
+      assert.equal(g711[i]!.status, 201);
+      await waitState(gid, 'active');
+      const heard = await receivesAudio(viewer, `${law.toLowerCase()}cam`, 10_000, true);
+      assert.equal(heard.mimeType, `audio/${law}`, `${law} reaches Chromium as ${law}`);
+      assert.ok(heard.samples > 0, `and is decoded (${heard.packets} packets, ${heard.samples} samples)`);
+      assert.deepEqual((await waitState(gid, 'active')).media, { video: 'H264 passthrough', audio: `${law} passthrough` });
+      assert.equal((await api('DELETE', `/api/ingress/${gid}`)).status, 200);
+    }
 
     assert.equal((await api('DELETE', `/api/ingress/${id}`)).status, 200);
     await viewer.page.waitForFunction(() => !(window as unknown as { room: { remoteParticipants: Map<string, unknown> } }).room.remoteParticipants.has('cam'), undefined, { timeout: 10_000 });

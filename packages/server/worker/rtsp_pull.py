@@ -1,17 +1,25 @@
 """Pulls one RTSP camera (rtspsrc) and sends its media to the SFU's local RTP sockets, without
 re-encoding when browsers can decode it: H.264 constrained baseline, baseline or main is
 depayloaded, given SPS/PPS before every IDR (h264parse config-interval=-1) and payloaded again
-(RFC 6184 packetization-mode 1, 1200-byte packets); Opus is repayloaded as it is. H.264 of other
-profiles (High) is transcoded to constrained baseline (x264), and AAC (MPEG4-GENERIC, MP4A-LATM)
-and G.711 to Opus. Other codecs are reported (`unsupported`) and left out. Elements are made one by one and the URL is a property of rtspsrc: no
-part of it is ever parsed as a pipeline description.
+(RFC 6184 packetization-mode 1, 1200-byte packets); Opus and G.711 (PCMU, PCMA: RFC 3551 4.5.14)
+are repayloaded as they are. H.264 of other profiles (High) is transcoded to constrained baseline
+(x264), and AAC (MPEG4-GENERIC, MP4A-LATM) to Opus. Other codecs are reported (`unsupported`) and
+left out. Elements are made one by one and the URL is a property of rtspsrc: no part of it is ever
+parsed as a pipeline description.
+
+Audio goes out in the codec of the ingress's audio publication: `audio_codec` ("OPUS", "PCMU" or
+"PCMA") with `audio_port`, when it exists (a restart); the camera's audio is passed through when it
+is that codec, else transcoded to it. Without them (the first pull), the worker picks the codec
+(the camera's own when it is Opus or G.711, else Opus), says {"event": "audio-codec", "codec"} and
+holds the audio (a closed valve) until the server answers on stdin with {"audio_port": N}.
 
 Input: JSON in the environment variable DARI_RTSP_CONFIG (not argv: the URL may hold credentials)
-{"url", "video_port", "audio_port", "stall_ms", "latency_ms"}. The worker dies with its parent
-(PR_SET_PDEATHSIG), so a crashed server leaves no pull running.
+{"url", "video_port", "audio_port"?, "audio_codec"?, "stall_ms", "latency_ms"}. The worker dies
+with its parent (PR_SET_PDEATHSIG), so a crashed server leaves no pull running.
 Output: JSON lines on stdout: {"event": "media", "kind": "video"|"audio", "codec": ..., "mode":
-"passthrough"|"transcoded"} on the first buffer of each kind, {"event": "unsupported", "caps": ...}, {"event": "error", "message"},
-{"event": "eos"}, {"event": "stalled"}. Exits 0 on EOS, 2 on an error, 3 on a stall."""
+"passthrough"|"transcoded"} on the first buffer of each kind, {"event": "audio-codec", "codec"},
+{"event": "unsupported", "caps": ...}, {"event": "error", "message"}, {"event": "eos"},
+{"event": "stalled"}. Exits 0 on EOS, 2 on an error, 3 on a stall."""
 import base64
 import binascii
 import ctypes
@@ -19,6 +27,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import gi
 
 # PR_SET_PDEATHSIG (prctl(2), option 1): SIGTERM when the parent (dari serve) dies.
@@ -94,10 +103,51 @@ def passthrough_h264(caps_struct):
     return idc is None or idc in (66, 77)
 
 
+# Audio codecs an ingress publishes (the SFU forwards them to browsers): their RTP payloader and,
+# for transcoding into them, encoder and raw caps.
+AUDIO_OUT = {
+    "OPUS": ("rtpopuspay", 111, "opusenc", "audio/x-raw,rate=48000"),
+    "PCMU": ("rtppcmupay", 0, "mulawenc", "audio/x-raw,rate=8000,channels=1"),
+    "PCMA": ("rtppcmapay", 8, "alawenc", "audio/x-raw,rate=8000,channels=1"),
+}
+AUDIO_DECODE = {
+    "OPUS": ("rtpopusdepay", "opusdec"),
+    "PCMU": ("rtppcmudepay", "mulawdec"),
+    "PCMA": ("rtppcmadepay", "alawdec"),
+    "MPEG4-GENERIC": ("rtpmp4gdepay", "aacparse", "avdec_aac"),
+    "MP4A-LATM": ("rtpmp4adepay", "aacparse", "avdec_aac"),
+}
+audio_valve = []  # the audio branch's valve and sink while the server has not said where audio goes
+audio_sink = []
+
+
+def audio_chain(encoding):
+    """The audio branch for a camera sending `encoding`, or None (not decodable here)."""
+    if encoding not in AUDIO_DECODE:
+        return None, None
+    target = cfg.get("audio_codec") or (encoding if encoding in AUDIO_OUT else "OPUS")
+    pay, pt, enc, raw = AUDIO_OUT[target]
+    if encoding == target:
+        return "passthrough", [make(AUDIO_DECODE[encoding][0]), make(pay, pt=pt)]
+    decode = [make(f) for f in AUDIO_DECODE[encoding]]
+    return "transcoded", decode + [make("audioconvert"), make("audioresample"),
+                                   make("capsfilter", caps=Gst.Caps.from_string(raw)), make(enc), make(pay, pt=pt)]
+
+
 def branch(kind, encoding, caps_struct):
-    port = cfg["video_port"] if kind == "video" else cfg["audio_port"]
-    to_opus = [make("audioconvert"), make("audioresample"), make("opusenc"), make("rtpopuspay", pt=111)]
-    if encoding == "H264" and passthrough_h264(caps_struct):
+    if kind == "audio":
+        mode, chain = audio_chain(encoding)
+        if chain is None:
+            return None
+        sink = make("udpsink", host="127.0.0.1", port=int(cfg.get("audio_port") or 9), sync=False)
+        if cfg.get("audio_port") is None:
+            # Held until the server answers with the port (on_server_line); nothing reaches port 9.
+            valve = make("valve", drop=True)
+            chain.append(valve)
+            audio_sink.append(sink)
+            audio_valve.append(valve)
+            say(event="audio-codec", codec=cfg.get("audio_codec") or (encoding if encoding in AUDIO_OUT else "OPUS"))
+    elif encoding == "H264" and passthrough_h264(caps_struct):
         mode = "passthrough"
         chain = [make("rtph264depay"), make("h264parse", config_interval=-1), make("rtph264pay", config_interval=-1, pt=96, mtu=1200, aggregate_mode="zero-latency")]
     elif encoding == "H264":
@@ -107,24 +157,10 @@ def branch(kind, encoding, caps_struct):
                  make("x264enc", tune="zerolatency", speed_preset="ultrafast", key_int_max=60, bitrate=1500),
                  make("capsfilter", caps=Gst.Caps.from_string("video/x-h264,profile=constrained-baseline")),
                  make("rtph264pay", config_interval=-1, pt=96, mtu=1200, aggregate_mode="zero-latency")]
-    elif encoding == "OPUS":
-        mode = "passthrough"
-        chain = [make("rtpopusdepay"), make("rtpopuspay", pt=111)]
-    elif encoding == "MPEG4-GENERIC":
-        mode = "transcoded"
-        chain = [make("rtpmp4gdepay"), make("aacparse"), make("avdec_aac")] + to_opus
-    elif encoding == "MP4A-LATM":
-        mode = "transcoded"
-        chain = [make("rtpmp4adepay"), make("aacparse"), make("avdec_aac")] + to_opus
-    elif encoding in ("PCMU", "PCMA"):
-        mode = "transcoded"
-        chain = [make("rtppcmudepay" if encoding == "PCMU" else "rtppcmadepay"), make("mulawdec" if encoding == "PCMU" else "alawdec")] + to_opus
     else:
         return None
-    for e in to_opus:
-        if e not in chain:
-            pipeline.remove(e)
-    sink = make("udpsink", host="127.0.0.1", port=int(port), sync=False)
+    if kind == "video":
+        sink = make("udpsink", host="127.0.0.1", port=int(cfg["video_port"]), sync=False)
     chain.append(sink)
     for a, b in zip(chain, chain[1:]):
         a.link(b)
@@ -159,6 +195,27 @@ def on_pad(_src, pad):
 
 linked = []
 src.connect("pad-added", on_pad)
+
+
+def on_server_line(line):
+    """{"audio_port": N} from the server: the held audio goes there from now on."""
+    try:
+        port = int(json.loads(line)["audio_port"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    if 0 < port < 65536 and audio_sink and audio_valve:
+        audio_sink[0].set_property("port", port)
+        audio_valve[0].set_property("drop", False)
+    cfg["audio_port"] = port
+    return False
+
+
+def read_server():
+    for line in sys.stdin:
+        GLib.idle_add(on_server_line, line)
+
+
+threading.Thread(target=read_server, daemon=True).start()
 
 
 def on_message(_bus, msg):

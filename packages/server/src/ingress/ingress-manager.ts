@@ -1,8 +1,10 @@
 /**
  * RTSP ingest: each camera is a participant of kind ingress (`ingress.type: rtsp`) in its room,
  * publishing video (H.264: passed through when browsers decode its profile, else transcoded to
- * constrained baseline; the last keyframe kept for late joiners) and audio (Opus: passed through;
- * AAC and G.711 transcoded) through the SFU's local RTP sockets. A GStreamer worker (worker/rtsp_pull.py, Debian's
+ * constrained baseline; the last keyframe kept for late joiners) and audio (Opus and G.711 PCMU/PCMA:
+ * passed through, the SFU forwards them and browsers decode them; AAC transcoded to Opus) through
+ * the SFU's local RTP sockets. The audio publication is made once the worker has seen the
+ * camera's audio (its codec is the camera's when passed through); a camera without audio has none. A GStreamer worker (worker/rtsp_pull.py, Debian's
  * python3-gst) pulls the camera and sends RTP there; when it fails or stalls it is started again
  * with backoff (the participant's state `reconnecting`), and after too many failures in a row the
  * ingress ends `failed` with the reason. Credentials in a camera URL never reach a log or the API.
@@ -11,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { H264_CONSTRAINED_BASELINE, OPUS, SfuApiError, type LocalRtpPublication, type SfuManager } from '@dari/sfu';
+import { H264_CONSTRAINED_BASELINE, OPUS, PCMA, PCMU, SfuApiError, type AudioCodecHooks, type LocalRtpPublication, type SfuManager } from '@dari/sfu';
 import type { ParticipantInfo } from '@dari/protocol';
 import type { Logger } from '../logger.js';
 import type { SignalingAdapter } from '../signaling/ws-adapter.js';
@@ -46,11 +48,16 @@ export interface IngressOptions {
   stallMs?: number;
 }
 
+/** The audio codecs an ingress publishes, by the worker's name for them (rtsp_pull.py AUDIO_OUT). */
+const AUDIO_CODECS: Readonly<Record<string, AudioCodecHooks>> = Object.freeze({ OPUS, PCMU, PCMA });
+
 interface Ingress {
   info: IngressInfo;
   url: string;
   video?: LocalRtpPublication;
-  audio?: LocalRtpPublication;
+  audio?: LocalRtpPublication & { codec: string };
+  /** The audio publication is being made. */
+  audioPending: boolean;
   worker: ChildProcess | null;
   failures: number;
   sawMedia: boolean;
@@ -93,22 +100,18 @@ export class IngressManager {
       lastError: '',
       timer: null,
       removed: false,
+      audioPending: false,
     };
     try {
       this.opts.sfu.addServerParticipant(req.room, req.identity, 'ingress');
       ing.video = await this.opts.sfu.publishLocalRtp(req.room, req.identity, { kind: 'video', codec: H264_CONSTRAINED_BASELINE, keyframeCache: true, streamId: req.identity });
-      ing.audio = await this.opts.sfu.publishLocalRtp(req.room, req.identity, { kind: 'audio', codec: OPUS, streamId: req.identity });
     } catch (err) {
       this.opts.sfu.removeServerParticipant(req.room, req.identity);
       this.opts.signaling.run(core.removeIngressParticipant(req.room, req.identity));
       if (err instanceof SfuApiError) throw new IngressError(409, 'IDENTITY_TAKEN', err.message);
       throw err;
     }
-    const tracks = [
-      { sid: ing.video.id.slice(0, 64), source: 'camera' as const, kind: 'video' as const, streamId: req.identity, muted: false },
-      { sid: ing.audio.id.slice(0, 64), source: 'microphone' as const, kind: 'audio' as const, streamId: req.identity, muted: false },
-    ];
-    this.opts.signaling.run(core.updateIngressParticipant(req.room, req.identity, { tracks }));
+    this.announceTracks(ing);
     this.ingresses.set(ing.info.id, ing);
     this.log.info({ id: ing.info.id, room: req.room, identity: req.identity, url: redacted }, 'ingress added');
     this.start(ing);
@@ -137,11 +140,13 @@ export class IngressManager {
     ing.timer = null;
     if (ing.removed) return;
     ing.sawMedia = false;
-    const cfg = JSON.stringify({ url: ing.url, video_port: ing.video!.port, audio_port: ing.audio!.port, stall_ms: this.opts.stallMs ?? 3000 });
+    const audio = ing.audio ? { audio_port: ing.audio.port, audio_codec: ing.audio.codec } : {};
+    const cfg = JSON.stringify({ url: ing.url, video_port: ing.video!.port, ...audio, stall_ms: this.opts.stallMs ?? 3000 });
     // The config holds the camera's URL with its credentials: in the environment (readable by this
     // user only, /proc/<pid>/environ), never in argv (anyone's `ps`).
-    const worker = spawn(this.opts.python ?? '/usr/bin/python3', [RTSP_WORKER], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DARI_RTSP_CONFIG: cfg } });
+    const worker = spawn(this.opts.python ?? '/usr/bin/python3', [RTSP_WORKER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DARI_RTSP_CONFIG: cfg } });
     ing.worker = worker;
+    worker.stdin!.on('error', () => undefined); // EPIPE once it has exited
     worker.on('error', (err) => {
       ing.lastError = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${this.opts.python ?? '/usr/bin/python3'} not found: apt install python3-gst-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad` : err.message;
     });
@@ -185,11 +190,48 @@ export class IngressManager {
       ing.failures = 0;
       ing.lastError = '';
       this.setState(ing, 'active');
+    } else if (msg.event === 'audio-codec' && typeof msg.codec === 'string') {
+      void this.publishAudio(ing, msg.codec);
     } else if (msg.event === 'error' && typeof msg.message === 'string') {
       ing.lastError = scrub(msg.message, ing.url).slice(0, 200);
     } else if (msg.event === 'unsupported') {
       this.log.warn({ id: ing.info.id, kind: msg.kind, caps: msg.caps }, 'ingress: a camera stream in a codec not passed through; left out');
     }
+  }
+
+  /** The participant's tracks as signaling announces them: its camera, and its microphone once published. */
+  private announceTracks(ing: Ingress): void {
+    const { room, identity } = ing.info;
+    const track = (p: LocalRtpPublication, source: 'camera' | 'microphone') => ({ sid: p.id.slice(0, 64), source, kind: p.kind, streamId: identity, muted: false });
+    const tracks = [track(ing.video!, 'camera'), ...(ing.audio ? [track(ing.audio, 'microphone')] : [])];
+    this.opts.signaling.run(this.opts.signaling.core.updateIngressParticipant(room, identity, { tracks }));
+  }
+
+  /**
+   * The worker has seen the camera's audio and will send it as `codec` (OPUS, PCMU or PCMA):
+   * publishes it in that codec, announces the track and tells the worker its port (stdin).
+   */
+  private async publishAudio(ing: Ingress, codecName: string): Promise<void> {
+    const codec = AUDIO_CODECS[codecName];
+    if (!codec || ing.audioPending || ing.removed) return;
+    if (!ing.audio) {
+      ing.audioPending = true;
+      try {
+        const pub = await this.opts.sfu.publishLocalRtp(ing.info.room, ing.info.identity, { kind: 'audio', codec, streamId: ing.info.identity });
+        if (ing.removed) {
+          pub.close();
+          return;
+        }
+        ing.audio = { ...pub, codec: codecName };
+        this.announceTracks(ing);
+      } catch (err) {
+        this.log.warn({ id: ing.info.id, err: (err as Error).message }, 'ingress: the audio publication failed');
+        return;
+      } finally {
+        ing.audioPending = false;
+      }
+    }
+    ing.worker?.stdin?.write(`${JSON.stringify({ audio_port: ing.audio.port })}\n`);
   }
 
   private setState(ing: Ingress, state: IngressState, reason?: string): void {

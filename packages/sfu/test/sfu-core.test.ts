@@ -193,6 +193,8 @@ test('subscriber estimates: a bitrate-adapting publication is told its subscribe
   let got = sim.of('subscriber-estimate', mark);
   assert.equal(got.length, 4, 'one per tick (250 ms)');
   assert.ok(got.every((a) => a.publication.id === 'grid' && a.bitrateBps === 300_000), JSON.stringify(got.map((a) => [a.publication.id, a.bitrateBps])));
+  // What the grid sends: 30 frames/s of 2,095 bytes (sim.ts), ~503 kbps.
+  assert.ok(got.every((a) => Math.abs(a.sendingBps - 502_800) < 30_000), JSON.stringify(got.map((a) => a.sendingBps)));
   // ben's REMBs stop: its estimate goes stale and ana's is the lowest left.
   for (let i = 0; i < 3; i++) {
     sim.feedback({ type: 'remb', subscriber: 'ana', bitrateBps: 800_000 });

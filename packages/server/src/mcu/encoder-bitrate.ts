@@ -1,14 +1,30 @@
 /**
  * The MCU composite's encoder bitrate from its subscribers' bandwidth estimates (REMB,
  * draft-alvestrand-rmcat-remb), sans-I/O: estimates and `now` in, a bitrate to set (or nothing)
- * out. The encoder follows the lowest estimate, since one encoding goes to every subscriber,
- * clamped to [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], and changes at most once per
- * `minIntervalMs` and only by at least `minChange` of the current value (libvpx resets its rate
- * control on each change, so it should not chase every REMB).
+ * out. One encoding goes to every subscriber, so the lowest estimate counts.
+ *
+ * A receiver's REMB is not only a capacity: libwebrtc's receive-side estimate (AIMD) is capped at
+ * 1.5× the throughput it measures + 10 kbps, and grows by ~8 % a second, so a composite of still
+ * pictures, which the encoder sends at a few kbps, gets a REMB of ~15 kbps on an idle link, and a
+ * picture that starts moving sends far more than the REMB for a while. Following either down would
+ * starve the picture. On congestion the receiver's estimate falls, to 0.85× what it receives. So
+ * the encoder goes
+ * - up to the estimate whenever the estimate is above it (room to grow), and
+ * - down to the estimate only when the estimate fell (by 5 % or more between two reports) below
+ *   what the composite sends (`sendingBps`) while the encoder fills at least half of its bitrate:
+ *   the path no longer carries it;
+ * otherwise it stays. Always within [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], at most
+ * one change per `minIntervalMs` and only by at least `minChange` of the current value (libvpx
+ * resets its rate control on each change, so it should not chase every REMB).
  */
 
 /** The lowest bitrate the composite's encoder is set to, bps (the floor of CompositeMixer.setBitrate). */
 export const MIN_ENCODER_BITRATE_BPS = 50_000;
+
+/** A fall of the estimate by this fraction between two reports counts as congestion… */
+const FALL = 0.05;
+/** …when the encoder fills at least this fraction of its bitrate (otherwise the REMB only reflects the little it sends). */
+const FILLED = 0.5;
 
 export interface EncoderBitrateOptions {
   /** The ceiling, bps (`mcu.maxBitrateBps`). */
@@ -24,6 +40,9 @@ export interface EncoderBitrateOptions {
 export class EncoderBitrate {
   private current: number;
   private changedAt = Number.NEGATIVE_INFINITY;
+  private lastEstimate: number | null = null;
+  /** The estimate fell under what is sent since the last change: a lower one may be followed down. */
+  private congested = false;
   private readonly minIntervalMs: number;
   private readonly minChange: number;
 
@@ -40,16 +59,25 @@ export class EncoderBitrate {
 
   /**
    * The subscribers' lowest estimate now (bps; null: none known, the bitrate stays).
+   * @param sendingBps what the composite sends now, bps (measured where it enters the SFU)
    * @param now ms, one monotonic clock for every call
    * @returns the bitrate to set the encoder to, bps, or undefined for no change now
    */
-  update(estimateBps: number | null, now: number): number | undefined {
-    if (estimateBps === null || !Number.isFinite(estimateBps)) return undefined;
+  update(estimateBps: number | null, sendingBps: number, now: number): number | undefined {
+    if (estimateBps === null || !Number.isFinite(estimateBps)) {
+      this.lastEstimate = null;
+      return undefined;
+    }
+    const fell = this.lastEstimate !== null && estimateBps < this.lastEstimate * (1 - FALL);
+    if (fell && estimateBps < sendingBps && sendingBps >= FILLED * this.current) this.congested = true;
+    this.lastEstimate = estimateBps;
     const target = Math.round(Math.max(MIN_ENCODER_BITRATE_BPS, Math.min(estimateBps, this.options.maxBitrateBps)));
+    if (target < this.current && !this.congested) return undefined;
     if (Math.abs(target - this.current) < this.minChange * this.current) return undefined;
     if (now - this.changedAt < this.minIntervalMs) return undefined;
     this.current = target;
     this.changedAt = now;
+    this.congested = false;
     return target;
   }
 }

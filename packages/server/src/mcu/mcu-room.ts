@@ -11,8 +11,9 @@
  * (its outputs keep their ports: the publications stay), the feed subscribes the new inputs.
  *
  * Bitrate: the SFU reports the composite's subscribers' lowest REMB estimate (the publication's
- * `onSubscriberEstimate`) and the encoder follows it ({@link EncoderBitrate}: clamped to
- * [50 kbps, `mcu.maxBitrateBps`], at most one change a second). Active speaker: the SFU's
+ * `onSubscriberEstimate`) and the encoder follows it ({@link EncoderBitrate}: up to a higher
+ * estimate, down after a falling one, clamped to [50 kbps, `mcu.maxBitrateBps`], at most one
+ * change a second). Active speaker: the SFU's
  * `active-speakers` event frames the dominant speaker's tile; it stays framed through silences
  * until someone else speaks or it leaves.
  */
@@ -59,6 +60,7 @@ export class McuRoom {
   private syncAgain = false;
   private closed = false;
   private speaker: string | undefined;
+  private estimate: number | null = null;
   readonly mixer: CompositeMixer;
   private readonly bitrate: EncoderBitrate;
   private readonly onSpeakers = (room: string, speakers: readonly ActiveSpeaker[]) => {
@@ -94,7 +96,7 @@ export class McuRoom {
       kind: 'video',
       streamId: COMPOSITE_STREAM_ID,
       keyframeRequestsTo: { address: '127.0.0.1', port: this.pliSocket.address().port },
-      onSubscriberEstimate: (bps) => this.subscriberEstimate(bps),
+      onSubscriberEstimate: (bps, sendingBps) => this.subscriberEstimate(bps, sendingBps),
     });
     await this.mixer.addOutput({ kind: 'video', port: this.video.port });
     this.feed = new CompositeFeed({
@@ -116,6 +118,11 @@ export class McuRoom {
   /** The identity whose tile is framed as the active speaker, if any. */
   get activeSpeaker(): string | undefined {
     return this.speaker;
+  }
+
+  /** The composite's subscribers' lowest REMB estimate as last reported, bps (null: none known). */
+  get subscriberEstimateBps(): number | null {
+    return this.estimate;
   }
 
   /** The composite encoder's bitrate now, bps (follows the subscribers' REMB). */
@@ -143,8 +150,9 @@ export class McuRoom {
     }
   }
 
-  private subscriberEstimate(bps: number | null): void {
-    const next = this.bitrate.update(bps, Date.now());
+  private subscriberEstimate(bps: number | null, sendingBps: number): void {
+    this.estimate = bps;
+    const next = this.bitrate.update(bps, sendingBps, Date.now());
     if (next === undefined || this.closed) return;
     this.options.logger.debug({ room: this.options.room, bps: next, estimate: bps }, 'mcu: composite bitrate follows the subscribers\' REMB');
     this.mixer.setBitrate(next).catch(() => undefined);

@@ -89,8 +89,9 @@ export function layerCounts(pubs: Iterable<Publication>, into: Record<string, nu
 
 /**
  * A bitrate-adapting publication (PublicationSpec.adaptsBitrate, e.g. the MCU composite) is told
- * the lowest fresh REMB estimate among its subscribers: a `subscriber-estimate` action at every
- * call while one is known, and one with `null` when none is left.
+ * the lowest fresh REMB estimate among its subscribers and what it sends (its layers' measured
+ * bitrate): a `subscriber-estimate` action at every call while one is known, and one with `null`
+ * when none is left.
  */
 export function reportSubscriberEstimate(pub: Publication, now: number, out: SfuAction[]): void {
   let lowest: number | null = null;
@@ -100,5 +101,6 @@ export function reportSubscriberEstimate(pub: Publication, now: number, out: Sfu
   }
   if (lowest === null && pub.reportedEstimate === null) return;
   pub.reportedEstimate = lowest;
-  out.push({ type: 'subscriber-estimate', publication: pub, bitrateBps: lowest });
+  const sendingBps = pub.monitor.layers(now).reduce((sum, l) => sum + l.bitrateBps, 0);
+  out.push({ type: 'subscriber-estimate', publication: pub, bitrateBps: lowest, sendingBps });
 }

@@ -206,9 +206,10 @@ export type SfuAction =
    * receive a publication whose source adapts its bitrate ({@link PublicationSpec.adaptsBitrate}):
    * at every tick while one is known, once `null` when none is left (no subscriber, or their
    * REMBs are older than {@link SfuCoreOptions.rembStaleMs}). A REMB estimates everything the
-   * subscriber's leg carries, so the owner leaves room for its other tracks.
+   * subscriber's leg carries, so the owner leaves room for its other tracks. `sendingBps`: what
+   * the publication sends now (its layers' measured bitrate over the last second).
    */
-  | { type: 'subscriber-estimate'; publication: PublicationRef; bitrateBps: number | null }
+  | { type: 'subscriber-estimate'; publication: PublicationRef; bitrateBps: number | null; sendingBps: number }
   /** Dynacast: the simulcast layers someone needs now; the others may be paused at the publisher. */
   | { type: 'publisher-layers'; publication: PublicationRef; rids: string[] }
   /** The active speakers, dominant first; to one participant (`to`, a newcomer) or to everyone. */

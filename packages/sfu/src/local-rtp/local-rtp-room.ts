@@ -43,11 +43,11 @@ export interface LocalRtpPublishOptions {
   /**
    * Where the subscribers' bandwidth estimates go (for an encoder that can follow them, as
    * `keyframeRequestsTo` is for PLIs): the lowest fresh REMB estimate among the subscribers of
-   * this publication, bps, at each SFU tick (every 250 ms) while one is known, and once null when
-   * none is left. A REMB covers everything a subscriber's leg carries (its audio too). Default:
-   * none.
+   * this publication, bps, and the bitrate the publication arrives at (bps, over the last second),
+   * at each SFU tick (every 250 ms) while an estimate is known, and once null when none is left.
+   * A REMB covers everything a subscriber's leg carries (its audio too). Default: none.
    */
-  onSubscriberEstimate?: (bitrateBps: number | null) => void;
+  onSubscriberEstimate?: (bitrateBps: number | null, sendingBps: number) => void;
   /** Video: keep the last keyframe's packets for new subscribers (a source that cannot make one on request; PublicationSpec.keyframeCache). Default false. */
   keyframeCache?: boolean;
 }

@@ -33,11 +33,11 @@ export interface LocalRtpSourceOptions {
   keyframeRequestsTo?: UdpAddress;
   /**
    * Called with the lowest bandwidth estimate (REMB, bps) of the subscribers receiving the
-   * publication, at each SFU tick (250 ms) while one is known, and once with null when none is
-   * left; an encoder behind the socket sets its bitrate from it. Default: none (the SFU then
-   * reports nothing).
+   * publication and the bitrate it arrives at here (bps, over the last second), at each SFU tick
+   * (250 ms) while an estimate is known, and once with null when none is left; an encoder behind
+   * the socket sets its bitrate from it. Default: none (the SFU then reports nothing).
    */
-  onSubscriberEstimate?: (bitrateBps: number | null) => void;
+  onSubscriberEstimate?: (bitrateBps: number | null, sendingBps: number) => void;
   /** SSRC the PLIs are sent from (a uint32). Default 1. */
   rtcpSenderSsrc?: number;
 }
@@ -125,8 +125,8 @@ export class LocalRtpSource implements PublicationSource {
     this.socket.send(encodePli(this.options.rtcpSenderSsrc ?? 1, ssrc), to.port, to.address);
   }
 
-  subscriberEstimate(bitrateBps: number | null): void {
-    this.options.onSubscriberEstimate?.(bitrateBps);
+  subscriberEstimate(bitrateBps: number | null, sendingBps: number): void {
+    this.options.onSubscriberEstimate?.(bitrateBps, sendingBps);
   }
 
   close(): void {

@@ -11,8 +11,8 @@ export interface PublicationSource {
   requestKeyframe(ssrc: number): void;
   /** Sends an RTCP packet (a REMB) to the publisher, when it takes any. */
   sendRtcp?(packet: Uint8Array): void;
-  /** The lowest bandwidth estimate of its subscribers, bps (null: none known); sources that adapt their bitrate only (PublicationSpec.adaptsBitrate). */
-  subscriberEstimate?(bitrateBps: number | null): void;
+  /** The lowest bandwidth estimate of its subscribers, bps (null: none known), and what it sends, bps; sources that adapt their bitrate only (PublicationSpec.adaptsBitrate). */
+  subscriberEstimate?(bitrateBps: number | null, sendingBps: number): void;
   /** Stops feeding packets. */
   close(): void;
 }

@@ -277,7 +277,7 @@ export class SfuRoom {
           break;
         }
         case 'subscriber-estimate':
-          this.sources.get(a.publication.id)?.source.subscriberEstimate?.(a.bitrateBps);
+          this.sources.get(a.publication.id)?.source.subscriberEstimate?.(a.bitrateBps, a.sendingBps);
           break;
         case 'active-speakers': {
           if (a.to === undefined) this.hooks.activeSpeakers?.(this.name, a.speakers);

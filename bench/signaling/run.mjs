@@ -17,6 +17,8 @@
 import { parseArgs } from 'node:util';
 import { execSync, spawnSync } from 'node:child_process';
 import os from 'node:os';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { startDari, startPeerJs, dariBenchFlags } from './servers.mjs';
 import { connectAll, openDari, openPeerJs, closeAll, runFanout, runRelay, fakeSdp, sleep } from './clients.mjs';
 import { mintToken, DEV_API_KEY, DEV_API_SECRET } from '../../packages/server/dist/src/index.js';
@@ -34,12 +36,17 @@ const { values: opt } = parseArgs({
     'relay-seconds': { type: 'string', default: '5' }, // 0 = skip
     'relay-rounds': { type: 'string', default: '1' }, // Dari, PeerJS, then PeerJS, Dari, ... (ABBA); figures are means
     'sdp-bytes': { type: 'string', default: '3000' },
+    // A Dari build saved with `node bench/sfu/run.mjs --save-build DIR`: the relay also runs it
+    // in every round (before, after, PeerJS; then PeerJS, after, before; ...), ratio after/before.
+    before: { type: 'string', default: '' },
   },
 });
 const num = (k) => Number(opt[k]);
 const sizes = opt.sizes.split(',').map(Number);
 const ROOM = num('room-size');
-const command = `node bench/signaling/run.mjs ${Object.entries(opt).map(([k, v]) => `--${k} ${v}`).join(' ')}`;
+const command = `node bench/signaling/run.mjs ${Object.entries(opt).filter(([k, v]) => k !== 'before' || v).map(([k, v]) => `--${k} ${v}`).join(' ')}`;
+const BEFORE_BIN = opt.before ? resolve(opt.before, 'packages/server/bin/dari.js') : null;
+if (BEFORE_BIN && !existsSync(BEFORE_BIN)) throw new Error(`--before: no saved build at ${opt.before} (save one with node bench/sfu/run.mjs --save-build DIR)`);
 
 // 10,000 client sockets need as many descriptors here (and in the server): raise the soft limit
 // to the hard one by re-running under `ulimit -Sn`; the hard limit cannot be raised without privileges.
@@ -121,11 +128,11 @@ async function benchSize(n) {
 async function benchRelay(kind) {
   const P = num('pairs');
   const sdp = fakeSdp(num('sdp-bytes'));
-  const server = kind === 'dari' ? await startDari(2) : await startPeerJs();
+  const server = kind === 'dari' ? await startDari(2) : kind === 'before' ? await startDari(2, BEFORE_BIN) : await startPeerJs();
   let clients = [];
   try {
     let conn, frames, isRelay, keepAlive;
-    if (kind === 'dari') {
+    if (kind === 'dari' || kind === 'before') {
       const specs = [];
       for (let k = 0; k < P; k++) for (const identity of ['a', 'b']) specs.push({ room: `p${k}`, identity });
       for (const s of specs) s.token = await mintToken({ apiKey: DEV_API_KEY, apiSecret: DEV_API_SECRET, room: s.room, identity: s.identity });
@@ -192,9 +199,10 @@ try {
   }
   if (num('relay-seconds') > 0) {
     console.error(`relay: ${opt.pairs} pairs, ${opt['relay-window']} in flight per pair, ${opt['relay-seconds']} s each for Dari and PeerJS ...`);
-    const runs = { dari: [], peerjs: [] };
+    const runs = { dari: [], peerjs: [], before: [] };
+    const order = BEFORE_BIN ? ['before', 'dari', 'peerjs'] : ['dari', 'peerjs'];
     for (let r = 0; r < num('relay-rounds'); r++) {
-      for (const kind of r % 2 === 0 ? ['dari', 'peerjs'] : ['peerjs', 'dari']) runs[kind].push(await benchRelay(kind));
+      for (const kind of r % 2 === 0 ? order : [...order].reverse()) runs[kind].push(await benchRelay(kind));
     }
     const dari = meanRelay(runs.dari);
     const peerjs = meanRelay(runs.peerjs);
@@ -205,6 +213,17 @@ try {
       cpuPerMessageDariToPeerJs: round(dari.serverCpuSPer10k / peerjs.serverCpuSPer10k, 2),
       cpuPerMessagePerRound: runs.dari.map((d, k) => round(d.serverCpuSPer10k / runs.peerjs[k].serverCpuSPer10k, 2)),
     };
+    if (BEFORE_BIN) {
+      const before = meanRelay(runs.before);
+      Object.assign(result.relay, {
+        before, beforeBuild: opt.before,
+        ratioAfterToBefore: round(dari.relayedPerS / before.relayedPerS, 2),
+        ratioAfterToBeforePerRound: runs.dari.map((d, k) => round(d.relayedPerS / runs.before[k].relayedPerS, 2)),
+        cpuPerMessageAfterToBefore: round(dari.serverCpuSPer10k / before.serverCpuSPer10k, 2),
+        cpuPerMessageAfterToBeforePerRound: runs.dari.map((d, k) => round(d.serverCpuSPer10k / runs.before[k].serverCpuSPer10k, 2)),
+        ratioBeforeToPeerJs: round(before.relayedPerS / peerjs.relayedPerS, 2),
+      });
+    }
   }
 } catch (err) {
   failed = true;
@@ -260,6 +279,12 @@ if (result.relay) {
   ]);
   console.log(`\nrelay ratio Dari/PeerJS: ${result.relay.ratioDariToPeerJs} (target >= 1.0)${R > 1 ? `; per round ${result.relay.ratioPerRound.join(' ')}` : ''}`);
   console.log(`server CPU per message Dari/PeerJS: ${result.relay.cpuPerMessageDariToPeerJs}${R > 1 ? `; per round ${result.relay.cpuPerMessagePerRound.join(' ')}` : ''}`);
+  const b = result.relay.before;
+  if (b) {
+    console.log(`\nDari before (${result.relay.beforeBuild}): ${b.relayedPerS} msg/s (rounds ${b.relayedPerSPerRound.join(' ')}), ${b.serverCpuSPer10k} CPU-s per 10,000; before/PeerJS ${result.relay.ratioBeforeToPeerJs}`);
+    console.log(`relay ratio Dari after/before: ${result.relay.ratioAfterToBefore}${R > 1 ? `; per round ${result.relay.ratioAfterToBeforePerRound.join(' ')}` : ''}`);
+    console.log(`server CPU per message after/before: ${result.relay.cpuPerMessageAfterToBefore}${R > 1 ? `; per round ${result.relay.cpuPerMessageAfterToBeforePerRound.join(' ')}` : ''}`);
+  }
 }
 console.log(`\nreproduce: ${command}`);
 console.log(`RESULT ${JSON.stringify(result)}`);

@@ -89,9 +89,12 @@ export function dariBenchFlags(maxPerRoom) {
   ];
 }
 
-/** Starts `dari serve` on a free loopback port, at log level info (one line per join). */
-export function startDari(maxPerRoom = 100) {
-  return spawnServer('dari', [DARI_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', ...dariBenchFlags(maxPerRoom)]);
+/**
+ * Starts `dari serve` on a free loopback port, at log level info (one line per join).
+ * `bin`: another build's dari.js (a build saved with `node bench/sfu/run.mjs --save-build DIR`).
+ */
+export function startDari(maxPerRoom = 100, bin = DARI_BIN) {
+  return spawnServer('dari', [bin, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', ...dariBenchFlags(maxPerRoom)]);
 }
 
 /** Starts the PeerJS server (npm `peer` v1) on a free loopback port; `ws` is its /peerjs endpoint. */

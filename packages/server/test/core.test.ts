@@ -22,6 +22,8 @@ class Harness {
     for (const a of actions) {
       if (a.kind === 'send') {
         const list = this.inbox.get(a.conn) ?? [];
+        // A pre-serialized frame (the relayed sdp) must say exactly what the message object says.
+        if (a.text !== undefined) assert.deepEqual(JSON.parse(a.text), a.message);
         list.push(a.message);
         this.inbox.set(a.conn, list);
       } else if (a.kind === 'close') this.closed.set(a.conn, { code: a.code, reason: a.reason });

@@ -24,13 +24,15 @@ import {
   type TrackInfo,
 } from '@dari/protocol';
 import { MAX_M_LINES, sdpProblem } from '@dari/sfu/core';
+import { sdpRelayText } from './relay-text.js';
 
 /** Opaque connection handle chosen by the adapter. */
 export type ConnId = number;
 
 /** What the adapter must do. */
 export type Action =
-  | { kind: 'send'; conn: ConnId; message: ServerMessage }
+  /** `text`, when given, is `message` already serialized (the adapter sends it as it is). */
+  | { kind: 'send'; conn: ConnId; message: ServerMessage; text?: string }
   | { kind: 'close'; conn: ConnId; code: number; reason: string }
   | { kind: 'event'; event: CoreEvent }
   /** An SFU-leg message of a participant that is a member of the room's SFU. */
@@ -325,11 +327,13 @@ export class SignalingCore {
           this.violation(conn, now, out, ErrorCode.TARGET_NOT_FOUND, `no participant ${JSON.stringify(msg.to)} in room`, msg.id, { missing: [msg.to] });
           break;
         }
-        const forwarded: ServerMessage =
-          msg.type === 'sdp'
-            ? { type: 'sdp', from: p.identity, fromSid: p.sid, description: msg.description }
-            : { type: 'candidate', from: p.identity, fromSid: p.sid, candidate: msg.candidate };
-        this.deliver(target, forwarded, out);
+        if (msg.type === 'sdp') {
+          // The SDP is most of the frame: relayed as the sender's JSON text, not serialized again.
+          const forwarded: ServerMessage = { type: 'sdp', from: p.identity, fromSid: p.sid, description: msg.description };
+          this.deliver(target, forwarded, out, sdpRelayText(text, p.identity, p.sid, msg.description) ?? undefined);
+        } else {
+          this.deliver(target, { type: 'candidate', from: p.identity, fromSid: p.sid, candidate: msg.candidate }, out);
+        }
         break;
       }
       case 'signal': {
@@ -780,10 +784,11 @@ export class SignalingCore {
     }
   }
 
-  private deliver(p: Participant, message: ServerMessage, out: Action[]): void {
+  /** `text`: `message` serialized already (sent as it is; a queued message is kept as the object). */
+  private deliver(p: Participant, message: ServerMessage, out: Action[], text?: string): void {
     if (p.ingress) return; // no signaling connection, now or later
     if (p.conn !== null) {
-      out.push(send(p.conn, message));
+      out.push(text === undefined ? send(p.conn, message) : { kind: 'send', conn: p.conn, message, text });
     } else {
       p.queue.push(message);
       if (p.queue.length > this.options.maxQueuedMessages) p.queue.shift();

@@ -286,6 +286,10 @@ export class SignalingAdapter {
         case 'send': {
           const t = this.transports.get(a.conn);
           if (!t) break;
+          if (a.text !== undefined) {
+            t.send(a.text);
+            break;
+          }
           if (a.message !== lastMessage) {
             lastMessage = a.message;
             lastText = JSON.stringify(a.message);

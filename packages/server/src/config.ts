@@ -110,6 +110,10 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Directory of egress files (Dari names them `<egress id>.<format>`). Default `$XDG_DATA_HOME/dari/recordings` (~/.local/share). */
       dir: z.string().min(1).optional(),
+      /** Ended egresses (`complete`, `failed`) `GET /api/egress` keeps listing, at most; older ones are dropped first. Default 100. */
+      keepEnded: z.number().int().min(0).max(100_000).default(100),
+      /** How long an ended egress stays listed, s. Default 3600. */
+      keepEndedS: z.number().int().min(0).max(30 * 86_400).default(3600),
     })
     .prefault({}),
   redis: z

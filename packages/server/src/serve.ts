@@ -142,6 +142,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const budget = new WorkerBudget(config.mcu.maxWorkers);
   const composite = { width: config.mcu.width, height: config.mcu.height, fps: config.mcu.fps, maxBitrateBps: config.mcu.maxBitrateBps };
   const nameOf = (room: string, identity: string) => signaling?.core.roomInfo(room)?.find((p) => p.identity === identity)?.name || undefined;
+  let egressRef: EgressManager | undefined;
   const mcu = new McuManager({
     sfu,
     gstreamer: media,
@@ -167,6 +168,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
       leave: (room, identity) => {
         sfu.leave(room, identity);
         mcu.left(room);
+        egressRef?.roomLeft(room);
       },
       message: (room, identity, message) => sfu.message(room, identity, message),
       trackSettings: (room, identity, publisher, streamId, width, height) => sfu.trackSettings(room, identity, publisher, streamId, width, height),
@@ -200,7 +202,10 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     composite,
     python: config.mcu.python,
     logger,
+    keepEnded: config.recording.keepEnded,
+    keepEndedMs: config.recording.keepEndedS * 1000,
   });
+  egressRef = egress;
   metrics.registerEgress(() => egress.counts(), () => ({ mcuRooms: mcu.size, workers: budget.inUse }));
   cluster?.onApi((call) => serveForwarded({ ingress, egress }, call));
   const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy, cluster, metrics, logger, whip, whep, ingress, egress, mcu });

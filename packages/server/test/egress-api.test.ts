@@ -1,8 +1,8 @@
-/** The egress API's pure parts: routes, the worker budget, the `mcu.*` and `recording.*` config keys. */
+/** The egress API's pure parts: routes, the worker budget, pruning ended egresses, the `mcu.*` and `recording.*` config keys. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { matchEgressRoute } from '../src/http/egress-routes.js';
-import { EgressError, WorkerBudget } from '../src/egress/egress-types.js';
+import { EgressError, WorkerBudget, endedToDrop } from '../src/egress/egress-types.js';
 import { defaultRecordingDir } from '../src/egress/recording-dir.js';
 import { ConfigError, validateConfig } from '../src/config.js';
 
@@ -31,10 +31,19 @@ test('worker budget: takes up to the limit, then 503 TOO_MANY_WORKERS; release i
   assert.equal(budget.inUse, 0);
 });
 
+test('ended egresses are dropped from the list past recording.keepEnded (oldest first) or recording.keepEndedS; running ones never', () => {
+  const e = (egressId: string, endedAt?: number) => ({ egressId, ...(endedAt !== undefined && { endedAt }) });
+  const list = [e('running'), e('old', 1000), e('newer', 5000), e('newest', 9000), e('running2')];
+  assert.deepEqual(endedToDrop(list, 10_000, 100, 3_600_000), []);
+  assert.deepEqual(endedToDrop(list, 10_000, 2, 3_600_000), ['old']);
+  assert.deepEqual(endedToDrop(list, 10_000, 0, 3_600_000).sort(), ['newer', 'newest', 'old']);
+  assert.deepEqual(endedToDrop(list, 10_000, 100, 6000).sort(), ['old'], 'ended over 6 s ago');
+});
+
 test('config: mcu.* and recording.dir defaults; each bad value names its key', () => {
   const c = validateConfig({});
   assert.deepEqual(c.mcu, { width: 640, height: 360, fps: 15, maxBitrateBps: 1_500_000, maxWorkers: 8, python: '/usr/bin/python3' });
-  assert.equal(c.recording.dir, undefined);
+  assert.deepEqual(c.recording, { keepEnded: 100, keepEndedS: 3600 });
   assert.equal(validateConfig({ sfu: { mode: 'mcu', rooms: { town: 'mcu' } } }).sfu.mode, 'mcu');
   const bad: [Record<string, unknown>, string][] = [
     [{ mcu: { width: 641 } }, 'mcu.width'],
@@ -43,6 +52,8 @@ test('config: mcu.* and recording.dir defaults; each bad value names its key', (
     [{ mcu: { maxBitrateBps: 10 } }, 'mcu.maxBitrateBps'],
     [{ mcu: { codec: 'h264' } }, 'mcu.codec'],
     [{ recording: { dir: '' } }, 'recording.dir'],
+    [{ recording: { keepEnded: -1 } }, 'recording.keepEnded'],
+    [{ recording: { keepEndedS: 1.5 } }, 'recording.keepEndedS'],
     [{ sfu: { mode: 'mesh' } }, 'sfu.mode'],
   ];
   for (const [raw, key] of bad) assert.throws(() => validateConfig(raw), (e: unknown) => e instanceof ConfigError && e.key === key, key);

@@ -2,13 +2,16 @@
  * Recording over REST (issue #10, egress) in a running `dari serve` with Chromium: a P2P (auto)
  * room with one participant whose fake camera is solid red is brought to the SFU while it
  * records; a room-composite recording stopped with DELETE is a finalized webm (VP8 + Opus) whose
- * duration matches and whose frames are red; a track recording is finalized when the server shuts
- * down; the room goes back to its policy. Every bad-input case of the issue gets its typed error.
+ * duration matches and whose frames are red; when the room empties, an mp4 room composite
+ * (H.264 + AAC, duration within 20 %) and a track recording stop by themselves, finalized; a
+ * room-composite recording is finalized when the server shuts down; the room goes back to its
+ * policy. Every bad-input case of the issue gets its typed error; an egress that cannot start is
+ * a 500, listed as failed, and ended egresses are pruned from the list.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -99,9 +102,30 @@ test('bad egress requests get typed errors naming the field; no request chooses 
   } finally {
     await bare.close();
   }
+  // An egress that cannot start (its directory is under a file: ENOTDIR) is a 500 naming why, and
+  // is listed as failed; past recording.keepEnded the oldest ended ones leave the list.
+  writeFileSync(join(dir, 'a-file'), '');
+  const broken = await testServer({ turn: { enabled: false }, recording: { dir: join(dir, 'a-file', 'rec'), keepEnded: 2 }, mcu: { width: 320, height: 240 } });
+  try {
+    await joinWithSdk(browser, broken.url, broken.wsUrl, await devToken('x', 'carol'), 'carol', false);
+    await until('carol in the room', () => broken.signaling.core.roomInfo('x')?.length ?? 0, (n) => n === 1);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await api('POST', '/api/egress', { room: 'x', type: 'room-composite' }, broken.url);
+      assert.equal(r.status, 500, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, 'EGRESS_FAILED');
+      assert.match(r.body.error.message, /ENOTDIR/);
+      ids.push(/EG_[0-9a-f]{12}/.exec(r.body.error.message)![0]);
+    }
+    const listed = (await api('GET', '/api/egress', undefined, broken.url)).body.egresses as EgressInfo[];
+    assert.deepEqual(listed.map((e) => e.egressId).sort(), ids.slice(1).sort(), 'the two latest of three');
+    assert.ok(listed.every((e) => e.status === 'failed' && /ENOTDIR/.test(e.reason ?? '')), JSON.stringify(listed));
+  } finally {
+    await broken.close();
+  }
 });
 
-test('a P2P room records: a room-composite webm finalized on DELETE, a track webm finalized on shutdown', { timeout: 90_000 }, async () => {
+test('a P2P room records: a room-composite webm finalized on DELETE; an mp4 composite and a track stop when the room empties; shutdown finalizes a recording', { timeout: 90_000 }, async () => {
   const alice = await joinWithSdk(browser, server.url, server.wsUrl, await devToken('rec', 'alice', { name: 'Alice' }), 'alice');
   await alice.page.evaluate(() => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -160,12 +184,36 @@ test('a P2P room records: a room-composite webm finalized on DELETE, a track web
   // Stopping again returns it as it is.
   assert.equal((await api('POST', `/api/egress/${composite.egressId}/stop`)).body.status, 'complete');
 
-  // Shutdown finalizes the track recording; then the room's policy is back (auto) with nobody holding it.
-  await server.close();
-  const last = server.egress.list('rec').find((e) => e.egressId === track.egressId)!;
-  assert.equal(last.status, 'complete', JSON.stringify(last));
-  const trackProbe = await ffprobe(last.file);
+  // An mp4 room composite (H.264 + AAC), then Alice leaves: the room is empty and both running
+  // egresses stop by themselves, their files finalized.
+  const mp4Start = await api('POST', '/api/egress', { room: 'rec', type: 'room-composite', format: 'mp4' });
+  assert.equal(mp4Start.status, 200, JSON.stringify(mp4Start.body));
+  const mp4 = mp4Start.body as EgressInfo;
+  assert.equal(mp4.file, join(dir, `${mp4.egressId}.mp4`));
+  await until('4 s of mp4', list, (l) => (l.find((e) => e.egressId === mp4.egressId)?.durationS ?? 0) >= 4);
+  await alice.page.context().close();
+  const ended = await until('the egresses stopped when the room emptied', list, (l) => [mp4.egressId, track.egressId].every((id) => l.find((e) => e.egressId === id)?.status === 'complete'), 30_000);
+  const mp4Done = ended.find((e) => e.egressId === mp4.egressId)!;
+  const mp4Probe = await ffprobe(mp4Done.file);
+  assert.deepEqual(mp4Probe.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), ['audio:aac', 'video:h264']);
+  const mp4Duration = Number(mp4Probe.format.duration);
+  assert.ok(Math.abs(mp4Duration - mp4Done.durationS) <= 0.2 * mp4Done.durationS, `mp4 file ${mp4Duration} s, egress ${mp4Done.durationS} s`);
+  const trackProbe = await ffprobe(ended.find((e) => e.egressId === track.egressId)!.file);
   assert.deepEqual(trackProbe.streams.map((s) => `${s.codec_type}:${s.codec_name}`), ['video:vp8']);
   assert.ok(Number(trackProbe.format.duration) > 1, `track duration ${trackProbe.format.duration}`);
+  await until('the room back to its policy', () => server.signaling.core.roomPolicy('rec'), (p) => p === 'auto');
+
+  // Shutdown finalizes a running recording: Bob joins, his room is recorded, the server shuts down.
+  await joinWithSdk(browser, server.url, server.wsUrl, await devToken('rec', 'bob', { name: 'Bob' }), 'bob');
+  const bobStart = await api('POST', '/api/egress', { room: 'rec', type: 'room-composite' });
+  assert.equal(bobStart.status, 200, JSON.stringify(bobStart.body));
+  const bobRec = bobStart.body as EgressInfo;
+  await until('2 s of Bob', list, (l) => (l.find((e) => e.egressId === bobRec.egressId)?.durationS ?? 0) >= 2);
+  await server.close();
+  const last = server.egress.list('rec').find((e) => e.egressId === bobRec.egressId)!;
+  assert.equal(last.status, 'complete', JSON.stringify(last));
+  const lastProbe = await ffprobe(last.file);
+  assert.deepEqual(lastProbe.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), ['audio:opus', 'video:vp8']);
+  assert.ok(Number(lastProbe.format.duration) > 1, `duration ${lastProbe.format.duration}`);
   assert.equal(server.signaling.core.roomPolicy('rec'), 'auto');
 });

@@ -9,6 +9,9 @@
  * put back when its last egress ends). A stop sends EOS so the muxer finalizes the file; a recorder
  * that dies (write error, full disk) fails its egress with the reason and leaves the call alone.
  * File names are Dari's own (`<egressId>.<format>` under `recording.dir`).
+ *
+ * An egress also stops (finalized, `complete`) when its room empties, as LiveKit's do. Ended
+ * egresses stay listed for `keepEndedMs` and `keepEnded` at most (their files stay).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
@@ -19,7 +22,7 @@ import type { ParticipantInfo } from '@dari/protocol';
 import type { Logger } from '../logger.js';
 import type { RoomPolicy } from '../signaling/core.js';
 import { CompositeFeed } from './composite-feed.js';
-import { EgressError, WorkerBudget, type EgressInfo, type EgressRequest } from './egress-types.js';
+import { EgressError, WorkerBudget, endedToDrop, type EgressInfo, type EgressRequest } from './egress-types.js';
 
 /** What the manager needs from signaling. */
 export interface EgressRooms {
@@ -43,6 +46,10 @@ export interface EgressManagerOptions {
   composite: { width: number; height: number; fps: number; maxBitrateBps: number };
   python: string;
   logger: Logger;
+  /** Ended egresses listed at most (`recording.keepEnded`). Default 100. */
+  keepEnded?: number;
+  /** How long an ended egress stays listed, ms (`recording.keepEndedS`). Default 3,600,000. */
+  keepEndedMs?: number;
 }
 
 /** Server-side participants of Dari's own media workers: never mixed or recorded themselves. */
@@ -74,7 +81,8 @@ export class EgressManager {
   /**
    * Starts an egress; resolves once its workers are up (status `starting` or `active`).
    * @throws EgressError 404 `ROOM_NOT_FOUND` / `TRACK_NOT_FOUND`, 400 `INVALID_REQUEST` (format for a track),
-   *   503 `GSTREAMER_UNAVAILABLE` / `TOO_MANY_WORKERS`
+   *   503 `GSTREAMER_UNAVAILABLE` / `TOO_MANY_WORKERS`, 500 `EGRESS_FAILED` (it could not start; it
+   *   is listed as `failed` with the reason)
    */
   async start(request: EgressRequest): Promise<EgressInfo> {
     const gst = await this.options.gstreamer();
@@ -113,8 +121,9 @@ export class EgressManager {
       const reason = err instanceof Error ? err.message : String(err);
       await this.end(run, 'failed', reason);
       if (err instanceof EgressError) throw err;
-      return this.snapshot(run);
+      throw new EgressError(500, 'EGRESS_FAILED', `egress ${egressId} could not start: ${reason}`);
     }
+    if (run.info.status === 'failed') throw new EgressError(500, 'EGRESS_FAILED', `egress ${egressId} could not start: ${run.info.reason ?? 'failed'}`);
     this.log.info({ egressId, room: info.room, type: info.type, file: info.file }, 'egress started');
     return this.snapshot(run);
   }
@@ -130,16 +139,44 @@ export class EgressManager {
     return this.snapshot(run);
   }
 
+  /**
+   * A participant left `room`: once nobody is left in it, its egresses stop and finalize their
+   * files (status `complete`), as LiveKit's egress ends with its room.
+   */
+  roomLeft(room: string): void {
+    setImmediate(() => {
+      if ((this.options.rooms.participants(room)?.length ?? 0) > 0) return;
+      for (const run of this.egresses.values()) {
+        if (run.info.room !== room || run.ending || (run.info.status !== 'starting' && run.info.status !== 'active')) continue;
+        this.log.info({ egressId: run.info.egressId, room }, 'egress stops: its room is empty');
+        void this.end(run, 'complete');
+      }
+    });
+  }
+
   /** Egresses (of one room), newest first. */
   list(room?: string): EgressInfo[] {
+    this.prune();
     return [...this.egresses.values()]
       .filter((r) => room === undefined || r.info.room === room)
       .map((r) => this.snapshot(r))
       .sort((a, b) => b.startedAt - a.startedAt);
   }
 
+  /** Drops ended egresses past `keepEnded` or older than `keepEndedMs` from the list. */
+  private prune(): void {
+    const drop = endedToDrop(
+      [...this.egresses.values()].map((r) => r.info),
+      Date.now(),
+      this.options.keepEnded ?? 100,
+      this.options.keepEndedMs ?? 3_600_000,
+    );
+    for (const id of drop) this.egresses.delete(id);
+  }
+
   /** Egresses by status (metrics). */
   counts(): Record<string, number> {
+    this.prune();
     const counts: Record<string, number> = { starting: 0, active: 0, complete: 0, failed: 0 };
     for (const r of this.egresses.values()) counts[r.info.status] = (counts[r.info.status] ?? 0) + 1;
     return counts;
@@ -299,6 +336,7 @@ export class EgressManager {
       if (run.info.status === 'failed') run.info.reason = failure ?? 'failed';
       const level = run.info.status === 'failed' ? 'warn' : 'info';
       this.log[level]({ egressId: run.info.egressId, room: run.info.room, status: run.info.status, reason: run.info.reason, file: run.info.file }, 'egress ended');
+      this.prune();
     })();
     return run.ending;
   }

@@ -43,17 +43,29 @@ export interface EgressInfo {
  * A refused egress call. `status` is the HTTP status the REST API answers with:
  * - 400 `INVALID_REQUEST` (the message names the field)
  * - 404 `ROOM_NOT_FOUND`, `TRACK_NOT_FOUND`, `EGRESS_NOT_FOUND`
+ * - 500 `EGRESS_FAILED` (it could not start: the recording directory, a worker; the message says
+ *   why, and the egress is listed as `failed` with that reason)
  * - 503 `GSTREAMER_UNAVAILABLE` (the message says what to install), `TOO_MANY_WORKERS` (past `mcu.maxWorkers`)
  */
 export class EgressError extends Error {
   override readonly name = 'EgressError';
   constructor(
-    readonly status: 400 | 404 | 409 | 503,
+    readonly status: 400 | 404 | 409 | 500 | 503,
     readonly code: string,
     message: string,
   ) {
     super(message);
   }
+}
+
+/**
+ * The egresses a listing keeps: every running one, and the ended ones (`endedAt` set) that ended
+ * within `keepMs` of `now`, at most `keepCount` of them, the latest ended first.
+ * @returns the ids to drop
+ */
+export function endedToDrop(egresses: Iterable<Pick<EgressInfo, 'egressId' | 'endedAt'>>, now: number, keepCount: number, keepMs: number): string[] {
+  const ended = [...egresses].filter((e) => e.endedAt !== undefined).sort((a, b) => b.endedAt! - a.endedAt!);
+  return ended.filter((e, i) => i >= keepCount || now - e.endedAt! > keepMs).map((e) => e.egressId);
 }
 
 /** Counts media worker processes (composites, recorders) against `mcu.maxWorkers`. */

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
@@ -39,6 +40,7 @@ let vlc: VlcCamera | null = null;
 
 /** Starts the RTSP server on `port` (0: any); resolves with the port once it serves. */
 function startCamera(port: number): Promise<number> {
+  if (camera) return Promise.reject(new Error('an RTSP server is running already: stopCamera() first'));
   return new Promise((resolve, reject) => {
     const p = spawn('/usr/bin/python3', [FIXTURE, String(port), '300'], { stdio: ['ignore', 'pipe', 'inherit'] });
     camera = p;
@@ -72,6 +74,15 @@ interface Listed {
   state: string;
   reason?: string;
   media?: { video?: string; audio?: string };
+}
+
+/** A free TCP port on loopback (bound, then released). */
+async function freeTcpPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
 }
 
 /** Polls GET /api/ingress until the ingress `id` is in `state`. */
@@ -255,5 +266,79 @@ test('VLC as a camera (cvlc as an unprivileged user, RTSP with RTP over UDP, H.2
     await viewer?.page.context().close();
     await vlc?.stop();
     vlc = null;
+  }
+});
+
+test('a WHEP viewer of a camera started before the camera connects gets its video and, as a late track, its G.711 audio', { timeout: 60_000 }, async () => {
+  const port = await freeTcpPort();
+  const room = 'whepcam';
+  const r = await api('POST', '/api/ingress', { room, url: `rtsp://127.0.0.1:${port}/pcmu`, identity: 'door' });
+  assert.equal(r.status, 201);
+  const id = String(r.body['id']);
+  const context = await browser.newContext();
+  try {
+    // Nothing answers on the camera's port yet: the ingress publishes its video, no audio so far.
+    const page = await context.newPage();
+    const offer = await page.evaluate(async () => {
+      const pc = new RTCPeerConnection();
+      (window as unknown as { pc: RTCPeerConnection }).pc = pc;
+      // Played, as a player does: Chromium decodes received audio only for a sink.
+      pc.ontrack = (e) => {
+        const el = document.createElement(e.track.kind === 'video' ? 'video' : 'audio');
+        el.muted = true;
+        el.srcObject = new MediaStream([e.track]);
+        document.body.append(el);
+        void el.play().catch(() => undefined);
+      };
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription();
+      await new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === 'complete') resolve();
+        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+        setTimeout(resolve, 3000);
+      });
+      return pc.localDescription!.sdp;
+    });
+    const token = await devToken(room, 'player');
+    const res = await fetch(`${server.url}/whep/door`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/sdp' }, body: offer });
+    assert.equal(res.status, 201);
+    const answer = await res.text();
+    assert.match(answer, /m=audio [^\r\n]* 0 8/, 'the audio section is answered with the G.711 payload types, for a track to come');
+    assert.deepEqual((await waitState(id, 'connecting')).media, {}, 'no media seen yet');
+    await page.evaluate((sdp) => (window as unknown as { pc: RTCPeerConnection }).pc.setRemoteDescription({ type: 'answer', sdp }), answer);
+    await stopCamera(); // the earlier test's RTSP server, on another port
+    await startCamera(port);
+    await waitState(id, 'active', 30_000);
+    const got = await page.evaluate(async () => {
+      const pc = (window as unknown as { pc: RTCPeerConnection }).pc;
+      type Stat = { type: string; kind?: string; framesDecoded?: number; totalSamplesReceived?: number; concealedSamples?: number; codecId?: string; mimeType?: string };
+      const deadline = Date.now() + 15_000;
+      let out = { video: '', frames: 0, audio: '', samples: 0 };
+      while (Date.now() < deadline) {
+        const report = (await pc.getStats()) as unknown as Map<string, Stat>;
+        out = { video: '', frames: 0, audio: '', samples: 0 };
+        report.forEach((s) => {
+          if (s.type !== 'inbound-rtp') return;
+          const mime = report.get(s.codecId ?? '')?.mimeType ?? '';
+          if (s.kind === 'video') out = { ...out, video: mime, frames: s.framesDecoded ?? 0 };
+          if (s.kind === 'audio') out = { ...out, audio: mime, samples: (s.totalSamplesReceived ?? 0) - (s.concealedSamples ?? 0) };
+        });
+        if (out.frames > 5 && out.samples > 0) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return out;
+    });
+    assert.equal(got.video, 'video/H264');
+    assert.ok(got.frames > 5, `video decoded (${got.frames} frames)`);
+    assert.equal(got.audio, 'audio/PCMU', 'the late audio track arrives in its own codec');
+    assert.ok(got.samples > 0, `and is decoded (${got.samples} samples)`);
+    const location = res.headers.get('location');
+    assert.ok(location);
+    assert.equal((await fetch(new URL(location, server.url), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status, 200);
+  } finally {
+    await context.close();
+    await api('DELETE', `/api/ingress/${id}`);
+    await stopCamera();
   }
 });

@@ -189,7 +189,7 @@ export class SfuManager {
 
   /**
    * A WHEP viewer `viewerId` of `target`'s audio and video in `room` (their publications when it
-   * starts), answering the player's offer.
+   * starts, and one of a kind it did not publish yet once it does), answering the player's offer.
    * @returns the answer, the peer connection, and `close()` (ends the viewing)
    * @throws SfuApiError `unknown-participant` (no such room, or the target publishes nothing),
    *   `participant-exists`, `bad-option`

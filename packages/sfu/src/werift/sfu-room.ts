@@ -42,6 +42,8 @@ export class SfuRoom {
   /** Outputs made before their subscription (a local RTP sink), by subscriber id. */
   private readonly pendingOutputs = new Map<string, { output: SubscriberOutput; bind(subscription: SubscriptionRef): void }>();
   private readonly configs: ReturnType<typeof legConfigs>;
+  /** Told of every publication once it is published (WHEP viewers take late tracks). */
+  private readonly publicationListeners = new Set<(ref: PublicationRef) => void>();
   private timer: NodeJS.Timeout | null = null;
   private nextId = 1;
   /** Set by close(): no more offers, no new endpoints. */
@@ -217,7 +219,14 @@ export class SfuRoom {
     }
     this.sources.set(spec.id, { source, participant: spec.participant });
     this.apply(actions);
+    for (const listener of this.publicationListeners) listener(ref);
     return ref;
+  }
+
+  /** Calls `listener` with each publication made from now on. @returns a function that stops it */
+  onPublication(listener: (ref: PublicationRef) => void): () => void {
+    this.publicationListeners.add(listener);
+    return () => this.publicationListeners.delete(listener);
   }
 
   /** Stops a publication and its source. */

@@ -2,10 +2,15 @@
  * WHEP viewers: one participant's audio and video played to a player that offers (the WHEP
  * client sends a recvonly offer, the SFU answers). The viewer is a server-side participant of
  * kind `egress` in the core, so the room's policy gives it nothing by itself; it subscribes
- * explicitly to the target's publications present when it starts, one subscriber per media
- * section, each forwarding through the werift transceiver the offer's m-line made
- * ({@link WhepOutput}). Its peer connection offers exactly each publication's codec, so the
- * player gets what it can decode or the m-line is rejected.
+ * explicitly to the target's publications, one subscriber per media section, each forwarding
+ * through the werift transceiver the offer's m-line made ({@link WhepOutput}). For a publication
+ * present when it starts, its peer connection answers exactly that codec, so the player gets what
+ * it can decode or the m-line is rejected. A media section of a kind the target does not publish
+ * yet is answered sendonly with every codec the SFU forwards for that kind that the player
+ * offered; a publication of that kind made later (a late track: a camera's audio once its pull
+ * has seen it, a WHIP publisher's second track) is sent there without a renegotiation (which
+ * WHEP does not have), under its codec's negotiated payload type (RFC 8829 §5.3.1: the answerer
+ * may send any codec of the answer).
  */
 import { GenericNack, PictureLossIndication, RTCPeerConnection, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback, RtpHeader, RtpPacket, type RTCRtpTransceiver } from 'werift';
 import { SfuApiError } from '../local-rtp/local-rtp-room.js';
@@ -46,13 +51,21 @@ export async function whepSubscribe(room: SfuRoom, viewerId: string, target: str
   });
   const close = () => void closeConnection(pc);
   let pairs: { transceiver: RTCRtpTransceiver; pub: PublicationRef }[];
+  const free: RTCRtpTransceiver[] = [];
   try {
     await pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const unused = [...pubs];
     pairs = [];
     for (const t of pc.getTransceivers()) {
       const i = unused.findIndex((p) => p.kind === t.kind);
-      if (i < 0) continue;
+      if (i < 0) {
+        // Kept for a late track of this kind, if the target publishes none yet.
+        if ((t.kind === 'audio' && !audio) || (t.kind === 'video' && !video)) {
+          t.setDirection('sendonly');
+          free.push(t);
+        }
+        continue;
+      }
       t.setDirection('sendonly');
       pairs.push({ transceiver: t, pub: unused.splice(i, 1)[0]! });
     }
@@ -67,16 +80,30 @@ export async function whepSubscribe(room: SfuRoom, viewerId: string, target: str
   room.apply(room.core.join(viewerId, 'egress', now));
   room.startTimer();
   const subscriptions: SubscriptionRef[] = [];
-  for (const { transceiver, pub } of pairs) {
+  const connected = () => pc.connectionState === 'connected';
+  const subscribe = (transceiver: RTCRtpTransceiver, pub: PublicationRef, at: number) => {
     const id = room.newId(viewerId);
     const output = new WhepOutput(transceiver, (fb) => room.feedback(fb));
     room.expectOutput(id, output, (s) => {
       output.subscription = s;
       subscriptions.push(s);
     });
-    room.apply(room.core.addSubscriber({ id, participant: viewerId }, now));
-    room.apply(room.core.subscribe(id, pub.id, now));
-  }
+    room.apply(room.core.addSubscriber({ id, participant: viewerId }, at));
+    room.apply(room.core.subscribe(id, pub.id, at));
+    const s = output.subscription;
+    if (s && connected() && !s.closed) room.apply(room.core.subscriptionReady(s, true, at)); // a late track: DTLS is up already
+  };
+  for (const { transceiver, pub } of pairs) subscribe(transceiver, pub, now);
+  const stopListening = room.onPublication((pub) => {
+    if (pub.participant !== target || room.isClosed) return;
+    const i = free.findIndex((t) => t.kind === pub.kind);
+    const want = weriftCodec(pub.codec);
+    const codec = i < 0 ? undefined : free[i]!.codecs.find((c) => c.mimeType.toLowerCase() === want.mimeType.toLowerCase() && c.clockRate === want.clockRate && (c.parameters ?? '') === (want.parameters ?? ''));
+    if (!codec) return; // no media section left for it, or the player did not offer its codec
+    const transceiver = free.splice(i, 1)[0]!;
+    transceiver.sender.codec = codec;
+    subscribe(transceiver, pub, Date.now());
+  });
   // Video starts with a keyframe once DTLS is up (one sent before would be lost).
   pc.connectionStateChange.subscribe((state) => {
     if (state !== 'connected' || room.isClosed) return;
@@ -89,6 +116,7 @@ export async function whepSubscribe(room: SfuRoom, viewerId: string, target: str
     close: () => {
       if (closed) return;
       closed = true;
+      stopListening();
       if (!room.isClosed) room.leave(viewerId);
       close();
     },

@@ -20,7 +20,7 @@ export { ClientError, ClientErrorCode } from './errors.js';
 export { LocalParticipant, LocalTrack, RemoteParticipant, RemoteTrackPublication, type CaptureOptions, type Participant } from './participant.js';
 export type { FileProgress, ReceivedFile } from './file-transfer.js';
 export { CHUNK_BYTES } from './file-transfer.js';
-export type { ConnectionInfo, CandidateInfo } from './stats.js';
+export type { ConnectionInfo, CandidateInfo, MediaPathInfo } from './stats.js';
 export { signalingUrl } from './signal-client.js';
 export { SignalingError, ErrorCode, PROTOCOL_VERSION } from '@dari/protocol';
 export type { SignalIn, ParticipantInfo, TrackInfo, TrackSource, IceServer } from '@dari/protocol';

@@ -4,6 +4,7 @@ import type { ClientError } from './errors.js';
 import type { FileProgress, ReceivedFile } from './file-transfer.js';
 import type { LocalTrack, Participant, RemoteParticipant, RemoteTrackPublication } from './participant.js';
 import type { SignalState } from './signal-client.js';
+import type { MediaPathInfo } from './stats.js';
 
 export type ConnectionState = SignalState;
 
@@ -38,6 +39,8 @@ export interface RoomEvents {
   activeSpeakersChanged: (speakers: Participant[]) => void;
   /** The room started or stopped being recorded (server egress); also right after joining a room that records. Show it to the user. */
   recordingStatusChanged: (recording: boolean) => void;
+  /** The server changed how our received video reaches us (`room.mediaPath`: the separate tracks, the composite fallback, the MCU composite) and why. */
+  mediaPathChanged: (info: MediaPathInfo) => void;
 }
 
 export interface RoomOptions {

@@ -17,7 +17,7 @@ import { LocalParticipant, RemoteParticipant, RemoteTrackPublication, markSpeake
 import type { ConnectionState, ConnectOptions, RoomEvents, RoomOptions } from './room-events.js';
 import { SfuTransport } from './sfu-transport.js';
 import { SignalClient } from './signal-client.js';
-import { StatsSamplers, type ConnectionInfo } from './stats.js';
+import { StatsSamplers, type ConnectionInfo, type MediaPathInfo } from './stats.js';
 import { TopologyAdapter, type TopologyEffects } from './topology-adapter.js';
 import type { MediaPath } from './topology-switch.js';
 
@@ -31,6 +31,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   activeSpeakers: Participant[] = [];
   /** True while the server records the room (`recordingStatusChanged`). */
   isRecording = false;
+  /** The server's last `media-path` (SFU and MCU rooms); see {@link mediaPath}. */
+  private serverPath: MediaPathInfo = { path: 'sfu', reason: 'room-mode' };
   private readonly signal = new SignalClient((event, err) =>
     this.reportError(new ClientError(ClientErrorCode.INTERNAL, `handling signaling ${event} failed: ${describe(err)}`, { event }, { cause: err })),
   );
@@ -101,6 +103,14 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   /**
+   * How our received video reaches us now and why: `p2p` while the room is on the mesh, else the
+   * server's word (`sfu`, `composite-fallback`, `mcu`; `mediaPathChanged` when it changes).
+   */
+  get mediaPath(): MediaPathInfo {
+    return this.mode === 'p2p' ? { path: 'p2p', reason: 'room-mode' } : { ...this.serverPath };
+  }
+
+  /**
    * Connects to `dari serve` and joins the token's room. Tracks enabled before connecting are
    * published on join.
    * @param url the server's base URL (http(s):// or ws(s)://); `/rtc` is appended
@@ -146,7 +156,8 @@ export class Room extends TypedEmitter<RoomEvents> {
    * Path and quality per remote participant, from getStats() (W3C webrtc-stats): `via` says
    * whether its media comes over the mesh link or the SFU subscriber leg; the selected candidate
    * pair, RTT (ms) and bitrates (bps, over about the last second) are that connection's (shared
-   * by everyone on the SFU leg); inbound media is the participant's own tracks.
+   * by everyone on the SFU leg); inbound media is the participant's own tracks; `mediaPath` says
+   * whether the SFU leg carries the separate tracks, the composite fallback or the MCU composite.
    * @param identity only this participant; default all
    */
   async getConnectionInfo(identity?: string): Promise<ConnectionInfo[]> {
@@ -163,7 +174,8 @@ export class Room extends TypedEmitter<RoomEvents> {
         if (link) jobs.push(this.samplers.sample(p.identity, link.pc, 'p2p'));
       }
     }
-    return Promise.all(jobs);
+    const sfuPath = this.mode === 'p2p' ? { path: 'sfu' as const, reason: 'switching' } : this.mediaPath;
+    return (await Promise.all(jobs)).map((info) => ({ ...info, mediaPath: info.via === 'p2p' ? { path: 'p2p', reason: 'room-mode' } : sfuPath }));
   }
 
   /**
@@ -330,6 +342,12 @@ export class Room extends TypedEmitter<RoomEvents> {
         const lp = this.localParticipant;
         this.activeSpeakers = markSpeakers(this.activeSpeakers, m.speakers, (id) => (id === lp.identity ? lp : this.remoteParticipants.get(id)));
         this.emit('activeSpeakersChanged', [...this.activeSpeakers]);
+        break;
+      }
+      case 'media-path': {
+        const { path, reason, estimateBps, needBps } = m;
+        this.serverPath = { path, reason, ...(estimateBps !== undefined ? { estimateBps } : {}), ...(needBps !== undefined ? { needBps } : {}) };
+        this.emit('mediaPathChanged', this.mediaPath);
         break;
       }
       case 'recording':

@@ -38,6 +38,25 @@ export interface ConnectionInfo {
   bitrateOutBps: number;
   video?: { codec?: string; width?: number; height?: number; framesDecoded: number; framesPerSecond?: number; packetsLost: number; packetsReceived: number };
   audio?: { codec?: string; packetsLost: number; packetsReceived: number };
+  /** How this participant's received video reaches us, and why (set by `Room.getConnectionInfo`; see {@link MediaPathInfo}). */
+  mediaPath?: MediaPathInfo;
+}
+
+/**
+ * How the participant's received video reaches it: `p2p` (the mesh), `sfu` (the separate tracks
+ * through the SFU), `composite-fallback` (an SFU room's composite video instead of the separate
+ * videos: its bandwidth estimate cannot carry them even at their lowest simulcast layers; audio
+ * stays the separate tracks) or `mcu` (an `mcu` room's composite and N−1 mix). From the server's
+ * `media-path` messages (docs/protocol.md).
+ */
+export interface MediaPathInfo {
+  path: 'p2p' | 'sfu' | 'composite-fallback' | 'mcu';
+  /** A code: `room-mode` (the room's topology), `estimate-below-need`, `probe-failed`, `estimate-recovered`, `probe`, `composite-unavailable`, `composite-failed`, `mcu-room` … */
+  reason: string;
+  /** The server's bandwidth estimate toward us (REMB) when it decided, bps. */
+  estimateBps?: number;
+  /** What the separate videos need at their lowest layers (with the audio), bps. */
+  needBps?: number;
 }
 
 type Stat = Record<string, unknown> & { id: string; type: string };

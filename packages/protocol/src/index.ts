@@ -337,6 +337,25 @@ export const ActiveSpeakersEvent = z.object({
  */
 export const RecordingEvent = z.object({ type: z.literal('recording'), active: z.boolean() });
 /**
+ * How the participant's received video reaches it on the SFU leg: `sfu` (the separate tracks),
+ * `composite-fallback` (an SFU room's composite video instead of the separate videos, because its
+ * bandwidth estimate cannot carry them even at their lowest simulcast layers; audio stays the
+ * separate tracks) or `mcu` (an `mcu` room: the composite and an N−1 mix). Sent when it changes;
+ * no message means `sfu` on the SFU (or the mesh in P2P). `reason` is a code, e.g.
+ * `estimate-below-need`, `probe-failed`, `estimate-recovered`, `probe`, `composite-unavailable`,
+ * `composite-failed`, `mcu-room`; `estimateBps` (the REMB estimate toward the participant) and
+ * `needBps` (what the separate videos need at their lowest layers, with the audio) when known.
+ */
+export const MediaPathKind = z.enum(['sfu', 'composite-fallback', 'mcu']);
+export type MediaPathKind = z.infer<typeof MediaPathKind>;
+export const MediaPathEvent = z.object({
+  type: z.literal('media-path'),
+  path: MediaPathKind,
+  reason: z.string().max(64),
+  estimateBps: z.number().min(0).optional(),
+  needBps: z.number().min(0).optional(),
+});
+/**
  * Sent right before the server closes the connection on purpose. The SDK then does not
  * reconnect, except for `reconnect`: the node drains or the room moves to another node, and the
  * client reconnects at once and resumes its session (which lands on the room's new node).
@@ -363,6 +382,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
   PublisherLayersEvent,
   ActiveSpeakersEvent,
   RecordingEvent,
+  MediaPathEvent,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
@@ -464,6 +484,7 @@ export const SERVER_MESSAGE_TYPES = [
   'publisher-layers',
   'active-speakers',
   'recording',
+  'media-path',
 ] as const;
 
 /**

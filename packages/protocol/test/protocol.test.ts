@@ -126,6 +126,8 @@ test('server messages round-trip through their schema', () => {
     { type: 'participant-left', sid: 'PA_1', identity: 'a', reason: 'replaced' },
     { type: 'error', code: 'RATE_LIMITED', message: 'slow down', ref: 3 },
     { type: 'signal', signal: { type: 'chat', data: 'x', to: [], from: 'a', fromSid: 'PA_1' } },
+    { type: 'media-path', path: 'composite-fallback', reason: 'estimate-below-need', estimateBps: 120_000, needBps: 290_000 },
+    { type: 'media-path', path: 'sfu', reason: 'probe' },
   ];
   for (const s of samples) {
     const r = parseServerMessage(JSON.stringify(s));
@@ -134,6 +136,9 @@ test('server messages round-trip through their schema', () => {
   }
   const bad = parseServerMessage(JSON.stringify({ type: 'error', code: 'NOPE', message: '' }));
   assert.equal(bad.ok, false);
+  for (const m of [{ type: 'media-path', path: 'mesh', reason: 'x' }, { type: 'media-path', path: 'sfu' }, { type: 'media-path', path: 'sfu', reason: 'x'.repeat(65) }, { type: 'media-path', path: 'sfu', reason: 'x', estimateBps: -1 }]) {
+    assert.equal(parseServerMessage(JSON.stringify(m)).ok, false, JSON.stringify(m));
+  }
 });
 
 test('every client message type in the schema is listed', () => {

@@ -89,6 +89,36 @@ export const ConfigSchema = z.strictObject({
       rooms: z.record(z.string(), z.enum(['auto', 'p2p', 'sfu', 'mcu'])).default({}),
       /** Host addresses the SFU announces in ICE; default the `host` (loopback included). */
       announcedAddresses: z.array(z.string()).optional(),
+      /**
+       * The composite as a fallback in SFU rooms (docs/architecture.md, "The composite fallback";
+       * the SFU core's core/composite-fallback.ts): a browser whose REMB estimate cannot carry its
+       * videos even at their lowest simulcast layers receives the room's composite video instead
+       * (needs GStreamer and a free media worker), and its videos back when it recovers.
+       */
+      compositeFallback: z
+        .strictObject({
+          /** On by default; `false` turns it off. */
+          enabled: z.boolean().default(true),
+          /** No decision this long after the first REMB, after more videos start and after a return to the videos, ms. Default 5000. */
+          rampUpMs: z.number().int().min(0).max(600_000).default(5000),
+          /** The estimate must stay below the need (or above recoverRatio x the need) this long, ms. Default 2000. */
+          holdMs: z.number().int().min(0).max(600_000).default(2000),
+          /** Back to the videos when the estimate reaches this multiple of the need. Default 1.5. */
+          recoverRatio: z.number().min(1).max(100).default(1.5),
+          /** Videos back for a probe after this long in the composite, ms; doubled by a failed probe. Default 20000. */
+          probeIntervalMs: z.number().int().min(1000).max(3_600_000).default(20_000),
+          /** Ceiling of the probe interval, ms. Default 160000. */
+          maxProbeIntervalMs: z.number().int().min(1000).max(3_600_000).default(160_000),
+          /** A fallback within this long of a return to the videos is a failed probe, ms. Default 10000. */
+          probeMs: z.number().int().min(0).max(3_600_000).default(10_000),
+          /** An unmeasured lowest layer counts for this much, bps. Default 150000. */
+          unmeasuredVideoBps: z.number().int().min(0).max(100_000_000).default(150_000),
+          /** Each audio track received counts for this much, bps. Default 40000. */
+          audioBps: z.number().int().min(0).max(10_000_000).default(40_000),
+          /** The composite stops this long after the last subscriber in the fallback recovers or leaves, ms. Default 10000. */
+          stopAfterMs: z.number().int().min(0).max(3_600_000).default(10_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   mcu: z
@@ -251,6 +281,8 @@ export function resolveConfig(config: Config): Resolved {
     );
   }
   const keys = new Map(devMode ? [[DEV_API_KEY, DEV_API_SECRET]] : configured);
+  const fb = config.sfu.compositeFallback;
+  if (fb.maxProbeIntervalMs < fb.probeIntervalMs) throw new ConfigError('sfu.compositeFallback.maxProbeIntervalMs', `must be at least sfu.compositeFallback.probeIntervalMs (${fb.probeIntervalMs})`);
   if (config.turn.minPort > config.turn.maxPort) throw new ConfigError('turn.minPort', `must not exceed turn.maxPort (${config.turn.maxPort})`);
   // turn.tlsPort = port: TURN over TLS shares the HTTPS listener and its certificate (http/tls-share.ts).
   if (config.turn.enabled && config.turn.tlsPort === config.port && config.turn.tls !== undefined) {

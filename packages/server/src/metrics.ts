@@ -23,12 +23,24 @@ export interface ClusterMetricsSample {
   draining: boolean;
 }
 
+/** What the media workers' gauges read at scrape time. */
+export interface MediaSample {
+  mcuRooms: number;
+  workers: number;
+  /** Browser subscribers in the composite fallback (the SFU cores' count). */
+  fallbackSubscribers: number;
+  /** SFU rooms with a fallback composite running or starting. */
+  fallbackComposites: number;
+}
+
 export interface Metrics {
   registry: Registry;
   /** Adds the `dari_cluster_*` metrics (scale-out only). */
   registerCluster(sample: () => ClusterMetricsSample): void;
-  /** Adds `dari_egress` (egresses by status), `dari_mcu_rooms` and `dari_media_workers`. */
-  registerEgress(sample: () => Record<string, number>, media: () => { mcuRooms: number; workers: number }): void;
+  /** Adds `dari_egress` (egresses by status), `dari_mcu_rooms`, `dari_media_workers` and the composite fallback's gauges. */
+  registerEgress(sample: () => Record<string, number>, media: () => MediaSample): void;
+  /** `dari_composite_fallback_total`: browser subscribers that went to an SFU room's composite. */
+  compositeFallbacks: Counter;
   signalingMessages: Counter<'type'>;
   signalingErrors: Counter<'code'>;
   participantsJoined: Counter<'resumed'>;
@@ -140,15 +152,18 @@ export function createMetrics(sample: () => { connections: number; rooms: number
       },
     });
   };
-  const registerEgress = (sampleEgress: () => Record<string, number>, media: () => { mcuRooms: number; workers: number }): void => {
+  const registerEgress = (sampleEgress: () => Record<string, number>, media: () => MediaSample): void => {
     labelled('dari_egress', 'Egresses (recordings) of this process, by status: starting, active, complete, failed', 'status', sampleEgress);
     new Gauge({ name: 'dari_mcu_rooms', help: 'Rooms in mcu mode with a running composite', registers: [registry], collect() { this.set(media().mcuRooms); } });
     new Gauge({ name: 'dari_media_workers', help: 'GStreamer worker processes (composites and recorders), at most mcu.maxWorkers', registers: [registry], collect() { this.set(media().workers); } });
+    new Gauge({ name: 'dari_composite_fallback_subscribers', help: 'Browser subscribers in SFU rooms receiving the composite instead of the separate videos (their estimate cannot carry the lowest layers)', registers: [registry], collect() { this.set(media().fallbackSubscribers); } });
+    new Gauge({ name: 'dari_composite_fallback_rooms', help: 'SFU rooms with a fallback composite running or starting', registers: [registry], collect() { this.set(media().fallbackComposites); } });
   };
   return {
     registry,
     registerCluster,
     registerEgress,
+    compositeFallbacks: new Counter({ name: 'dari_composite_fallback_total', help: 'Browser subscribers that went to an SFU room\'s composite (their REMB could not carry their videos at the lowest layers)', registers: [registry] }),
     signalingMessages: new Counter({ name: 'dari_signaling_messages_total', help: 'Valid signaling messages received, by type', labelNames: ['type'], registers: [registry] }),
     signalingErrors: new Counter({ name: 'dari_signaling_errors_total', help: 'Typed signaling errors sent to clients, by code', labelNames: ['code'], registers: [registry] }),
     participantsJoined: new Counter({ name: 'dari_participants_joined_total', help: 'Joins, by whether they resumed a session', labelNames: ['resumed'], registers: [registry] }),

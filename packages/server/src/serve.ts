@@ -28,6 +28,7 @@ import { EgressManager } from './egress/egress-manager.js';
 import { WorkerBudget } from './egress/egress-types.js';
 import { defaultRecordingDir } from './egress/recording-dir.js';
 import { McuManager } from './mcu/mcu-manager.js';
+import { FallbackManager } from './mcu/fallback-manager.js';
 import type { RoomPolicy } from './signaling/core.js';
 
 /** A listener could not bind; the message names the port and the config key. */
@@ -56,6 +57,8 @@ export interface RunningServer {
   egress: EgressManager;
   /** The composites of `mcu` rooms. */
   mcu: McuManager;
+  /** The composites of SFU rooms for their subscribers in the composite fallback. */
+  fallback: FallbackManager;
   /**
    * Whether GStreamer can run the MCU and recording (checked once, on first call: `dari serve`
    * asks right after start and logs what to install when it cannot).
@@ -109,10 +112,14 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     }
   }
   const sfuAddresses = config.sfu.announcedAddresses ?? (config.host === '0.0.0.0' || config.host === '::' ? [] : [config.host === 'localhost' ? '127.0.0.1' : config.host]);
+  const { stopAfterMs, ...compositeFallback } = config.sfu.compositeFallback;
+  let fallbackRef: FallbackManager | undefined;
   const sfu = new SfuManager({
     announcedAddresses: sfuAddresses,
     logger: logger.child({ plane: 'sfu' }),
     send: (room, identity, sid, message) => signaling?.sendToParticipant(room, identity, sid, message),
+    core: { compositeFallback },
+    onCompositeFallback: (room, event) => fallbackRef?.event(room, event),
   });
   sfuRef = sfu;
   const cluster = config.redis.url
@@ -153,6 +160,20 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     nameOf,
     logger,
   });
+  const fallback = new FallbackManager({
+    sfu,
+    gstreamer: media,
+    budget,
+    composite,
+    python: config.mcu.python,
+    nameOf,
+    send: (room, identity, sid, message) => signaling?.sendToParticipant(room, identity, sid, message),
+    isMcuRoom: (room) => mcu.get(room) !== undefined || signaling?.core.roomPolicy(room) === 'mcu',
+    stopAfterMs,
+    counted: () => metrics.compositeFallbacks.inc(),
+    logger,
+  });
+  fallbackRef = fallback;
   signaling = new SignalingAdapter({
     pingIntervalMs: config.signaling.pingIntervalMs,
     router: cluster,
@@ -186,7 +207,11 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const setRoomPolicy = (room: string, policy: RoomPolicy) => {
     adapter.setRoomPolicy(room, policy);
     if (policy !== 'mcu') void mcu.stop(room);
-    else if ((adapter.core.roomInfo(room)?.length ?? 0) > 0) mcu.ensure(room);
+    else {
+      // An mcu room has its own composite: a fallback composite gives way.
+      void fallback.stop(room);
+      if ((adapter.core.roomInfo(room)?.length ?? 0) > 0) mcu.ensure(room);
+    }
   };
   const egress = new EgressManager({
     sfu,
@@ -206,7 +231,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     keepEndedMs: config.recording.keepEndedS * 1000,
   });
   egressRef = egress;
-  metrics.registerEgress(() => egress.counts(), () => ({ mcuRooms: mcu.size, workers: budget.inUse }));
+  metrics.registerEgress(() => egress.counts(), () => ({ mcuRooms: mcu.size, workers: budget.inUse, fallbackSubscribers: sfu.compositeFallbacks(), fallbackComposites: fallback.size }));
   cluster?.onApi((call) => serveForwarded({ ingress, egress }, call));
   const handler = createRoutes({ keys: resolved.keys, devMode: resolved.devMode, core: signaling.core, setRoomPolicy, cluster, metrics, logger, whip, whep, ingress, egress, mcu });
   const server: Server = tls ? createHttpsServer(turn?.sharedTls ? { ...tls, ALPNProtocols: SHARED_ALPN } : tls, handler) : createHttpServer(handler);
@@ -258,6 +283,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     cluster,
     egress,
     mcu,
+    fallback,
     media,
     drain(timeoutS = config.cluster.drainTimeoutS) {
       draining ??= cluster ? cluster.drain(timeoutS) : Promise.resolve();
@@ -266,7 +292,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     close() {
       closing ??= new Promise<void>((resolve) => {
         // Recordings first: their files are finalized while the SFU still forwards.
-        void Promise.all([egress.shutdown(), mcu.close()]).then(() => {
+        void Promise.all([egress.shutdown(), mcu.close(), fallback.close()]).then(() => {
           whip?.close();
           whep?.close();
           ingress?.close();

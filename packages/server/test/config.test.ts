@@ -73,3 +73,15 @@ test('dev mode refuses a non-loopback bind unless --dev', () => {
   assert.equal(keyed.devMode, false);
   for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) assert.equal(loadConfig({ host }, {}).loopbackOnly, true, host);
 });
+
+test('sfu.compositeFallback: on by default with documented thresholds; a key turns it off; bad values name their key', () => {
+  const d = loadConfig({}, {}).config.sfu.compositeFallback;
+  assert.deepEqual(d, { enabled: true, rampUpMs: 5000, holdMs: 2000, recoverRatio: 1.5, probeIntervalMs: 20_000, maxProbeIntervalMs: 160_000, probeMs: 10_000, unmeasuredVideoBps: 150_000, audioBps: 40_000, stopAfterMs: 10_000 });
+  assert.equal(loadConfig({ set: ['sfu.compositeFallback.enabled=false'] }, {}).config.sfu.compositeFallback.enabled, false);
+  assert.equal(loadConfig({}, { DARI_SFU__COMPOSITE_FALLBACK__HOLD_MS: '500' }).config.sfu.compositeFallback.holdMs, 500);
+  throwsKey(() => loadConfig({ set: ['sfu.compositeFallback.enabled=maybe'] }, {}), 'sfu.compositeFallback.enabled');
+  throwsKey(() => loadConfig({ set: ['sfu.compositeFallback.holdMs=-1'] }, {}), 'sfu.compositeFallback.holdMs');
+  throwsKey(() => loadConfig({ set: ['sfu.compositeFallback.recoverRatio=0.5'] }, {}), 'sfu.compositeFallback.recoverRatio');
+  throwsKey(() => loadConfig({ config: file('sfu:\n  compositeFallback:\n    probeIntervalMs: 30000\n    maxProbeIntervalMs: 20000\n') }, {}), 'sfu.compositeFallback.maxProbeIntervalMs');
+  throwsKey(() => loadConfig({ config: file('sfu:\n  compositeFallback:\n    hold: 1\n') }, {}), 'sfu.compositeFallback.hold');
+});

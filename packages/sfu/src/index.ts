@@ -13,7 +13,7 @@ export * from './core/index.js';
 export { SfuManager, type SfuManagerEvents } from './werift/sfu-manager.js';
 export { SfuRoom } from './werift/sfu-room.js';
 export type { WhepViewer } from './werift/whep-session.js';
-export type { SfuOptions, SfuLogger, SfuCounters, SfuMetricsSample } from './werift/types.js';
+export type { SfuOptions, SfuLogger, SfuCounters, SfuMetricsSample, CompositeFallbackEvent } from './werift/types.js';
 export {
   applyWeriftWorkarounds,
   closeConnection,

@@ -15,10 +15,10 @@ const NEED = 400_000;
 const opts = { rampUpMs: 5000, holdMs: 2000, probeIntervalMs: 20_000, maxProbeIntervalMs: 80_000, probeMs: 10_000 };
 
 /** Feeds one sample every 250 ms from `from` to `to` (ms) and returns the decisions with their times. */
-function run(f: CompositeFallback, from: number, to: number, estimateBps: number | undefined, needBps = NEED, videos = 2): { at: number; d: FallbackDecision }[] {
+function run(f: CompositeFallback, from: number, to: number, estimateBps: number | undefined, needBps = NEED, videos = 2, nacks = 1): { at: number; d: FallbackDecision }[] {
   const out: { at: number; d: FallbackDecision }[] = [];
   for (let t = from; t < to; t += 250) {
-    const d = f.sample('cat', { estimateBps, needBps, videos }, t);
+    const d = f.sample('cat', { estimateBps, needBps, videos, nacks }, t);
     if (d) out.push({ at: t, d });
   }
   return out;
@@ -45,6 +45,19 @@ test('fallback: a dip shorter than the hold, an unknown estimate and an estimate
   assert.deepEqual(run(f, 9750, 20_000, undefined), [], 'stale or no REMB: no decision');
   assert.deepEqual(run(f, 20_000, 30_000, NEED), [], 'an estimate equal to the need carries it');
   assert.equal(f.inComposite('cat'), false);
+});
+
+test('fallback: an estimate below the need with no loss reported is the estimator reacting to delay, not a fallback', () => {
+  const f = new CompositeFallback(opts);
+  assert.deepEqual(run(f, 0, 30_000, 300_000, NEED, 2, 0), [], 'no NACK: no fallback');
+  // A NACK now: the estimate has been below the need for long, so loss decides at once.
+  const on = run(f, 30_000, 31_000, 300_000, NEED, 2, 1);
+  assert.deepEqual(on.map((x) => [x.at, x.d.reason]), [[30_000, 'estimate-below-need']]);
+  // Loss long before the estimate fell does not count.
+  const g = new CompositeFallback(opts);
+  run(g, 0, 3000, 1_000_000, NEED, 2, 1);
+  run(g, 3000, 6000, 1_000_000, NEED, 2, 0);
+  assert.deepEqual(run(g, 6000, 20_000, 300_000, NEED, 2, 0), [], 'the last NACK was more than holdMs before the estimate fell');
 });
 
 test('fallback: more videos restart the ramp-up grace (the estimate follows what arrives)', () => {
@@ -123,9 +136,14 @@ function room(): Sim {
 }
 
 /** Every 250 ms for `ms`: a REMB from each subscriber as given. */
-function remb(sim: Sim, ms: number, estimates: Record<string, number>): void {
+function remb(sim: Sim, ms: number, estimates: Record<string, number>, lossy: readonly string[] = Object.keys(estimates)): void {
   for (let t = 0; t < ms; t += 250) {
     for (const [subscriber, bitrateBps] of Object.entries(estimates)) sim.feedback({ type: 'remb', subscriber, bitrateBps });
+    // A NACK from each lossy subscriber, on one of its video subscriptions.
+    for (const subscriber of lossy) {
+      const subscription = sim.core.publications().map((p) => (p.kind === 'video' ? sim.core.subscription(subscriber, p.id) : undefined)).find((x) => x !== undefined);
+      if (subscription) sim.feedback({ type: 'nack', subscription });
+    }
     sim.run(250);
   }
 }
@@ -179,6 +197,14 @@ test('core: the composite going away gives a subscriber in the fallback its vide
   sim.apply(sim.core.leave('cat', sim.now));
   assert.deepEqual(sim.of('composite-fallback', mark).map((a) => [a.subscriber, a.on, a.reason]), [['cat', false, 'left']]);
   assert.equal(sim.core.compositeFallbacks, 0);
+});
+
+test('core: a low REMB without NACKs (no loss) is no fallback', () => {
+  const sim = room();
+  remb(sim, 10_000, { cat: 200_000 }, []);
+  assert.equal(sim.of('composite-fallback').length, 0);
+  remb(sim, 2000, { cat: 200_000 });
+  assert.deepEqual(sim.of('composite-fallback').map((a) => [a.subscriber, a.on]), [['cat', true]], 'loss reported: it falls back');
 });
 
 test('core: videos rendered at 0x0 do not count in the need; turned off, nobody falls back', () => {

@@ -53,7 +53,7 @@ export interface EgressManagerOptions {
 }
 
 /** Server-side participants of Dari's own media workers: never mixed or recorded themselves. */
-export const isDariWorkerIdentity = (identity: string): boolean => identity.startsWith('dari-egress-') || identity.startsWith('dari-mcu-');
+export const isDariWorkerIdentity = (identity: string): boolean => identity.startsWith('dari-egress-') || identity.startsWith('dari-mcu-') || identity.startsWith('dari-fallback-');
 
 interface Running {
   info: EgressInfo;

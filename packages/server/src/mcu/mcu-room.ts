@@ -20,14 +20,14 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { CompositeMixer } from '@dari/media';
-import type { ActiveSpeaker, LocalRtpPublication, SfuManager, SubscriptionPolicy } from '@dari/sfu';
+import { COMPOSITE_STREAM_ID, type ActiveSpeaker, type LocalRtpPublication, type SfuManager, type SubscriptionPolicy } from '@dari/sfu';
 import type { Logger } from '../logger.js';
 import { CompositeFeed } from '../egress/composite-feed.js';
 import { isDariWorkerIdentity } from '../egress/egress-manager.js';
-import { EncoderBitrate } from './encoder-bitrate.js';
+import { EncoderBitrate, MIN_ENCODER_BITRATE_BPS } from './encoder-bitrate.js';
 
-/** Stream id of the composite video that browsers in an `mcu` room receive. */
-export const COMPOSITE_STREAM_ID = 'dari-composite';
+/** Stream id of the composite video that browsers in an `mcu` room (or in an SFU room's composite fallback) receive. */
+export { COMPOSITE_STREAM_ID };
 
 export interface McuRoomOptions {
   sfu: SfuManager;
@@ -38,6 +38,14 @@ export interface McuRoomOptions {
   python: string;
   nameOf: (identity: string) => string | undefined;
   logger: Logger;
+  /**
+   * The composite fallback of an SFU room (composite-fallback.ts): only the composite video (no
+   * N−1 mixes), and the room keeps its policy (SFU_ROOM_POLICY gives the composite to the
+   * subscribers in the fallback). Default false (an `mcu` room).
+   */
+  fallback?: boolean;
+  /** The encoder's first bitrate, bps (then it follows the subscribers' REMB). Default `composite.maxBitrateBps`. */
+  startBitrateBps?: number | undefined;
 }
 
 interface Mix {
@@ -76,7 +84,9 @@ export class McuRoom {
 
   constructor(private readonly options: McuRoomOptions) {
     this.mixer = new CompositeMixer({ ...options.composite, python: options.python, logger: options.logger });
-    this.bitrate = new EncoderBitrate({ maxBitrateBps: this.mixer.options.maxBitrateBps, startBps: this.mixer.bitrate });
+    const max = this.mixer.options.maxBitrateBps;
+    const start = options.startBitrateBps === undefined ? this.mixer.bitrate : Math.max(MIN_ENCODER_BITRATE_BPS, Math.min(Math.round(options.startBitrateBps), max));
+    this.bitrate = new EncoderBitrate({ maxBitrateBps: max, startBps: start });
   }
 
   /**
@@ -86,11 +96,12 @@ export class McuRoom {
   async start(): Promise<void> {
     const { sfu, room, identity } = this.options;
     await this.mixer.start();
+    if (this.bitrate.bitrateBps !== this.mixer.bitrate) await this.mixer.setBitrate(this.bitrate.bitrateBps);
     this.pliSocket = createSocket('udp4');
     this.pliSocket.bind(0, '127.0.0.1');
     await once(this.pliSocket, 'listening');
     this.pliSocket.on('message', () => this.keyframe());
-    sfu.setSubscriptionPolicy(room, this.policy);
+    if (!this.options.fallback) sfu.setSubscriptionPolicy(room, this.policy);
     sfu.addServerParticipant(room, identity, 'mixer');
     this.video = await sfu.publishLocalRtp(room, identity, {
       kind: 'video',
@@ -107,10 +118,10 @@ export class McuRoom {
       nameOf: this.options.nameOf,
       exclude: isDariWorkerIdentity,
       logger: this.options.logger,
-      onParticipantsChanged: () => void this.syncMixes(),
+      onParticipantsChanged: () => (this.options.fallback ? undefined : void this.syncMixes()),
     });
     await this.feed.start();
-    sfu.setSubscriptionPolicy(room, this.policy);
+    if (!this.options.fallback) sfu.setSubscriptionPolicy(room, this.policy);
     sfu.on('active-speakers', this.onSpeakers);
     this.activeSpeakers(sfu.activeSpeakers(room));
   }

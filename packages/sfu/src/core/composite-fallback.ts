@@ -18,7 +18,11 @@
  * Hence:
  * - no judgement during {@link CompositeFallbackOptions.rampUpMs} after the first estimate, after
  *   the number of videos grows and after every return to the tracks;
- * - fall back when the estimate stays below the need for {@link CompositeFallbackOptions.holdMs};
+ * - fall back when the estimate stays below the need for {@link CompositeFallbackOptions.holdMs}
+ *   *and* the subscriber reports loss (a NACK) meanwhile: an estimate a little under what arrives
+ *   with no loss is the estimator reacting to delay (a busy CPU, a brief queue), not a link that
+ *   cannot carry the videos (seen on a loaded machine: REMB at 0.8–0.9× the incoming rate with
+ *   every packet delivered);
  * - recover when the estimate stays at or above `recoverRatio` × the need for `holdMs` (the
  *   composite's encoder follows its subscribers' REMB, so on a recovered network the estimate
  *   climbs with it), or at a timed *probe*: after `probeIntervalMs` in the composite the
@@ -90,6 +94,8 @@ export interface FallbackSample {
   needBps: number;
   /** Videos counted in the need. */
   videos: number;
+  /** Generic NACKs (RFC 4585 §6.2.1) the subscriber sent since the previous sample: evidence of loss. Default 0. */
+  nacks?: number;
 }
 
 /**
@@ -122,6 +128,8 @@ interface State {
   probeAt: number;
   /** The probe interval now, ms. */
   interval: number;
+  /** When the subscriber last reported loss (a NACK). */
+  lossAt: number;
 }
 
 /** Per-subscriber fallback state and decisions; see the module comment. */
@@ -153,8 +161,9 @@ export class CompositeFallback {
   sample(subscriber: string, sample: FallbackSample, now: number): FallbackDecision | undefined {
     const o = this.options;
     let st = this.states.get(subscriber);
-    if (!st) this.states.set(subscriber, (st = { composite: false, graceUntil: null, since: null, videos: 0, probeUntil: 0, probeAt: 0, interval: o.probeIntervalMs }));
+    if (!st) this.states.set(subscriber, (st = { composite: false, graceUntil: null, since: null, videos: 0, probeUntil: 0, probeAt: 0, interval: o.probeIntervalMs, lossAt: -Infinity }));
     const { estimateBps, needBps } = sample;
+    if ((sample.nacks ?? 0) > 0) st.lossAt = now;
     const decide = (on: boolean, reason: FallbackReason): FallbackDecision => {
       st.composite = on;
       st.since = null;
@@ -185,7 +194,8 @@ export class CompositeFallback {
       return undefined;
     }
     st.since ??= now;
-    if (now - st.since < o.holdMs) return undefined;
+    // Below the need for holdMs, with loss reported since shortly before it went below.
+    if (now - st.since < o.holdMs || st.lossAt < st.since - o.holdMs) return undefined;
     const failedProbe = now < st.probeUntil;
     st.interval = failedProbe ? Math.min(st.interval * 2, o.maxProbeIntervalMs) : o.probeIntervalMs;
     st.probeAt = now + st.interval;

@@ -51,7 +51,8 @@ export function fallbackTick(fallback: CompositeFallback, subscribers: Iterable<
   for (const s of subscribers) {
     if (s.owner.kind !== 'browser') continue;
     const { needBps, videos } = needOf(s, pubs, policy, fallback, now);
-    const d = fallback.sample(s.id, { estimateBps: s.estimate.estimate(now), needBps, videos }, now);
+    const d = fallback.sample(s.id, { estimateBps: s.estimate.estimate(now), needBps, videos, nacks: s.nacks }, now);
+    s.nacks = 0;
     if (!d) continue;
     out.push(fallbackAction(s, d));
     changed(s);

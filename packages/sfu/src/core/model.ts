@@ -8,7 +8,7 @@ import { LayerMonitor } from './layer-selection.js';
 import { RembEstimate, type RembGenerator } from './bwe-feedback.js';
 import { KeyframeCache } from './keyframe-cache.js';
 import type { AudioCodecHooks, VideoCodecHooks } from '../rtp/codec.js';
-import type { MediaKind, ParticipantKind, PublicationRef, PublicationSpec, SubscriptionRef } from './sfu-core-types.js';
+import type { MediaKind, ParticipantKind, PublicationRef, PublicationSpec, SfuAction, SubscriptionRef } from './sfu-core-types.js';
 
 /** A render size in device pixels (adaptive stream). */
 export interface Size {
@@ -123,6 +123,8 @@ export class Subscriber {
   readonly subscriptions = new Map<Publication, Subscription>();
   /** The bandwidth estimate toward this subscriber, from its REMBs. */
   readonly estimate: RembEstimate;
+  /** NACKs it sent since the composite fallback's last sample (evidence of loss). */
+  nacks = 0;
   constructor(
     readonly id: string,
     readonly owner: Participant,
@@ -168,4 +170,20 @@ export class Subscription implements SubscriptionRef {
   get currentLayer(): number | null {
     return this.down.currentSource;
   }
+}
+
+/** Ends a subscription: out of its subscriber's and its publication's lists, its `unsubscribe` action into `out`. */
+export function detach(sub: Subscription, out: SfuAction[]): void {
+  sub.closed = true;
+  sub.owner.subscriptions.delete(sub.pub);
+  const list = sub.pub.subscriptions;
+  list.splice(list.indexOf(sub), 1);
+  out.push({ type: 'unsubscribe', subscription: sub });
+}
+
+/** One `renegotiate` per subscriber (still there: `present`) whose subscriptions changed in `out` (after its subscribe/unsubscribe actions). */
+export function renegotiations(out: SfuAction[], present: (subscriber: string) => boolean): void {
+  const changed = new Set<string>();
+  for (const a of out) if (a.type === 'subscribe' || a.type === 'unsubscribe') changed.add(a.subscription.subscriber);
+  for (const id of changed) if (present(id)) out.push({ type: 'renegotiate', subscriber: id });
 }

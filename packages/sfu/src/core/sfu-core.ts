@@ -17,7 +17,7 @@
 import { ActiveSpeakerDetector } from './active-speaker.js';
 import { RembGenerator } from './bwe-feedback.js';
 import { layerCounts, reportSubscriberEstimate, requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
-import { Participant, Publication, Subscriber, Subscription, renderKey } from './model.js';
+import { Participant, Publication, Subscriber, Subscription, detach, renderKey, renegotiations } from './model.js';
 import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
 import { replayKeyframe } from './keyframe-cache.js';
 import { CompositeFallback } from './composite-fallback.js';
@@ -167,7 +167,7 @@ export class SfuCore {
     const sub = pub && s?.subscriptions.get(pub);
     if (!sub) return [this.ignore('not-subscribed', `${subscriber} → ${publication}`)];
     const out: SfuAction[] = [];
-    this.detach(sub, out);
+    detach(sub, out);
     this.renegotiateAll(out);
     return out;
   }
@@ -269,6 +269,7 @@ export class SfuCore {
     if (!sub) return [this.ignore('not-subscribed')];
     if (fb.type === 'nack') {
       this.metrics.nackReceived++;
+      sub.owner.nacks++;
       return [];
     }
     // A subscriber lost the picture (PLI) or wants a decoder refresh (FIR): ask the publisher
@@ -366,7 +367,7 @@ export class SfuCore {
 
   /** Ends the policy's subscriptions of `s` it no longer implies (explicit ones stay) and starts new ones. */
   private applyPolicy(s: Subscriber, now: number, out: SfuAction[]): void {
-    for (const sub of [...s.subscriptions.values()]) if (!sub.explicit && !this.wants(s, sub.pub)) this.detach(sub, out);
+    for (const sub of [...s.subscriptions.values()]) if (!sub.explicit && !this.wants(s, sub.pub)) detach(sub, out);
     for (const pub of this.pubs.values()) if (!s.subscriptions.has(pub) && this.wants(s, pub)) this.attach(s, pub, false, now, out);
   }
 
@@ -395,16 +396,8 @@ export class SfuCore {
     else selectLayersOf(pub, now, videoCounts(this.pubs.values()), this.metrics, out);
   }
 
-  private detach(sub: Subscription, out: SfuAction[]): void {
-    sub.closed = true;
-    sub.owner.subscriptions.delete(sub.pub);
-    const list = sub.pub.subscriptions;
-    list.splice(list.indexOf(sub), 1);
-    out.push({ type: 'unsubscribe', subscription: sub });
-  }
-
   private dropSubscriber(s: Subscriber, out: SfuAction[]): void {
-    for (const sub of [...s.subscriptions.values()]) this.detach(sub, out);
+    for (const sub of [...s.subscriptions.values()]) detach(sub, out);
     const left = this.fallback.remove(s.id);
     if (left) out.push(fallbackAction(s, left));
     this.subscribers.delete(s.id);
@@ -414,7 +407,7 @@ export class SfuCore {
 
   private dropPublication(pub: Publication, _now: number, out: SfuAction[]): void {
     pub.closed = true;
-    for (const sub of [...pub.subscriptions]) this.detach(sub, out);
+    for (const sub of [...pub.subscriptions]) detach(sub, out);
     this.pubs.delete(pub.id);
     const list = pub.owner.publications;
     list.splice(list.indexOf(pub), 1);
@@ -422,9 +415,7 @@ export class SfuCore {
 
   /** One `renegotiate` per subscriber whose subscriptions changed in `out` (after its subscribe/unsubscribe actions). */
   private renegotiateAll(out: SfuAction[]): void {
-    const changed = new Set<string>();
-    for (const a of out) if (a.type === 'subscribe' || a.type === 'unsubscribe') changed.add(a.subscription.subscriber);
-    for (const id of changed) if (this.subscribers.has(id)) out.push({ type: 'renegotiate', subscriber: id });
+    renegotiations(out, (id) => this.subscribers.has(id));
   }
 
   private ignore(reason: IgnoreReason, detail?: string): SfuAction {

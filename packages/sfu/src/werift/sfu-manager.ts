@@ -239,6 +239,13 @@ export class SfuManager {
     return this.rooms.get(room)?.core.activeSpeakers ?? [];
   }
 
+  /** Browser subscribers in the composite fallback, all rooms (metrics). */
+  compositeFallbacks(): number {
+    let n = 0;
+    for (const r of this.rooms.values()) n += r.core.compositeFallbacks;
+    return n;
+  }
+
   /** The room's publications (browsers' and server-side), e.g. for a mixer to subscribe to. */
   publications(room: string): PublicationRef[] {
     return this.rooms.get(room)?.core.publications() ?? [];

@@ -294,6 +294,11 @@ export class SfuRoom {
           for (const m of to) this.options.send(this.name, m.identity, m.sid, { type: 'active-speakers', speakers: [...a.speakers] });
           break;
         }
+        case 'composite-fallback': {
+          const { participant: identity, on, reason, estimateBps, needBps } = a;
+          this.options.onCompositeFallback?.(this.name, { identity, sid: this.members.get(identity)?.sid, on, reason, estimateBps, needBps });
+          break;
+        }
         case 'metrics':
           addMetrics(this.counters, a.delta);
           break;

@@ -3,6 +3,19 @@
  */
 import type { ServerMessage } from '@dari/protocol';
 import type { IgnoreReason, SfuCoreOptions } from '../core/sfu-core-types.js';
+import type { FallbackReason } from '../core/composite-fallback.js';
+
+/** A browser participant goes to its room's composite video or back (the core's `composite-fallback` action). */
+export interface CompositeFallbackEvent {
+  identity: string;
+  /** Its session id; undefined when it has left the SFU already (`reason` `left`). */
+  sid: string | undefined;
+  on: boolean;
+  reason: FallbackReason;
+  /** Its REMB estimate and its need when decided, bps (see core/composite-fallback.ts). */
+  estimateBps: number | undefined;
+  needBps: number;
+}
 
 /** The logging the SFU does: pino's signature (a child logger with `plane: 'sfu'` fits). */
 export interface SfuLogger {
@@ -27,6 +40,12 @@ export interface SfuOptions {
   core?: SfuCoreOptions;
   /** Address local RTP sockets bind to and accept from. Default `127.0.0.1` (loopback only). */
   localRtpAddress?: string;
+  /**
+   * A browser subscriber goes to the room's composite or back (core/composite-fallback.ts): the
+   * owner starts the room's composite (a `mixer` publishing `dari-composite`) for the first and
+   * stops it after the last. Default: nothing (the subscriber keeps its videos).
+   */
+  onCompositeFallback?(room: string, event: CompositeFallbackEvent): void;
 }
 
 /** The SFU's totals since start. */

@@ -49,13 +49,17 @@ test('a cluster list: entries of the nodes that answer, with their node; the sil
   assert.deepEqual(await runRoomApi(all, { action: 'egress-list' }), { egresses: [] });
 });
 
-test('a cluster list where no node answers is 503', async () => {
-  const d = deps({ b: new RpcError(503, 'CLUSTER_UNAVAILABLE', 'b down') }, { id: 'a', egresses: [] });
-  d.egress = undefined; // this node has no recording: its own answer is an error too
-  await assert.rejects(runRoomApi(d, { action: 'egress-list' }), (e: unknown) => e instanceof RoomApiError && e.status === 404);
+test('a cluster list: a node without the manager lists nothing; no node answering is 503; another error is the answer', async () => {
+  const noRecording = deps({ b: { egresses: [{ id: 'EG_b' }] } }, { id: 'a', egresses: [] });
+  noRecording.egress = undefined; // this node has no recording: 404 here, an empty part of the list
+  assert.deepEqual(await runRoomApi(noRecording, { action: 'egress-list' }), { egresses: [{ id: 'EG_b', node: 'b' }] });
+
   const none = deps({ b: new RpcError(503, 'CLUSTER_UNAVAILABLE', 'b down') }, { id: 'a', egresses: [] });
-  none.egress = { list: () => { throw new RpcError(503, 'CLUSTER_UNAVAILABLE', 'a down'); } } as unknown as EgressManager;
-  await assert.rejects(runRoomApi(none, { action: 'egress-list' }), (e: unknown) => e instanceof RoomApiError && e.status === 503 && e.code === 'CLUSTER_UNAVAILABLE');
+  none.egress = { list: () => { throw new RoomApiError(503, 'CLUSTER_UNAVAILABLE', 'a down'); } } as unknown as EgressManager;
+  await assert.rejects(runRoomApi(none, { action: 'egress-list' }), (e: unknown) => e instanceof RoomApiError && e.status === 503 && e.code === 'CLUSTER_UNAVAILABLE' && /a \(a down\), b \(b down\)/.test(e.message));
+
+  const broken = deps({ b: new RpcError(500, 'INTERNAL', 'boom') }, { id: 'a', egresses: [] });
+  await assert.rejects(runRoomApi(broken, { action: 'egress-list' }), (e: unknown) => e instanceof RoomApiError && e.status === 500);
 });
 
 test('an id call: found on a later node; 404 when every node says no; 503 when a node that may hold it is silent', async () => {

@@ -121,7 +121,8 @@ function egress(deps: RoomApiDeps): EgressManager {
  * Runs a call where it belongs: here without a cluster, else on the room's node, on every node
  * (lists) or on the node that knows the id.
  * @returns the JSON body of a 2xx answer. Lists in a cluster: each entry with its `node`; when
- *   some nodes do not answer, the others' entries and `unreachable: [{node, error}]`.
+ *   some nodes do not answer, the others' entries and `unreachable: [{node, error}]`; a node
+ *   without the manager (404) lists nothing.
  * @throws RoomApiError (503 `CLUSTER_UNAVAILABLE` when Redis or the room's node does not answer,
  *   when no node answers a list, or when an id is on no answering node and some node did not answer)
  */
@@ -139,17 +140,23 @@ export async function runRoomApi(deps: RoomApiDeps, call: RoomApiCall): Promise<
       case 'egress-list': {
         const key = call.action === 'ingress-list' ? 'ingresses' : 'egresses';
         const nodes = cluster.liveNodes();
-        const answers = await Promise.allSettled(
+        const unreachable: { node: string; error: string }[] = [];
+        const lists = await Promise.all(
           nodes.map(async (node) => {
-            const body = (node === cluster.id ? await runHere(deps, call) : await cluster.callApi(node, call)) as Record<string, unknown>;
-            const list = Array.isArray(body[key]) ? (body[key] as Record<string, unknown>[]) : [];
-            return list.map((entry) => ({ ...entry, node }));
+            try {
+              const body = (node === cluster.id ? await runHere(deps, call) : await cluster.callApi(node, call)) as Record<string, unknown>;
+              const list = Array.isArray(body[key]) ? (body[key] as Record<string, unknown>[]) : [];
+              return list.map((entry) => ({ ...entry, node }));
+            } catch (err) {
+              if (statusOf(err) === 404) return []; // a node without this manager has nothing to list
+              if (!unanswered(err)) throw err;
+              unreachable.push({ node, error: errorText(err) });
+              return [];
+            }
           }),
         );
-        const unreachable = answers.flatMap((a, i) => (a.status === 'rejected' ? [{ node: nodes[i], error: errorText(a.reason) }] : []));
-        if (unreachable.length > 0 && unreachable.length === answers.length) throw answers.find((a) => a.status === 'rejected')?.reason;
-        const entries = answers.flatMap((a) => (a.status === 'fulfilled' ? a.value : []));
-        return unreachable.length === 0 ? { [key]: entries } : { [key]: entries, unreachable };
+        if (unreachable.length === nodes.length) throw new RoomApiError(503, 'CLUSTER_UNAVAILABLE', `no node answered: ${unreachable.map((u) => `${u.node} (${u.error})`).join(', ')}`);
+        return unreachable.length === 0 ? { [key]: lists.flat() } : { [key]: lists.flat(), unreachable };
       }
       case 'ingress-remove':
       case 'egress-stop': {
@@ -159,10 +166,9 @@ export async function runRoomApi(deps: RoomApiDeps, call: RoomApiCall): Promise<
           try {
             return node === cluster.id ? await runHere(deps, call) : await cluster.callApi(node, call);
           } catch (err) {
-            const status = err instanceof RoomApiError || err instanceof RpcError ? err.status : 0;
-            if (status === 404) continue;
-            if (status === 503 || status === 0) silent.push(`${node} (${errorText(err)})`);
-            else throw err;
+            if (statusOf(err) === 404) continue;
+            if (!unanswered(err)) throw err;
+            silent.push(`${node} (${errorText(err)})`);
           }
         }
         if (silent.length > 0) throw new RoomApiError(503, 'CLUSTER_UNAVAILABLE', `no ${what} ${JSON.stringify(call.id)} on the nodes that answered; not answering: ${silent.join(', ')}`);
@@ -172,6 +178,15 @@ export async function runRoomApi(deps: RoomApiDeps, call: RoomApiCall): Promise<
   } catch (err) {
     return asApiError(err);
   }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof RoomApiError || err instanceof RpcError ? err.status : undefined;
+}
+
+/** A node that did not answer: its link is down or it is not alive (relay.ts maps transport errors and timeouts to this). */
+function unanswered(err: unknown): boolean {
+  return (err instanceof RoomApiError || err instanceof RpcError) && err.code === 'CLUSTER_UNAVAILABLE';
 }
 
 function errorText(err: unknown): string {

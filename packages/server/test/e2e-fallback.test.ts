@@ -3,8 +3,8 @@
  * downlink is capped for real (its Chromium runs in a network namespace; `tc tbf` on the host end
  * of its veth shapes what it receives) sees its REMB fall below what the publisher's lowest layer
  * and audio need, receives the room's composite instead of the separate video, and gets the
- * separate video back once the cap is lifted. Needs root and GStreamer; skips and says why
- * otherwise.
+ * separate video back once the cap is lifted; its composite worker killed meanwhile is restarted
+ * and the composite resumes. Needs root and GStreamer; skips and says why otherwise.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,7 +58,7 @@ before(async () => {
     host: link.hostIp,
     dev: true,
     turn: { enabled: false },
-    sfu: { mode: 'sfu', compositeFallback: { rampUpMs: 2000, holdMs: 1000, probeIntervalMs: 8000, maxProbeIntervalMs: 16_000, probeMs: 6000, stopAfterMs: 2000 } },
+    sfu: { mode: 'sfu', compositeFallback: { rampUpMs: 2000, holdMs: 1000, probeIntervalMs: 14_000, maxProbeIntervalMs: 28_000, probeMs: 6000, stopAfterMs: 2000 } },
     mcu: { width: 320, height: 240, fps: 15, python: PYTHON },
   };
   server = await startServer(resolveConfig(validateConfig(config)), logger);
@@ -148,6 +148,12 @@ test('a subscriber whose downlink is capped receives the composite, and its sepa
   const compositeMs = Date.now() - capAt;
   const onComposite = await decoded(ben);
   assert.equal(onComposite.path, 'composite-fallback', 'the SDK reports the composite fallback');
+  // A crashed worker does not end the call: it is restarted and the composite resumes.
+  const killedAt = Date.now();
+  server.fallback.get('weak')!.mixer.kill();
+  await decodes(ben, 'ben decodes the composite again after its worker was killed', (s) => s === 'dari-composite', 15_000);
+  const resumedMs = Date.now() - killedAt;
+  assert.deepEqual(server.fallback.subscribers('weak'), ['ben'], 'still in the fallback');
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /^dari_composite_fallback_total 1$/m);
   assert.match(metrics, /^dari_composite_fallback_subscribers 1$/m);
@@ -160,5 +166,5 @@ test('a subscriber whose downlink is capped receives the composite, and its sepa
   const back = await decoded(ben);
   assert.equal(back.path, 'sfu', 'the SDK reports the separate tracks');
   passed = true;
-  console.log(`# composite fallback: fell back ${fellBackMs} ms after the cap, decoding the composite after ${compositeMs} ms; separate video decoded ${recoveredMs} ms after the cap was lifted (${back.reason})`);
+  console.log(`# composite fallback: fell back ${fellBackMs} ms after the cap, decoding the composite after ${compositeMs} ms; composite resumed ${resumedMs} ms after its worker was killed; separate video decoded ${recoveredMs} ms after the cap was lifted (${back.reason})`);
 });

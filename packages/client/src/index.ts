@@ -21,6 +21,7 @@ export { LocalParticipant, LocalTrack, RemoteParticipant, RemoteTrackPublication
 export type { FileProgress, ReceivedFile } from './file-transfer.js';
 export { CHUNK_BYTES } from './file-transfer.js';
 export type { ConnectionInfo, CandidateInfo, MediaPathInfo } from './stats.js';
+export { COMPOSITE_STREAM_ID, MIX_STREAM_PREFIX, type CompositeTracks } from './composite-tracks.js';
 export { signalingUrl } from './signal-client.js';
 export { SignalingError, ErrorCode, PROTOCOL_VERSION } from '@dari/protocol';
 export type { SignalIn, ParticipantInfo, TrackInfo, TrackSource, IceServer } from '@dari/protocol';

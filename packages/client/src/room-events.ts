@@ -5,6 +5,7 @@ import type { FileProgress, ReceivedFile } from './file-transfer.js';
 import type { LocalTrack, Participant, RemoteParticipant, RemoteTrackPublication } from './participant.js';
 import type { SignalState } from './signal-client.js';
 import type { MediaPathInfo } from './stats.js';
+import type { CompositeTracks } from './composite-tracks.js';
 
 export type ConnectionState = SignalState;
 
@@ -41,6 +42,8 @@ export interface RoomEvents {
   recordingStatusChanged: (recording: boolean) => void;
   /** The server changed how our received video reaches us (`room.mediaPath`: the separate tracks, the composite fallback, the MCU composite) and why. */
   mediaPathChanged: (info: MediaPathInfo) => void;
+  /** The server's composite we receive changed (`room.composite`: an `mcu` room's video and N−1 mix, or a composite fallback's video); `{}` when it ends. */
+  compositeChanged: (tracks: CompositeTracks) => void;
 }
 
 export interface RoomOptions {

@@ -18,6 +18,7 @@ import type { ConnectionState, ConnectOptions, RoomEvents, RoomOptions } from '.
 import { SfuTransport } from './sfu-transport.js';
 import { SignalClient } from './signal-client.js';
 import { StatsSamplers, type ConnectionInfo, type MediaPathInfo } from './stats.js';
+import { CompositeReceiver, type CompositeTracks } from './composite-tracks.js';
 import { TopologyAdapter, type TopologyEffects } from './topology-adapter.js';
 import type { MediaPath } from './topology-switch.js';
 
@@ -33,10 +34,18 @@ export class Room extends TypedEmitter<RoomEvents> {
   isRecording = false;
   /** The server's last `media-path` (SFU and MCU rooms); see {@link mediaPath}. */
   private serverPath: MediaPathInfo = { path: 'sfu', reason: 'room-mode' };
+  /**
+   * The server's composite we receive now (`compositeChanged`): in an `mcu` room the video of
+   * everyone and the audio mix of everyone but us, instead of the participants' tracks.
+   */
+  get composite(): CompositeTracks {
+    return this.compositeReceiver.tracks;
+  }
   private readonly signal = new SignalClient((event, err) =>
     this.reportError(new ClientError(ClientErrorCode.INTERNAL, `handling signaling ${event} failed: ${describe(err)}`, { event }, { cause: err })),
   );
   private readonly samplers = new StatsSamplers();
+  private readonly compositeReceiver = new CompositeReceiver((tracks) => this.emit('compositeChanged', tracks));
   private iceServers: IceServer[] = [];
   /** Scale-out: the node the room lives on (`joined.node`), to notice when it moves. */
   private roomNode: string | undefined;
@@ -231,6 +240,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       closeSfu: () => {
         this.sfu?.close();
         this.sfu = null;
+        this.compositeReceiver.clear();
         this.signal.send({ type: 'sfu-leave' });
       },
       sendRenderSizes: () => {
@@ -243,12 +253,13 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** The two SFU legs: we offer on the publisher one, the SFU offers on the subscriber one. */
   private openSfu(): void {
     this.sfu?.close();
+    this.compositeReceiver.clear();
     this.sfu = new SfuTransport({
       configuration: this.rtcConfiguration(),
       localTracks: () => [...this.localParticipant.tracks.values()],
       simulcast: this.options.simulcast !== false,
       send: (m) => this.signal.send(m),
-      onTrack: (ev) => this.topology.trackArrived('sfu', ev),
+      onTrack: (ev) => (this.compositeReceiver.take(ev) ? undefined : this.topology.trackArrived('sfu', ev)),
       onLegState: (leg, state) => {
         if (leg === 'subscriber') this.topology.sfuState(state);
         this.emit('peerConnectionStateChanged', `sfu:${leg}`, state);
@@ -410,5 +421,6 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.mesh.closeAll();
     this.sfu?.close();
     this.sfu = null;
+    this.compositeReceiver.clear();
   }
 }

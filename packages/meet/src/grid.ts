@@ -7,12 +7,17 @@
  *                  microphone, `.avatar`, `.name`, `.mic-muted-icon`, `.conn-badge`,
  *                  `button.inspect-btn` (opens the connection inspector; `.inspected` while open)
  *   screen share   `.tile.screen[data-screen-of]` (`.tile.screen.local` for our own share)
+ *   composite      `.tile.composite#composite-tile`: the server's composite video and, in an MCU
+ *                  room, our N−1 audio mix; `.conn-badge` "MCU" (or "Composite" in an SFU room's
+ *                  fallback) and `button.inspect-btn` (the inspector on the server connection).
+ *                  In an MCU room (`.grid[data-mode="mcu"]`) the others' tiles are hidden: their
+ *                  videos and voices come in the composite, so it and our own preview are all.
  *
  * State classes and attributes: `.video-off` (avatar shown), `data-mic="on|muted"`,
  * `.reconnecting`, `data-peer-state` (RTCPeerConnectionState), `.speaking` (in the room's active
  * speaker list, own tile included).
  */
-import type { LocalParticipant, RemoteParticipant } from '@dari/client';
+import type { CompositeTracks, LocalParticipant, RemoteParticipant } from '@dari/client';
 import { avatarColor, h, icon, initials } from './dom.js';
 
 interface Tile {
@@ -35,6 +40,15 @@ interface ScreenTile {
   video: HTMLVideoElement;
 }
 
+interface CompositeTile extends ScreenTile {
+  audio: HTMLAudioElement;
+  badge: HTMLElement;
+  inspect: HTMLButtonElement;
+}
+
+/** The inspector's target for the composite tile (the connection to the server). */
+export const COMPOSITE_TARGET = 'dari-composite';
+
 function createTile(cls: string, attrs: Record<string, string>): Tile {
   const video = h('video', { autoplay: true, playsinline: true, muted: true });
   video.muted = true; // audio goes through a separate <audio>, so video autoplay is never blocked
@@ -56,6 +70,7 @@ export class Grid {
   private readonly remotes = new Map<string, RemoteTile>();
   private local: Tile | null = null;
   private localScreen: ScreenTile | null = null;
+  private composite: CompositeTile | null = null;
   private audioBlocked = false;
   /** Identities in the active speaker list, so tiles created later start highlighted. */
   private speaking = new Set<string>();
@@ -98,6 +113,39 @@ export class Grid {
       this.localScreen = null;
     }
     this.updateCount();
+  }
+
+  /**
+   * Shows the server's composite (`room.composite`) as one tile. `mcu`: the room is an MCU room
+   * (`room.mediaPath`), where the others' tiles are hidden (their media is in the composite).
+   */
+  setComposite(tracks: CompositeTracks, mcu: boolean): void {
+    this.container.dataset['mode'] = mcu ? 'mcu' : '';
+    if (!tracks.video && !mcu) {
+      if (this.composite) {
+        this.composite.video.srcObject = null;
+        this.composite.audio.srcObject = null;
+        this.composite.root.remove();
+        this.composite = null;
+      }
+      this.updateCount();
+      return;
+    }
+    const tile = (this.composite ??= this.addComposite());
+    this.setSource(tile.video, tracks.video ?? null);
+    this.setSource(tile.audio, tracks.audio ?? null);
+    tile.root.classList.toggle('video-off', !tracks.video);
+    tile.badge.textContent = mcu ? 'MCU' : 'Composite';
+    tile.badge.dataset['path'] = mcu ? 'mcu' : 'composite-fallback';
+    tile.badge.title = mcu
+      ? 'MCU room: you send once to the server and receive one video of everyone and one audio mix of everyone but you'
+      : 'Your connection cannot carry everyone\'s video: the server sends you one composite of them';
+    this.updateCount();
+  }
+
+  /** The composite tile's badge, if there is one. */
+  get compositeBadge(): HTMLElement | undefined {
+    return this.composite?.badge;
   }
 
   /** Creates or updates the tiles of a remote participant from its publications. */
@@ -181,6 +229,8 @@ export class Grid {
       tile.root.classList.toggle('inspected', id === identity);
       tile.inspect.setAttribute('aria-expanded', String(id === identity));
     }
+    this.composite?.root.classList.toggle('inspected', identity === COMPOSITE_TARGET);
+    this.composite?.inspect.setAttribute('aria-expanded', String(identity === COMPOSITE_TARGET));
   }
 
   setPeerState(identity: string, state: RTCPeerConnectionState): void {
@@ -203,6 +253,7 @@ export class Grid {
   resumeAudio(): void {
     this.audioBlocked = false;
     for (const tile of this.remotes.values()) if (tile.audio.srcObject) this.play(tile.audio);
+    if (this.composite?.audio.srcObject) this.play(this.composite.audio);
   }
 
   /** Removes every tile (on leaving). */
@@ -213,6 +264,7 @@ export class Grid {
     this.localScreen?.root.remove();
     this.local = null;
     this.localScreen = null;
+    this.setComposite({}, false);
     this.audioBlocked = false;
     this.speaking.clear();
     this.updateCount();
@@ -230,6 +282,18 @@ export class Grid {
     this.remotes.set(p.identity, tile);
     this.container.append(tile.root);
     return tile;
+  }
+
+  private addComposite(): CompositeTile {
+    const base = createScreenTile({ id: 'composite-tile' }, 'Everyone');
+    base.root.classList.add('composite');
+    const audio = h('audio', { autoplay: true });
+    const badge = h('span', { class: 'conn-badge' });
+    const inspect = h('button', { type: 'button', class: 'inspect-btn', 'aria-controls': 'inspector', 'aria-expanded': 'false', 'aria-label': 'Connection details', title: 'Connection details' }, icon('info'));
+    inspect.addEventListener('click', () => this.onInspect(COMPOSITE_TARGET, inspect));
+    base.root.append(audio, badge, inspect);
+    this.container.prepend(base.root);
+    return { ...base, audio, badge, inspect };
   }
 
   private addScreen(attrs: Record<string, string>, label: string): ScreenTile {
@@ -267,7 +331,9 @@ export class Grid {
     });
   }
 
+  /** Tiles shown (an MCU room hides the others' tiles). */
   private updateCount(): void {
-    this.container.dataset['count'] = String(this.container.childElementCount);
+    const hidden = this.container.dataset['mode'] === 'mcu' ? this.remotes.size : 0;
+    this.container.dataset['count'] = String(this.container.childElementCount - hidden);
   }
 }

@@ -8,16 +8,18 @@
  *   #insp-local-candidates li, #insp-remote-candidates li (li.selected = in the selected pair)
  *
  * When the participant leaves, polling stops and `#inspector[data-state="left"]` keeps the
- * last figures. Text is set with textContent only.
+ * last figures. Text is set with textContent only. The composite tile opens it on the connection
+ * to the server ({@link COMPOSITE_TARGET}: the SFU leg every participant's media comes over).
  */
 import type { CandidateInfo, ConnectionInfo, Room } from '@dari/client';
 import { byId, h } from './dom.js';
 import { formatRate } from './conn-indicator.js';
+import { COMPOSITE_TARGET } from './grid.js';
 
 export const INSPECT_MS = 1000;
 
 /** What {@link explainPath} needs from a ConnectionInfo. */
-export type PathFacts = Pick<ConnectionInfo, 'path' | 'local' | 'remote' | 'connectionState' | 'iceConnectionState'> & Partial<Pick<ConnectionInfo, 'via'>>;
+export type PathFacts = Pick<ConnectionInfo, 'path' | 'local' | 'remote' | 'connectionState' | 'iceConnectionState'> & Partial<Pick<ConnectionInfo, 'via' | 'mediaPath'>>;
 
 const isReflexive = (c: CandidateInfo | undefined) => c?.type === 'srflx' || c?.type === 'prflx';
 
@@ -26,6 +28,10 @@ export function explainPath(info: PathFacts): string {
   if (info.connectionState === 'failed' || info.iceConnectionState === 'failed') return 'Connection failed.';
   const { local, remote } = info;
   if (info.path === 'none' || !local || !remote) return info.connectionState === 'closed' ? 'Connection closed.' : 'Connecting…';
+  if (info.via === 'sfu' && info.mediaPath?.path === 'mcu') {
+    const relayed = local.type === 'relay' ? ' (relayed through TURN)' : '';
+    return `MCU room: you send your camera and microphone once to the server${relayed}, and receive one video, the composite of everyone, and one audio mix of everyone but you.`;
+  }
   if (info.via === 'sfu') {
     const proto = local.relayProtocol?.toLowerCase();
     if (local.type === 'relay' && (proto === 'tcp' || proto === 'tls')) return `Through the server (SFU), relayed over ${proto.toUpperCase()}: UDP is blocked on your network.`;
@@ -45,6 +51,7 @@ export function explainPath(info: PathFacts): string {
 
 /** "Direct (P2P)", "Relayed through TURN", or the state when there is no selected pair. */
 export function pathText(info: PathFacts): string {
+  if (info.via === 'sfu' && info.path !== 'none' && info.mediaPath?.path === 'mcu') return info.path === 'relay' ? 'MCU, relayed through TURN' : 'Through the MCU';
   if (info.via === 'sfu' && info.path !== 'none') return info.path === 'relay' ? 'SFU, relayed through TURN' : 'Through the SFU';
   if (info.path === 'direct') return 'Direct (P2P)';
   if (info.path === 'relay') return 'Relayed through TURN';
@@ -159,7 +166,7 @@ export class Inspector {
     this.panel.hidden = false;
     this.onTarget(identity);
     this.closeButton.focus();
-    if (this.room.remoteParticipants.has(identity)) this.startTimer();
+    if (this.room.remoteParticipants.has(identity) || identity === COMPOSITE_TARGET) this.startTimer();
     else this.showLeft();
   }
 
@@ -205,7 +212,8 @@ export class Inspector {
     if (!room || !identity || this.polling) return;
     this.polling = true;
     try {
-      const [info] = await room.getConnectionInfo(identity);
+      // The composite comes over the SFU leg that carries everyone's media: any participant's entry.
+      const [info] = identity === COMPOSITE_TARGET ? (await room.getConnectionInfo()).filter((i) => i.via === 'sfu') : await room.getConnectionInfo(identity);
       // Closed, switched to someone else, left or detached while getStats() ran.
       if (this.room !== room || this.identity !== identity || !this.timer) return;
       this.render(room, identity, info);
@@ -218,7 +226,7 @@ export class Inspector {
 
   private setName(name: string): void {
     this.name = name;
-    put(this.title, `Connection to ${name}`);
+    put(this.title, this.identity === COMPOSITE_TARGET ? 'Connection to the server' : `Connection to ${name}`);
   }
 
   /** Blank figures for a newly opened participant. */

@@ -167,6 +167,10 @@ function wire(room: Room): void {
   room.on('recordingStatusChanged', (recording) => {
     if (live()) recIndicator.hidden = !recording;
   });
+  // The server's composite: an MCU room's one video and N−1 mix (the others' tiles hidden), or a fallback's video.
+  const composite = () => live() && grid.setComposite(room.composite, room.mediaPath.path === 'mcu');
+  room.on('compositeChanged', composite);
+  room.on('mediaPathChanged', composite);
   room.on('activeSpeakersChanged', (speakers) => {
     if (live()) grid.setSpeaking(speakers.map((p) => p.identity), room.localParticipant.identity);
   });

@@ -158,6 +158,9 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
     python: config.mcu.python,
     browsers: (room) => signaling?.core.roomInfo(room)?.length ?? 0,
     nameOf,
+    tell: (room, message, identity) => {
+      for (const p of signaling?.core.roomInfo(room) ?? []) if (identity === undefined || p.identity === identity) signaling?.sendToParticipant(room, p.identity, p.sid, message);
+    },
     logger,
   });
   const fallback = new FallbackManager({
@@ -185,6 +188,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
       join: (room, identity, sid) => {
         if (signaling?.core.roomPolicy(room) === 'mcu') mcu.ensure(room);
         sfu.join(room, identity, sid);
+        mcu.joined(room, identity);
       },
       leave: (room, identity) => {
         sfu.leave(room, identity);

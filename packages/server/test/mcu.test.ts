@@ -4,8 +4,9 @@
  * (the composite) and one audio track (its N−1 mix) and decodes the composite, whose frames hold
  * the other participants' colours; each one's mix has the others' tones and lacks its own
  * (frequency analysis in the page); the active speaker's tile is framed; the encoder's bitrate
- * follows the subscribers' REMB; a late joiner decodes the composite within 2 s of its leg
- * connecting.
+ * follows the subscribers' REMB; a late joiner in the meeting app decodes the composite within
+ * 2 s of its leg connecting, and the app shows the composite as one tile and its own preview,
+ * badge "MCU", the inspector and getConnectionInfo() naming the MCU path.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { joinWithSdk, launchChromium, sdkJoinScript, type Participant } from '@dari/testkit';
+import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 import type { RunningServer } from '../src/serve.js';
 import { devToken, testServer, toneWav } from './helpers.js';
 import { solidY4m, until } from './media-helpers.js';
@@ -162,10 +163,11 @@ async function highlightAround(p: Participant): Promise<Record<string, number>> 
 }
 
 /**
- * Joins like joinWithSdk (no camera or microphone), in a page whose RTCPeerConnections record when
- * they connect and when their first video frame is decoded (getStats every 20 ms), performance.now() ms.
+ * Joins with the meeting app from an invite link (camera and microphone on), in a page whose
+ * RTCPeerConnections record when they connect and when their first video frame is decoded
+ * (getStats every 20 ms), performance.now() ms.
  */
-async function joinTimed(browser: Browser, identity: string): Promise<Participant> {
+async function joinAppTimed(browser: Browser, name: string): Promise<Participant> {
   const page = await (await browser.newContext()).newPage();
   await page.addInitScript(() => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -193,9 +195,8 @@ async function joinTimed(browser: Browser, identity: string): Promise<Participan
       }
     }, 20);
   });
-  await page.goto(`${server.url}/healthz`);
-  await page.evaluate(sdkJoinScript, { token: await devToken('town', identity), signalingUrl: server.wsUrl, media: false, roomOptions: {} });
-  return { page, identity };
+  await page.goto(`${server.url}/?room=town&name=${name}&join=1`);
+  return { page, identity: name };
 }
 
 test('three participants in an mcu room each decode one video, the composite, with the others\' colours', { timeout: 120_000 }, async () => {
@@ -255,8 +256,8 @@ test('three participants in an mcu room each decode one video, the composite, wi
   // Still pictures: the encoder sends a few kbps and the REMB, capped at 1.5x that, must not starve it.
   assert.ok(rate.encoder >= 800_000 && rate.encoder <= 1_000_000, `encoder ${rate.encoder} bps: between its start (800 kbps) and mcu.maxBitrateBps`);
   console.log(`# composite encoder ${rate.encoder} bps; subscribers' lowest REMB ${rate.estimate} bps`);
-  // A late joiner (no camera) decodes the composite within 2 s of its leg connecting.
-  const late = await joinTimed(browsers[0]!, 'late');
+  // A late joiner, in the meeting app, decodes the composite within 2 s of its leg connecting.
+  const late = await joinAppTimed(browsers[0]!, 'Late');
   const legs = await until(
     'the late joiner decodes the composite',
     () => late.page.evaluate(() => (window as unknown as { legs: { connectedAt: number | null; decodedAt: number | null }[] }).legs.map((l) => ({ connectedAt: l.connectedAt, decodedAt: l.decodedAt }))),
@@ -267,6 +268,33 @@ test('three participants in an mcu room each decode one video, the composite, wi
   const firstFrameMs = Math.round(leg.decodedAt! - leg.connectedAt!);
   console.log(`# late joiner: first composite frame decoded ${firstFrameMs} ms after its leg connected`);
   assert.ok(firstFrameMs <= 2000, `first composite frame ${firstFrameMs} ms after the leg connected (limit 2000)`);
+  // The app shows the composite as one tile (its video playing, the N−1 mix on its audio element)
+  // and our own preview, no tile for the others; the badge says MCU; the SDK and the inspector
+  // say the path is the MCU's.
+  await late.page.waitForFunction(() => (document.querySelector('#composite-tile video') as HTMLVideoElement | null)?.videoWidth === 320, undefined, { timeout: 10_000 });
+  const app = await late.page.evaluate(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const room = (window as any).dariRoom;
+    const shown = (sel: string) => Array.from(document.querySelectorAll<HTMLElement>(sel)).filter((e) => e.offsetParent !== null).length;
+    const audio = document.querySelector('#composite-tile audio') as HTMLAudioElement;
+    return {
+      composite: shown('.tile.composite'),
+      local: shown('#local-tile'),
+      remote: shown('.tile.remote'),
+      remoteInDom: document.querySelectorAll('.tile.remote').length,
+      badge: document.querySelector('#composite-tile .conn-badge')?.textContent,
+      mixAudio: (audio.srcObject as MediaStream | null)?.getAudioTracks().length ?? 0,
+      mediaPath: room.mediaPath.path as string,
+      info: ((await room.getConnectionInfo()) as { via: string; mediaPath?: { path: string } }[]).map((i) => `${i.via}:${i.mediaPath?.path}`),
+    };
+  });
+  assert.deepEqual(
+    { ...app, info: [...new Set(app.info)] },
+    { composite: 1, local: 1, remote: 0, remoteInDom: 3, badge: 'MCU', mixAudio: 1, mediaPath: 'mcu', info: ['sfu:mcu'] },
+  );
+  await late.page.click('#composite-tile .inspect-btn');
+  await late.page.waitForFunction(() => /^MCU room: you send your camera and microphone once to the server/.test(document.querySelector('#insp-why')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  assert.equal(await late.page.textContent('#insp-path'), 'Through the MCU');
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /^dari_mcu_rooms 1$/m);
   // Everyone leaves: the composite stops and its worker with it.

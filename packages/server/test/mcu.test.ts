@@ -55,8 +55,16 @@ async function received(p: Participant): Promise<{ video: number; audio: number;
         video++;
         framesDecoded += s.framesDecoded;
       }
-      if (s.kind === 'audio' && s.packetsReceived > 0) audio++;
     });
+    // Audio tracks received now (a viewer's full mix, replaced by its own N−1 mix once it has a tile, stays as an inactive transceiver).
+    const receiving = pc.getTransceivers().filter((t) => t.receiver.track.kind === 'audio' && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv'));
+    audio = receiving.filter((t) => {
+      let packets = 0;
+      report.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.trackIdentifier === t.receiver.track.id) packets = s.packetsReceived;
+      });
+      return packets > 0;
+    }).length;
     const shares: Record<string, number> = {};
     const track = pc.getReceivers().map((r) => r.track).find((t) => t.kind === 'video' && t.readyState === 'live' && !t.muted);
     if (track) {
@@ -90,9 +98,10 @@ async function hears(p: Participant): Promise<Record<string, number> | null> {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const w = window as any;
     const pc: RTCPeerConnection = w.room.getPeerConnection('sfu');
-    const track = pc.getReceivers().map((r) => r.track).find((t) => t.kind === 'audio' && t.readyState === 'live');
+    // The audio received now (not a replaced one, whose transceiver stays inactive).
+    const track = pc.getTransceivers().find((t) => t.receiver.track.kind === 'audio' && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv'))?.receiver.track;
     if (!track) return null;
-    if (!w.mixAnalyser) {
+    if (w.mixAnalyser?.track !== track) {
       // Chromium feeds a remote track into Web Audio only while a media element plays it.
       const el = new Audio();
       el.muted = true;
@@ -103,7 +112,7 @@ async function hears(p: Participant): Promise<Record<string, number> | null> {
       const analyser = ctx.createAnalyser();
       analyser.fftSize = 8192;
       ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-      w.mixAnalyser = { ctx, analyser, el };
+      w.mixAnalyser = { ctx, analyser, el, track };
       await new Promise((r) => setTimeout(r, 500));
     }
     const { ctx, analyser } = w.mixAnalyser as { ctx: AudioContext; analyser: AnalyserNode };
@@ -163,7 +172,8 @@ async function highlightAround(p: Participant): Promise<Record<string, number>> 
 }
 
 /**
- * Joins with the meeting app from an invite link (camera and microphone on), in a page whose
+ * Joins with the meeting app (camera and microphone turned off in the lobby: a viewer, whose
+ * joining adds no tile to the composite), in a page whose
  * RTCPeerConnections record when they connect and when their first video frame is decoded
  * (getStats every 20 ms), performance.now() ms.
  */
@@ -195,7 +205,11 @@ async function joinAppTimed(browser: Browser, name: string): Promise<Participant
       }
     }, 20);
   });
-  await page.goto(`${server.url}/?room=town&name=${name}&join=1`);
+  await page.goto(`${server.url}/?room=town&name=${name}`);
+  await page.waitForFunction(() => (document.querySelector('#lobby-camera') as HTMLButtonElement | null)?.getAttribute('aria-pressed') === 'true', undefined, { timeout: 10_000 });
+  await page.click('#lobby-camera');
+  await page.click('#lobby-mic');
+  await page.click('#join');
   return { page, identity: name };
 }
 
@@ -256,7 +270,7 @@ test('three participants in an mcu room each decode one video, the composite, wi
   // Still pictures: the encoder sends a few kbps and the REMB, capped at 1.5x that, must not starve it.
   assert.ok(rate.encoder >= 800_000 && rate.encoder <= 1_000_000, `encoder ${rate.encoder} bps: between its start (800 kbps) and mcu.maxBitrateBps`);
   console.log(`# composite encoder ${rate.encoder} bps; subscribers' lowest REMB ${rate.estimate} bps`);
-  // A late joiner, in the meeting app, decodes the composite within 2 s of its leg connecting.
+  // A late joiner (a viewer in the meeting app) decodes the composite within 2 s of its leg connecting.
   const late = await joinAppTimed(browsers[0]!, 'Late');
   const legs = await until(
     'the late joiner decodes the composite',
@@ -291,6 +305,7 @@ test('three participants in an mcu room each decode one video, the composite, wi
   assert.deepEqual(
     { ...app, info: [...new Set(app.info)] },
     { composite: 1, local: 1, remote: 0, remoteInDom: 3, badge: 'MCU', mixAudio: 1, mediaPath: 'mcu', info: ['sfu:mcu'] },
+    'a viewer (no tile) gets everyone\'s mix',
   );
   await late.page.click('#composite-tile .inspect-btn');
   await late.page.waitForFunction(() => /^MCU room: you send your camera and microphone once to the server/.test(document.querySelector('#insp-why')?.textContent ?? ''), undefined, { timeout: 10_000 });

@@ -26,6 +26,9 @@ import { CompositeFeed } from '../egress/composite-feed.js';
 import { isDariWorkerIdentity } from '../egress/egress-manager.js';
 import { EncoderBitrate, MIN_ENCODER_BITRATE_BPS } from './encoder-bitrate.js';
 
+/** Stream id prefix of the audio mixes (`dari-mix-<composite id>`, `dari-mix-all`); the SDK's composite-tracks.ts knows it. */
+const MIX_STREAM_PREFIX = 'dari-mix-';
+
 /** Stream id of the composite video that browsers in an `mcu` room (or in an SFU room's composite fallback) receive. */
 export { COMPOSITE_STREAM_ID };
 
@@ -60,6 +63,8 @@ export class McuRoom {
   private readonly mixes = new Map<string, Mix>();
   private readonly mixOwner = new Map<string, string>();
   private video: LocalRtpPublication | undefined;
+  /** Everyone's audio, for browsers without a tile of their own (viewers: no N−1 mix of theirs). */
+  private fullMix: LocalRtpPublication | undefined;
   private feed: CompositeFeed | undefined;
   private pliSocket: Socket | undefined;
   private lastKeyframe = 0;
@@ -75,11 +80,13 @@ export class McuRoom {
     if (room === this.options.room) this.activeSpeakers(speakers);
   };
 
-  /** Browsers get the composite video and their own N−1 mix, nothing else. */
+  /** Browsers get the composite video and their own N−1 mix (a viewer without a tile: everyone's mix), nothing else. */
   readonly policy: SubscriptionPolicy = {
     name: 'mcu',
     subscribes: (s, p) =>
-      s.participant.kind === 'browser' && p.participant.id === this.options.identity && (p.id === this.video?.id || this.mixOwner.get(p.id) === s.participant.id),
+      s.participant.kind === 'browser' &&
+      p.participant.id === this.options.identity &&
+      (p.id === this.video?.id || this.mixOwner.get(p.id) === s.participant.id || (p.id === this.fullMix?.id && !this.mixes.has(s.participant.id))),
   };
 
   constructor(private readonly options: McuRoomOptions) {
@@ -110,6 +117,10 @@ export class McuRoom {
       onSubscriberEstimate: (bps, sendingBps) => this.subscriberEstimate(bps, sendingBps),
     });
     await this.mixer.addOutput({ kind: 'video', port: this.video.port });
+    if (!this.options.fallback) {
+      this.fullMix = await sfu.publishLocalRtp(room, identity, { kind: 'audio', streamId: `${MIX_STREAM_PREFIX}all` });
+      await this.mixer.addOutput({ kind: 'mix', port: this.fullMix.port });
+    }
     this.feed = new CompositeFeed({
       sfu,
       room,
@@ -215,7 +226,7 @@ export class McuRoom {
     for (const who of present) {
       const id = this.feed?.compositeId(who);
       if (this.mixes.has(who) || id === undefined || this.closed) continue;
-      const publication = await sfu.publishLocalRtp(room, identity, { kind: 'audio', streamId: `dari-mix-${id}` });
+      const publication = await sfu.publishLocalRtp(room, identity, { kind: 'audio', streamId: `${MIX_STREAM_PREFIX}${id}` });
       this.mixOwner.set(publication.id, who);
       const { output } = await this.mixer.addOutput({ kind: 'audio', participant: id, port: publication.port });
       this.mixes.set(who, { publication, output });

@@ -152,3 +152,26 @@ test("SfuManager's active-speakers event names a speaking server-side publisher 
     await sfu.close();
   }
 });
+
+test('a publication listener that throws is logged; the publication stands and the next listener runs', async () => {
+  const warned: string[] = [];
+  const sfu = new SfuManager({ announcedAddresses: [], logger: { ...logger, warn: (o: object | string, msg?: string) => void warned.push(msg ?? String(o)) }, send: () => undefined });
+  sfu.addServerParticipant('r', 'cam', 'ingress');
+  // The room's listener hook (WHEP's late tracks use it) is internal to the adapter.
+  const room = (sfu as unknown as { room(name: string): { onPublication(l: (ref: { id: string }) => void): () => void } }).room('r');
+  const seen: string[] = [];
+  room.onPublication(() => {
+    throw new Error('listener bug');
+  });
+  room.onPublication((ref) => seen.push(ref.id));
+  const pub = await sfu.publishLocalRtp('r', 'cam', { kind: 'audio' });
+  try {
+    assert.deepEqual(sfu.publications('r').map((p) => p.id), [pub.id]);
+    assert.deepEqual(seen, [pub.id]);
+    assert.equal(warned.length, 1);
+    assert.match(warned[0]!, /publication listener threw/);
+  } finally {
+    pub.close();
+    sfu.removeServerParticipant('r', 'cam');
+  }
+});

@@ -212,7 +212,7 @@ export class IngressManager {
    * publishes it in that codec, announces the track and tells the worker its port (stdin).
    */
   private async publishAudio(ing: Ingress, codecName: string): Promise<void> {
-    const codec = AUDIO_CODECS[codecName];
+    const codec = Object.hasOwn(AUDIO_CODECS, codecName) ? AUDIO_CODECS[codecName] : undefined;
     if (!codec || ing.audioPending || ing.removed) return;
     if (!ing.audio) {
       ing.audioPending = true;

@@ -219,7 +219,13 @@ export class SfuRoom {
     }
     this.sources.set(spec.id, { source, participant: spec.participant });
     this.apply(actions);
-    for (const listener of this.publicationListeners) listener(ref);
+    for (const listener of this.publicationListeners) {
+      try {
+        listener(ref);
+      } catch (err) {
+        this.options.logger.warn({ room: this.name, publication: spec.id, err: (err as Error).message }, 'sfu: a publication listener threw; the publication stands');
+      }
+    }
     return ref;
   }
 

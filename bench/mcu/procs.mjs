@@ -18,16 +18,7 @@ export function killProcs() {
 }
 process.on('exit', killProcs);
 
-/** utime + stime of a process (all threads), CPU-seconds; 0 when it is gone. */
-export function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
+export { cpuSeconds } from '../sfu/servers.mjs';
 
 /** The pids of `pid`'s descendants (children, grandchildren …) now. */
 export function descendants(pid) {

@@ -82,13 +82,19 @@ async function waitFor(what, pred, timeoutMs = FLOW_TIMEOUT_MS) {
 /** The measurement window: CPU of the server's processes, the decoder, the rest; downlink; latency. */
 async function measure({ serverPids, decoder, others, probe, rxBytes }) {
   const foreignBefore = cpuTimes(0);
-  const sum = (pids) => pids.reduce((a, p) => a + cpuSeconds(p), 0);
-  const before = { server: serverPids.map(cpuSeconds), decoder: cpuSeconds(decoder.pid), others: sum(others()), rx: await rxBytes() };
+  // A process of the others may come and go (it counts 0 then); the server's and the decoder's may not.
+  const sum = (pids) => pids.reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0);
+  const must = (pid) => {
+    const c = cpuSeconds(pid);
+    if (c === null) throw new Error(`process ${pid} exited during the measurement window`);
+    return c;
+  };
+  const before = { server: serverPids.map(must), decoder: must(decoder.pid), others: sum(others()), rx: await rxBytes() };
   const t0 = performance.now();
   probe.windowFrom = t0;
   probe.windowTo = Infinity;
   await sleep(SECONDS * 1000);
-  const after = { server: serverPids.map(cpuSeconds), decoder: cpuSeconds(decoder.pid), others: sum(others()), rx: await rxBytes() };
+  const after = { server: serverPids.map(must), decoder: must(decoder.pid), others: sum(others()), rx: await rxBytes() };
   const s = (performance.now() - t0) / 1000;
   probe.windowTo = performance.now();
   const foreignAfter = cpuTimes(0);

@@ -32,6 +32,10 @@ export function explainPath(info: PathFacts): string {
     const relayed = local.type === 'relay' ? ' (relayed through TURN)' : '';
     return `MCU room: you send your camera and microphone once to the server${relayed}, and receive one video, the composite of everyone, and one audio mix of everyone but you.`;
   }
+  if (info.via === 'sfu' && info.mediaPath) {
+    const why = fallbackText(info.mediaPath);
+    if (why) return why;
+  }
   if (info.via === 'sfu') {
     const proto = local.relayProtocol?.toLowerCase();
     if (local.type === 'relay' && (proto === 'tcp' || proto === 'tls')) return `Through the server (SFU), relayed over ${proto.toUpperCase()}: UDP is blocked on your network.`;
@@ -49,9 +53,32 @@ export function explainPath(info: PathFacts): string {
   return 'Direct connection.';
 }
 
+const kbps = (bps: number | undefined) => (bps === undefined ? undefined : `${Math.round(bps / 1000)} kbps`);
+
+/**
+ * Why we get the composite fallback (or came back from it), from the server's `media-path`
+ * reason (docs/protocol.md); undefined when the path is the plain SFU one.
+ */
+export function fallbackText(m: NonNullable<ConnectionInfo['mediaPath']>): string | undefined {
+  const est = kbps(m.estimateBps);
+  const need = kbps(m.needBps);
+  const figures = est && need ? ` (estimate ${est}, the videos need ${need} at their lowest quality)` : '';
+  if (m.path === 'composite-fallback') {
+    const probe = m.reason === 'probe-failed' ? ' It tried the separate videos again and the connection could not carry them.' : '';
+    return `Composite fallback: your connection cannot carry the others' videos even at their lowest quality${figures}, so the server sends you one composite video of everyone instead; you still hear everyone's own audio.${probe} The separate videos come back when your connection recovers.`;
+  }
+  if (m.path !== 'sfu') return undefined;
+  if (m.reason === 'composite-unavailable') return `Through the server (SFU): your connection is too weak for the others' videos${figures}, but the server cannot make a composite for you now (no media worker), so you keep the separate videos.`;
+  if (m.reason === 'composite-failed') return 'Through the server (SFU): the composite you received stopped working, so you get the separate videos again.';
+  if (m.reason === 'estimate-recovered') return `Through the server (SFU): your connection recovered${figures}, so you get the separate videos again instead of the composite.`;
+  if (m.reason === 'probe') return 'Through the server (SFU): trying the separate videos again after the composite fallback; you go back to the composite if your connection cannot carry them.';
+  return undefined;
+}
+
 /** "Direct (P2P)", "Relayed through TURN", or the state when there is no selected pair. */
 export function pathText(info: PathFacts): string {
   if (info.via === 'sfu' && info.path !== 'none' && info.mediaPath?.path === 'mcu') return info.path === 'relay' ? 'MCU, relayed through TURN' : 'Through the MCU';
+  if (info.via === 'sfu' && info.path !== 'none' && info.mediaPath?.path === 'composite-fallback') return info.path === 'relay' ? 'SFU composite fallback, relayed through TURN' : 'SFU, composite fallback';
   if (info.via === 'sfu' && info.path !== 'none') return info.path === 'relay' ? 'SFU, relayed through TURN' : 'Through the SFU';
   if (info.path === 'direct') return 'Direct (P2P)';
   if (info.path === 'relay') return 'Relayed through TURN';

@@ -241,6 +241,8 @@ export class Room extends TypedEmitter<RoomEvents> {
         this.sfu?.close();
         this.sfu = null;
         this.compositeReceiver.clear();
+        // Off the SFU the server's word no longer holds (a fallback ended with our subscriber leg).
+        this.serverPath = { path: 'sfu', reason: 'room-mode' };
         this.signal.send({ type: 'sfu-leave' });
       },
       sendRenderSizes: () => {
@@ -422,5 +424,6 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.sfu?.close();
     this.sfu = null;
     this.compositeReceiver.clear();
+    this.serverPath = { path: 'sfu', reason: 'room-mode' };
   }
 }

@@ -291,7 +291,10 @@ export class Inspector {
     put(el.codec, codecs.some(Boolean) ? `video ${codecs[0] ?? '—'} · audio ${codecs[1] ?? '—'}` : '—');
     const v = info?.video;
     const fps = v?.framesPerSecond !== undefined ? ` · ${Math.round(v.framesPerSecond)} fps` : '';
-    put(el.resolution, v?.width && v.height ? `${v.width}×${v.height}${fps}` : 'No video');
+    // The composite tile: the composite video's own size (the entry's inbound media is a participant's, none in an MCU room).
+    const composite = identity === COMPOSITE_TARGET ? room?.composite.video?.getSettings() : undefined;
+    const size = v?.width && v.height ? `${v.width}×${v.height}${fps}` : composite?.width && composite.height ? `composite ${composite.width}×${composite.height}` : 'No video';
+    put(el.resolution, size);
     this.renderCandidates(info);
   }
 

@@ -310,6 +310,7 @@ test('three participants in an mcu room each decode one video, the composite, wi
   await late.page.click('#composite-tile .inspect-btn');
   await late.page.waitForFunction(() => /^MCU room: you send your camera and microphone once to the server/.test(document.querySelector('#insp-why')?.textContent ?? ''), undefined, { timeout: 10_000 });
   assert.equal(await late.page.textContent('#insp-path'), 'Through the MCU');
+  await late.page.waitForFunction(() => document.querySelector('#insp-resolution')?.textContent === 'composite 320×240', undefined, { timeout: 5000 });
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /^dari_mcu_rooms 1$/m);
   // Everyone leaves: the composite stops and its worker with it.

@@ -13,8 +13,8 @@ is that codec, else transcoded to it. Without them (the first pull), the worker 
 (the camera's own when it is Opus or G.711, else Opus), says {"event": "audio-codec", "codec"} and
 holds the audio (a closed valve) until the server answers on stdin with {"audio_port": N}.
 
-Input: JSON in the environment variable DARI_RTSP_CONFIG (not argv: the URL may hold credentials)
-{"url", "video_port", "audio_port"?, "audio_codec"?, "stall_ms", "latency_ms"}. The worker dies
+Input: JSON in the environment variable DARI_RTSP_CONFIG, or else the first line on stdin (never
+argv: the URL may hold credentials) {"url", "video_port", "audio_port"?, "audio_codec"?, "stall_ms", "latency_ms"}. The worker dies
 with its parent (PR_SET_PDEATHSIG), so a crashed server leaves no pull running.
 Output: JSON lines on stdout: {"event": "media", "kind": "video"|"audio", "codec": ..., "mode":
 "passthrough"|"transcoded"} on the first buffer of each kind, {"event": "audio-codec", "codec"},
@@ -39,8 +39,13 @@ except OSError:
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst, GLib  # noqa: E402
 
-cfg = json.loads(os.environ.get("DARI_RTSP_CONFIG") or sys.argv[1])
 Gst.init(None)
+Gst.ElementFactory.make("rtspsrc", None)  # loads the plugins while the worker waits as a spare
+# The config: DARI_RTSP_CONFIG, else the first line on stdin (a warm spare started ahead of its
+# camera gets it there; loading Python and GStreamer, 0.3-1 s, is done by then).
+cfg = json.loads((os.environ.get("DARI_RTSP_CONFIG") or sys.stdin.readline()).strip() or "{}")
+if "url" not in cfg:
+    sys.exit(0)  # stdin closed before a config came: a spare no longer needed
 loop = GLib.MainLoop()
 pipeline = Gst.Pipeline.new("ingress")
 exit_code = 0

@@ -56,6 +56,14 @@ interface Mix {
   output: number;
 }
 
+/** {@link McuRoom.start} was overtaken by {@link McuRoom.stop}: nothing of the room is left running. */
+export class McuRoomStoppedError extends Error {
+  override readonly name = 'McuRoomStoppedError';
+  constructor(room: string) {
+    super(`mcu room ${room}: stopped while starting`);
+  }
+}
+
 /** Fewest ms between two keyframes the subscribers' PLIs ask the encoder for. */
 const KEYFRAME_MIN_INTERVAL_MS = 300;
 
@@ -97,16 +105,34 @@ export class McuRoom {
   }
 
   /**
-   * Starts the worker, publishes the composite, subscribes the room's publications.
-   * @throws MediaError when the worker cannot start; SfuApiError when the room is gone
+   * Starts the worker, publishes the composite, subscribes the room's publications. A
+   * {@link McuRoom.stop} while it runs undoes what it made (worker, socket, participant) and
+   * makes it reject with `McuRoomStoppedError`.
+   * @throws MediaError when the worker cannot start; SfuApiError when the room is gone; McuRoomStoppedError
    */
   async start(): Promise<void> {
+    try {
+      await this.startSteps();
+    } catch (err) {
+      if (!this.closed) throw err;
+      await this.teardown();
+      throw err instanceof McuRoomStoppedError ? err : new McuRoomStoppedError(this.options.room);
+    }
+  }
+
+  private throwIfStopped(): void {
+    if (this.closed) throw new McuRoomStoppedError(this.options.room);
+  }
+
+  private async startSteps(): Promise<void> {
     const { sfu, room, identity } = this.options;
     await this.mixer.start();
+    this.throwIfStopped();
     if (this.bitrate.bitrateBps !== this.mixer.bitrate) await this.mixer.setBitrate(this.bitrate.bitrateBps);
     this.pliSocket = createSocket('udp4');
     this.pliSocket.bind(0, '127.0.0.1');
     await once(this.pliSocket, 'listening');
+    this.throwIfStopped();
     this.pliSocket.on('message', () => this.keyframe());
     if (!this.options.fallback) sfu.setSubscriptionPolicy(room, this.policy);
     sfu.addServerParticipant(room, identity, 'mixer');
@@ -116,10 +142,14 @@ export class McuRoom {
       keyframeRequestsTo: { address: '127.0.0.1', port: this.pliSocket.address().port },
       onSubscriberEstimate: (bps, sendingBps) => this.subscriberEstimate(bps, sendingBps),
     });
+    this.throwIfStopped();
     await this.mixer.addOutput({ kind: 'video', port: this.video.port });
+    this.throwIfStopped();
     if (!this.options.fallback) {
       this.fullMix = await sfu.publishLocalRtp(room, identity, { kind: 'audio', streamId: `${MIX_STREAM_PREFIX}all` });
+      this.throwIfStopped();
       await this.mixer.addOutput({ kind: 'mix', port: this.fullMix.port });
+      this.throwIfStopped();
     }
     this.feed = new CompositeFeed({
       sfu,
@@ -132,6 +162,7 @@ export class McuRoom {
       onParticipantsChanged: () => (this.options.fallback ? undefined : void this.syncMixes()),
     });
     await this.feed.start();
+    this.throwIfStopped();
     if (!this.options.fallback) sfu.setSubscriptionPolicy(room, this.policy);
     sfu.on('active-speakers', this.onSpeakers);
     this.activeSpeakers(sfu.activeSpeakers(room));
@@ -157,18 +188,27 @@ export class McuRoom {
     return this.feed?.participants() ?? [];
   }
 
-  /** Stops the worker and leaves the room (its publications end). Idempotent. */
+  /** Stops the worker and leaves the room (its publications end). Idempotent; a running {@link McuRoom.start} is undone. */
   async stop(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.teardown();
+  }
+
+  /** Releases what exists of the room's parts; safe to run twice (stop, then a start that saw it). */
+  private async teardown(): Promise<void> {
     this.options.sfu.off('active-speakers', this.onSpeakers);
     this.feed?.close();
     await this.mixer.stop().catch(() => undefined);
-    this.pliSocket?.close();
+    try {
+      this.pliSocket?.close();
+    } catch {
+      // closed already
+    }
     try {
       this.options.sfu.removeServerParticipant(this.options.room, this.options.identity);
     } catch {
-      // the room is gone already
+      // not added yet, or the room is gone already
     }
   }
 

@@ -33,3 +33,22 @@ test('the encoder goes up to a higher estimate and down after a fall, clamped an
   assert.equal(b.update(Number.NaN, 1_500_000, 7000), undefined);
   assert.equal(b.bitrateBps, 1_500_000);
 });
+
+test('a small fall is forgotten: a still picture\'s low REMB much later does not pull the encoder down', () => {
+  const b = new EncoderBitrate({ maxBitrateBps: 1_500_000, startBps: 800_000 });
+  // Sending 790 kbps at 800 kbps; REMB 830k then 780k: a fall under what is sent (congestion),
+  // but to within 5 % of the bitrate: nothing to change, and nothing left to remember.
+  assert.equal(b.update(830_000, 790_000, 0), undefined, 'a move under 5 %');
+  assert.equal(b.update(780_000, 790_000, 250), undefined, 'fell, but to within 5 % of the bitrate');
+  // Later the picture stands still: ~10 kbps sent, the REMB steady at ~25 kbps.
+  for (let t = 1000; t < 10_000; t += 250) assert.equal(b.update(25_000, 10_000, t), undefined, `t=${t}`);
+  assert.equal(b.bitrateBps, 800_000);
+  // A fall that waits for the rate limit is still followed, within 2 s of it.
+  const c = new EncoderBitrate({ maxBitrateBps: 1_500_000, startBps: 800_000 });
+  assert.equal(c.update(1_000_000, 800_000, 0), 1_000_000);
+  assert.equal(c.update(700_000, 990_000, 500), undefined, 'fell: within a second of the last change');
+  assert.equal(c.update(700_000, 990_000, 1000), 700_000, 'followed once the rate limit allows');
+  assert.equal(c.update(900_000, 700_000, 2000), 900_000);
+  assert.equal(c.update(600_000, 890_000, 2500), undefined, 'fell at 2.5 s');
+  assert.equal(c.update(600_000, 600_000, 5000), undefined, 'more than 2 s later: forgotten');
+});

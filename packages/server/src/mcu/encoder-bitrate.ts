@@ -13,7 +13,8 @@
  * - down to the estimate only when the estimate fell (by 5 % or more between two reports) below
  *   what the composite sends (`sendingBps`) while the encoder fills at least half of its bitrate:
  *   the path no longer carries it;
- * otherwise it stays. Always within [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], at most
+ * otherwise it stays. A fall is followed for 2 s after it was seen (it may wait for the rate limit),
+ * then forgotten. Always within [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], at most
  * one change per `minIntervalMs` and only by at least `minChange` of the current value (libvpx
  * resets its rate control on each change, so it should not chase every REMB).
  */
@@ -25,6 +26,8 @@ export const MIN_ENCODER_BITRATE_BPS = 50_000;
 const FALL = 0.05;
 /** …when the encoder fills at least this fraction of its bitrate (otherwise the REMB only reflects the little it sends). */
 const FILLED = 0.5;
+/** A fall is followed down for this long after it was seen, ms (two rate-limit periods), then forgotten. */
+const CONGESTION_MEMORY_MS = 2000;
 
 export interface EncoderBitrateOptions {
   /** The ceiling, bps (`mcu.maxBitrateBps`). */
@@ -41,8 +44,8 @@ export class EncoderBitrate {
   private current: number;
   private changedAt = Number.NEGATIVE_INFINITY;
   private lastEstimate: number | null = null;
-  /** The estimate fell under what is sent since the last change: a lower one may be followed down. */
-  private congested = false;
+  /** When the estimate last fell under what is sent (congestion): a lower one may be followed down until CONGESTION_MEMORY_MS after it. */
+  private congestedAt = Number.NEGATIVE_INFINITY;
   private readonly minIntervalMs: number;
   private readonly minChange: number;
 
@@ -69,15 +72,18 @@ export class EncoderBitrate {
       return undefined;
     }
     const fell = this.lastEstimate !== null && estimateBps < this.lastEstimate * (1 - FALL);
-    if (fell && estimateBps < sendingBps && sendingBps >= FILLED * this.current) this.congested = true;
+    if (fell && estimateBps < sendingBps && sendingBps >= FILLED * this.current) this.congestedAt = now;
     this.lastEstimate = estimateBps;
     const target = Math.round(Math.max(MIN_ENCODER_BITRATE_BPS, Math.min(estimateBps, this.options.maxBitrateBps)));
-    if (target < this.current && !this.congested) return undefined;
-    if (Math.abs(target - this.current) < this.minChange * this.current) return undefined;
+    if (target < this.current && now - this.congestedAt > CONGESTION_MEMORY_MS) return undefined;
+    if (Math.abs(target - this.current) < this.minChange * this.current) {
+      this.congestedAt = Number.NEGATIVE_INFINITY; // already where the congested path allows
+      return undefined;
+    }
     if (now - this.changedAt < this.minIntervalMs) return undefined;
     this.current = target;
     this.changedAt = now;
-    this.congested = false;
+    this.congestedAt = Number.NEGATIVE_INFINITY;
     return target;
   }
 }

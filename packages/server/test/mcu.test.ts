@@ -3,8 +3,9 @@
  * fake camera and its own tone as fake microphone, publish once; each receives exactly one video
  * (the composite) and one audio track (its N−1 mix) and decodes the composite, whose frames hold
  * the other participants' colours; each one's mix has the others' tones and lacks its own
- * (frequency analysis in the page); the active speaker's tile is framed; the encoder's bitrate
- * follows the subscribers' REMB; a late joiner in the meeting app decodes the composite within
+ * (frequency analysis in the page); the active speaker's tile is framed; the subscribers' REMB
+ * reaches the composite's encoder and a still picture's low REMB does not starve it (how the
+ * encoder follows REMB up and down: mcu-bitrate.test.ts); a late joiner in the meeting app decodes the composite within
  * 2 s of its leg connecting, and the app shows the composite as one tile and its own preview,
  * badge "MCU", the inspector and getConnectionInfo() naming the MCU path.
  */
@@ -259,8 +260,10 @@ test('three participants in an mcu room each decode one video, the composite, wi
     20_000,
   );
   console.log(`# active speaker ${framed.speaker}; highlight pixels around each tile: ${JSON.stringify(framed.ring)}`);
-  // The subscribers' REMB reaches the composite's owner, and the encoder is where EncoderBitrate
-  // put it (a still picture's REMB, capped by its throughput, does not pull it down).
+  // The subscribers' REMB reaches the composite's owner (fails if the SFU does not report it), and
+  // the worker's encoder is where McuRoom thinks it is. Still pictures' REMB, capped by their
+  // throughput, must not pull it down (fails with a naive follow-the-lowest-REMB rule). Following
+  // REMB up and down on a real change is mcu-bitrate.test's (no link shaping here).
   const rate = await until(
     "the subscribers' REMB at the composite's encoder",
     async () => ({ estimate: mcu.subscriberEstimateBps, encoder: mcu.bitrateBps, worker: (await mcu.mixer.stats()).bitrateBps }),

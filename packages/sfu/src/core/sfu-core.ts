@@ -15,11 +15,10 @@
  * ```
  */
 import { ActiveSpeakerDetector } from './active-speaker.js';
-import { RembGenerator } from './bwe-feedback.js';
-import { layerCounts, reportSubscriberEstimate, requestKeyframe, selectLayersOf, videoCounts } from './layer-control.js';
+import { layerCounts, reportSubscriberEstimate, selectLayersOf, videoCounts } from './layer-control.js';
 import { Participant, Publication, Subscriber, Subscription, detach, renderKey, renegotiations } from './model.js';
 import { SFU_ROOM_POLICY, type SubscriptionPolicy } from './subscription-policy.js';
-import { replayKeyframe } from './keyframe-cache.js';
+import { forwardRtp, ignored, liveSubscription, subscriberFeedback } from './packet-path.js';
 import { CompositeFallback } from './composite-fallback.js';
 import { fallbackAction, fallbackTick, isComposite } from './fallback-control.js';
 import { emptyMetrics, isEmptyMetrics, resolveCoreOptions, type ResolvedCoreOptions } from './sfu-core-types.js';
@@ -197,7 +196,7 @@ export class SfuCore {
    * is connected). Layer selection skips subscriptions that are not ready.
    */
   subscriptionReady(subscription: SubscriptionRef, ready: boolean, now: number): SfuAction[] {
-    const sub = this.live(subscription);
+    const sub = liveSubscription(subscription);
     if (!sub) return [this.ignore('not-subscribed')];
     if (sub.ready === ready) return [];
     sub.ready = ready;
@@ -220,66 +219,13 @@ export class SfuCore {
     const l = pub.layers[layer];
     if (!l) return [this.ignore('unknown-layer', `${pub.id} layer ${layer}`)];
     if (l.ssrc !== meta.ssrc) pub.layerSsrc(layer, meta.ssrc);
-    let out: SfuAction[] | undefined;
-    if (pub.rembSenderSsrc !== undefined) {
-      const gen = (pub.owner.remb ??= new RembGenerator({ senderSsrc: pub.rembSenderSsrc, maxBitrateBps: this.options.publisherRembBps }));
-      gen.onRtp(meta.ssrc, now);
-      const bytes = gen.poll(now);
-      if (bytes) (out ??= []).push({ type: 'send-remb', publication: pub, packet: bytes });
-    }
-    const video = pub.video;
-    let keyframe: boolean | undefined;
-    const isKeyframe = video ? () => (keyframe ??= video.isKeyframe(meta.payload)) : () => true;
-    if (video) pub.monitor.packet(layer, meta.size, now, video.keyframeSize?.(meta.payload));
-    else if (meta.audioLevel) this.speakers.push(pub.owner.id, meta.audioLevel.level, meta.audioLevel.voice, now);
-    const m = this.metrics;
-    const subs = pub.subscriptions;
-    const cache = pub.keyframes?.[layer];
-    // A kept keyframe goes before the first packet of the next frame to a subscription still
-    // waiting for one (a source that cannot make keyframes on request).
-    const replay = cache !== undefined && cache.startsFrame(meta.timestamp) && cache.readyFor(meta.timestamp) && !isKeyframe();
-    for (let i = 0; i < subs.length; i++) {
-      const s = subs[i]!;
-      if (replay && s.down.awaitsKeyframe(layer)) {
-        m.forwardedPackets += replayKeyframe(cache, s, layer, meta, now, sink);
-        m.keyframeReplays++;
-      }
-      const r = s.down.route(layer, meta.sequenceNumber, meta.timestamp, isKeyframe, now);
-      if (r.forward) {
-        sink.forward(s, packet, r.sequenceNumber, r.timestamp);
-        m.forwardedPackets++;
-        m.forwardedBytes += meta.size;
-      }
-      if (r.requestKeyframe >= 0) requestKeyframe(pub, r.requestKeyframe, now, m, (out ??= []));
-    }
-    cache?.push(packet, meta.timestamp, isKeyframe());
+    const out = forwardRtp(pub, layer, meta, packet, now, sink, this.metrics, this.speakers, this.options.publisherRembBps);
     return out ?? NO_ACTIONS;
   }
 
   /** RTCP feedback from a subscriber. */
   feedback(fb: SubscriberFeedback, now: number): SfuAction[] {
-    if (fb.type === 'remb') {
-      const s = this.subscribers.get(fb.subscriber);
-      if (!s) return [this.ignore('unknown-subscriber', fb.subscriber)];
-      if (!Number.isFinite(fb.bitrateBps) || fb.bitrateBps < 0) return [this.ignore('bad-value', `REMB ${fb.bitrateBps}`)];
-      s.estimate.onRemb(fb.bitrateBps, now);
-      return [];
-    }
-    const sub = this.live(fb.subscription);
-    if (!sub) return [this.ignore('not-subscribed')];
-    if (fb.type === 'nack') {
-      this.metrics.nackReceived++;
-      sub.owner.nacks++;
-      return [];
-    }
-    // A subscriber lost the picture (PLI) or wants a decoder refresh (FIR): ask the publisher
-    // for a keyframe of the layer it gets (always with a PLI, rate-limited per layer).
-    this.metrics.pliReceived++;
-    const layer = sub.down.targetSource ?? sub.down.currentSource;
-    if (layer === null) return [this.ignore('no-layer-forwarded', sub.pub.id)];
-    const out: SfuAction[] = [];
-    requestKeyframe(sub.pub, layer, now, this.metrics, out);
-    return out;
+    return subscriberFeedback(fb, now, this.metrics, (id) => this.subscribers.get(id));
   }
 
   /**
@@ -379,10 +325,6 @@ export class SfuCore {
     for (const s of this.subscribers.values()) if (this.fallback.inComposite(s.id)) this.applyPolicy(s, now, out);
   }
 
-  private live(ref: SubscriptionRef): Subscription | undefined {
-    return ref instanceof Subscription && !ref.closed ? ref : undefined;
-  }
-
   /** Subscribes `s` to `pub`: the output first, then the first layer choice. */
   private attach(s: Subscriber, pub: Publication, explicit: boolean, now: number, out: SfuAction[]): void {
     const sub = new Subscription(s, pub, this.nextSsrc, explicit);
@@ -419,8 +361,6 @@ export class SfuCore {
   }
 
   private ignore(reason: IgnoreReason, detail?: string): SfuAction {
-    const m = this.metrics;
-    m.ignored[reason] = (m.ignored[reason] ?? 0) + 1;
-    return detail === undefined ? { type: 'ignore', reason } : { type: 'ignore', reason, detail };
+    return ignored(this.metrics, reason, detail);
   }
 }

@@ -17,19 +17,9 @@ import { WeriftSource } from './publication-source.js';
 import { WeriftOutput } from './subscriber-output.js';
 import type { PublicationSource, SubscriberOutput } from './ports.js';
 import type { SfuCounters, SfuOptions } from './types.js';
-import type { ActiveSpeaker } from '../core/active-speaker.js';
+import { addMetrics, applyActions, type ActionTarget, type SfuRoomHooks, type SourceEntry } from './room-actions.js';
 
-/** What a room tells its manager (SfuManager's events). */
-export interface SfuRoomHooks {
-  /** The room's active speakers changed (dominant first; empty: nobody speaks). */
-  activeSpeakers?(room: string, speakers: readonly ActiveSpeaker[]): void;
-}
-
-/** A publication's source and who owns it. */
-interface SourceEntry {
-  source: PublicationSource;
-  participant: string;
-}
+export type { SfuRoomHooks } from './room-actions.js';
 
 export class SfuRoom {
   readonly core: SfuCore;
@@ -52,6 +42,8 @@ export class SfuRoom {
   readonly closing = new Set<Promise<unknown>>();
   private readonly weriftSink: ForwardSink<RtpPacket> = { forward: (s, rtp, seq, ts) => this.outputs.get(s)?.forwardWerift(rtp, seq, ts) };
   private readonly bytesSink: ForwardSink<Uint8Array> = { forward: (s, bytes, seq, ts) => this.outputs.get(s)?.forwardBytes(bytes, seq, ts) };
+  /** What the core's actions act on (room-actions.ts). */
+  private readonly actionTarget: ActionTarget;
 
   constructor(
     readonly name: string,
@@ -61,6 +53,8 @@ export class SfuRoom {
   ) {
     this.core = new SfuCore(options.core);
     this.configs = legConfigs(options.announcedAddresses, options.portRange);
+    const { members, sources, outputs } = this;
+    this.actionTarget = { name, options, counters, hooks, members, sources, outputs, openOutput: (sub) => this.openOutput(sub) };
   }
 
   /** The configuration of a browser's subscriber leg (codecs, header extensions, ICE), for other peer connections that send (WHEP). */
@@ -268,51 +262,7 @@ export class SfuRoom {
 
   /** Carries out the core's actions. */
   apply(actions: readonly SfuAction[]): void {
-    for (const a of actions) {
-      switch (a.type) {
-        case 'subscribe':
-          this.openOutput(a.subscription);
-          break;
-        case 'unsubscribe':
-          this.outputs.get(a.subscription)?.close();
-          this.outputs.delete(a.subscription);
-          break;
-        case 'renegotiate':
-          this.members.get(a.subscriber)?.negotiate();
-          break;
-        case 'request-keyframe':
-          this.sources.get(a.publication.id)?.source.requestKeyframe(a.ssrc);
-          break;
-        case 'send-remb':
-          this.sources.get(a.publication.id)?.source.sendRtcp?.(a.packet);
-          break;
-        case 'publisher-layers': {
-          const p = this.members.get(a.publication.participant);
-          if (p) this.options.send(this.name, p.identity, p.sid, { type: 'publisher-layers', streamId: a.publication.streamId, rids: a.rids });
-          break;
-        }
-        case 'subscriber-estimate':
-          this.sources.get(a.publication.id)?.source.subscriberEstimate?.(a.bitrateBps, a.sendingBps);
-          break;
-        case 'active-speakers': {
-          if (a.to === undefined) this.hooks.activeSpeakers?.(this.name, a.speakers);
-          const to = a.to === undefined ? [...this.members.values()] : [this.members.get(a.to)].filter((m) => m !== undefined);
-          for (const m of to) this.options.send(this.name, m.identity, m.sid, { type: 'active-speakers', speakers: [...a.speakers] });
-          break;
-        }
-        case 'composite-fallback': {
-          const { participant: identity, on, reason, estimateBps, needBps } = a;
-          this.options.onCompositeFallback?.(this.name, { identity, sid: this.members.get(identity)?.sid, on, reason, estimateBps, needBps });
-          break;
-        }
-        case 'metrics':
-          addMetrics(this.counters, a.delta);
-          break;
-        case 'ignore':
-          this.options.logger.debug({ room: this.name, reason: a.reason, detail: a.detail }, 'sfu: input ignored');
-          break;
-      }
-    }
+    applyActions(this.actionTarget, actions);
   }
 
   /** Makes the output of a new subscription: a sender on a browser's leg, or the output waiting for it. */
@@ -396,15 +346,4 @@ export class SfuRoom {
     this.pendingOutputs.clear();
     this.stopTimer();
   }
-}
-
-/** Adds a core metrics delta to the totals. */
-function addMetrics(c: SfuCounters, d: ReturnType<SfuCore['takeMetrics']>): void {
-  c.forwardedPackets += d.forwardedPackets;
-  c.forwardedBytes += d.forwardedBytes;
-  c.pliReceived += d.pliReceived;
-  c.pliSent += d.pliSent;
-  c.nackReceived += d.nackReceived;
-  c.keyframeReplays += d.keyframeReplays;
-  for (const [reason, n] of Object.entries(d.ignored)) c.ignored[reason as keyof SfuCounters['ignored']] = (c.ignored[reason as keyof SfuCounters['ignored']] ?? 0) + n;
 }

@@ -207,7 +207,7 @@ export async function startServer(resolved: Resolved, logger: Logger = createLog
   const whip = new WhipService({ keys: resolved.keys, signaling, sfu, iceServers, logger });
   const whep = new WhepService({ keys: resolved.keys, sfu, iceServers, logger });
   // Cameras run on their room's node; in a cluster, calls reach it from any node (http/room-api.ts).
-  const ingress = new IngressManager({ signaling, sfu, logger, retry: config.ingressRetry });
+  const ingress = new IngressManager({ signaling, sfu, logger, retry: config.ingressRetry, onLeft: (room) => egressRef?.roomLeft(room) });
   const setRoomPolicy = (room: string, policy: RoomPolicy) => {
     adapter.setRoomPolicy(room, policy);
     if (policy !== 'mcu') void mcu.stop(room);

@@ -79,7 +79,8 @@ export class EgressManager {
   }
 
   /**
-   * Starts an egress; resolves once its workers are up (status `starting` or `active`).
+   * Starts an egress; resolves once its workers are up (status `starting` or `active`; `complete`
+   * when it ended while starting: its room emptied, a stop, shutdown).
    * @throws EgressError 404 `ROOM_NOT_FOUND` / `TRACK_NOT_FOUND`, 400 `INVALID_REQUEST` (format for a track),
    *   503 `GSTREAMER_UNAVAILABLE` / `TOO_MANY_WORKERS`, 500 `EGRESS_FAILED` (it could not start; it
    *   is listed as `failed` with the reason)
@@ -118,11 +119,15 @@ export class EgressManager {
       mkdirSync(dir, { recursive: true });
       await (request.type === 'track' ? this.startTrack(run, publicationId!) : this.startComposite(run));
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      await this.end(run, 'failed', reason);
-      if (err instanceof EgressError) throw err;
-      throw new EgressError(500, 'EGRESS_FAILED', `egress ${egressId} could not start: ${reason}`);
+      // Ended while starting (its room emptied, a stop, shutdown): the error is that end's doing.
+      if (!run.ending) {
+        const reason = err instanceof Error ? err.message : String(err);
+        await this.end(run, 'failed', reason);
+        if (err instanceof EgressError) throw err;
+        throw new EgressError(500, 'EGRESS_FAILED', `egress ${egressId} could not start: ${reason}`);
+      }
     }
+    if (run.ending) await run.ending;
     if (run.info.status === 'failed') throw new EgressError(500, 'EGRESS_FAILED', `egress ${egressId} could not start: ${run.info.reason ?? 'failed'}`);
     this.log.info({ egressId, room: info.room, type: info.type, file: info.file }, 'egress started');
     return this.snapshot(run);
@@ -140,7 +145,7 @@ export class EgressManager {
   }
 
   /**
-   * A participant left `room`: once nobody is left in it, its egresses stop and finalize their
+   * A participant left `room` (a browser's SFU leave, a camera removed): once nobody is left in it, its egresses stop and finalize their
    * files (status `complete`), as LiveKit's egress ends with its room.
    */
   roomLeft(room: string): void {
@@ -290,6 +295,7 @@ export class EgressManager {
     recorder.on('keyframeNeeded', () => void mixer.requestKeyframe().catch(() => undefined));
     await mixer.addOutput({ kind: 'video', port: recorder.ports.video! });
     await mixer.addOutput({ kind: 'mix', port: recorder.ports.audio! });
+    if (run.ending) return; // end() stops the mixer and the recorder; no participant to add
     this.options.sfu.addServerParticipant(room, this.identity(run), 'egress');
     const names = () => new Map((this.options.rooms.participants(room) ?? []).map((p) => [p.identity, p.name || p.identity]));
     run.feed = new CompositeFeed({

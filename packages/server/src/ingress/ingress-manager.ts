@@ -46,6 +46,8 @@ export interface IngressOptions {
   retry?: Partial<RetryOptions>;
   /** No media for this long: the pull is restarted, ms. Default 3000. */
   stallMs?: number;
+  /** A camera left `room` (removed): e.g. the room's egresses stop if it is empty now. */
+  onLeft?: (room: string) => void;
 }
 
 /** The audio codecs an ingress publishes, by the worker's name for them (rtsp_pull.py AUDIO_OUT). */
@@ -130,6 +132,7 @@ export class IngressManager {
     ing.worker?.kill('SIGTERM');
     this.opts.sfu.removeServerParticipant(ing.info.room, ing.info.identity);
     this.opts.signaling.run(this.opts.signaling.core.removeIngressParticipant(ing.info.room, ing.info.identity));
+    this.opts.onLeft?.(ing.info.room);
     if (this.ingresses.size === 0) this.dropSpare();
     this.log.info({ id, room: ing.info.room, identity: ing.info.identity }, 'ingress removed');
     return true;

@@ -8,17 +8,19 @@
  * subscriber legs, {@link SfuTransport}) and the topology switch between them
  * ({@link TopologySwitch}, a sans-I/O state machine, run by {@link TopologyAdapter}).
  */
-import { ErrorCode, SignalingError, type IceServer, type ParticipantInfo, type ServerMessage, type ServerMessageOf, type TrackInfo } from '@dari/protocol';
+import { ErrorCode, SignalingError, type IceServer, type ServerMessage, type ServerMessageOf } from '@dari/protocol';
 import { ClientError, ClientErrorCode, describe } from './errors.js';
 import { TypedEmitter } from './events.js';
 import { sendFileOver } from './file-transfer.js';
 import { MeshTransport } from './mesh-transport.js';
-import { LocalParticipant, RemoteParticipant, RemoteTrackPublication, markSpeakers, type Participant } from './participant.js';
+import { LocalParticipant, RemoteParticipant, markSpeakers, type Participant } from './participant.js';
+import { RemoteRoster } from './remote-roster.js';
 import type { ConnectionState, ConnectOptions, RoomEvents, RoomOptions } from './room-events.js';
 import { SfuTransport } from './sfu-transport.js';
 import { SignalClient } from './signal-client.js';
 import { StatsSamplers, type ConnectionInfo, type MediaPathInfo } from './stats.js';
-import { CompositeReceiver, type CompositeTracks } from './composite-tracks.js';
+import type { CompositeTracks } from './composite-tracks.js';
+import { MediaPathTracker, sampleConnections } from './media-path.js';
 import { TopologyAdapter, type TopologyEffects } from './topology-adapter.js';
 import type { MediaPath } from './topology-switch.js';
 
@@ -32,20 +34,19 @@ export class Room extends TypedEmitter<RoomEvents> {
   activeSpeakers: Participant[] = [];
   /** True while the server records the room (`recordingStatusChanged`). */
   isRecording = false;
-  /** The server's last `media-path` (SFU and MCU rooms); see {@link mediaPath}. */
-  private serverPath: MediaPathInfo = { path: 'sfu', reason: 'room-mode' };
   /**
    * The server's composite we receive now (`compositeChanged`): in an `mcu` room the video of
    * everyone and the audio mix of everyone but us, instead of the participants' tracks.
    */
   get composite(): CompositeTracks {
-    return this.compositeReceiver.tracks;
+    return this.paths.composite.tracks;
   }
   private readonly signal = new SignalClient((event, err) =>
     this.reportError(new ClientError(ClientErrorCode.INTERNAL, `handling signaling ${event} failed: ${describe(err)}`, { event }, { cause: err })),
   );
   private readonly samplers = new StatsSamplers();
-  private readonly compositeReceiver = new CompositeReceiver((tracks) => this.emit('compositeChanged', tracks));
+  /** The server's last `media-path` (SFU and MCU rooms; see {@link mediaPath}) and its composite. */
+  private readonly paths = new MediaPathTracker((tracks) => this.emit('compositeChanged', tracks));
   private iceServers: IceServer[] = [];
   /** Scale-out: the node the room lives on (`joined.node`), to notice when it moves. */
   private roomNode: string | undefined;
@@ -53,6 +54,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** In `sfu` mode (and while switching): the publisher and subscriber legs to the SFU. */
   private sfu: SfuTransport | null = null;
   private readonly topology: TopologyAdapter;
+  private readonly roster: RemoteRoster;
 
   constructor(private readonly options: RoomOptions = {}) {
     super();
@@ -92,6 +94,8 @@ export class Room extends TypedEmitter<RoomEvents> {
       },
     });
     this.topology = new TopologyAdapter(this.effects());
+    const { remoteParticipants: participants, mesh, samplers, signal, topology } = this;
+    this.roster = new RemoteRoster({ participants, mesh, samplers, signal, topology, mode: () => this.mode, emit: this.emit.bind(this) });
     this.signal.on('state', (s) => this.emit('connectionStateChanged', s));
     this.signal.on('joined', (m) => this.onJoined(m));
     this.signal.on('message', (m) => this.onMessage(m));
@@ -116,7 +120,7 @@ export class Room extends TypedEmitter<RoomEvents> {
    * server's word (`sfu`, `composite-fallback`, `mcu`; `mediaPathChanged` when it changes).
    */
   get mediaPath(): MediaPathInfo {
-    return this.mode === 'p2p' ? { path: 'p2p', reason: 'room-mode' } : { ...this.serverPath };
+    return this.paths.info(this.mode);
   }
 
   /**
@@ -170,21 +174,7 @@ export class Room extends TypedEmitter<RoomEvents> {
    * @param identity only this participant; default all
    */
   async getConnectionInfo(identity?: string): Promise<ConnectionInfo[]> {
-    const jobs: Promise<ConnectionInfo>[] = [];
-    for (const p of this.remoteParticipants.values()) {
-      if (identity !== undefined && p.identity !== identity) continue;
-      // Each participant's media comes over whichever path delivers its tracks now.
-      const viaSfu = [...p.tracks.values()].some((t) => t.track && t.path === 'sfu') || (this.mode === 'sfu' && !this.mesh.get(p.identity)?.media);
-      if (viaSfu && this.sfu) {
-        const ids = new Set([...p.tracks.values()].flatMap((t) => (t.track && t.path === 'sfu' ? [t.track.id] : [])));
-        jobs.push(this.samplers.sample(p.identity, this.sfu.subscriber.pc, 'sfu', ids));
-      } else {
-        const link = this.mesh.get(p.identity);
-        if (link) jobs.push(this.samplers.sample(p.identity, link.pc, 'p2p'));
-      }
-    }
-    const sfuPath = this.mode === 'p2p' ? { path: 'sfu' as const, reason: 'switching' } : this.mediaPath;
-    return (await Promise.all(jobs)).map((info) => ({ ...info, mediaPath: info.via === 'p2p' ? { path: 'p2p', reason: 'room-mode' } : sfuPath }));
+    return sampleConnections(this.remoteParticipants.values(), identity, this.mode, this.mediaPath, { mesh: this.mesh, sfu: this.sfu, samplers: this.samplers });
   }
 
   /**
@@ -227,7 +217,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         pub.track = track;
         pub.path = path;
         // A flip-back to sfu is followed by every render size anyway (send-render-sizes).
-        if (path === 'sfu' && reason !== 'flip-back') this.sendTrackSettings(identity, pub);
+        if (path === 'sfu' && reason !== 'flip-back') this.roster.sendTrackSettings(identity, pub);
         this.emit('trackSubscribed', track, pub, p);
       },
       sendMoved: (identity, path) => this.mesh.sendMoved(identity, path),
@@ -240,13 +230,12 @@ export class Room extends TypedEmitter<RoomEvents> {
       closeSfu: () => {
         this.sfu?.close();
         this.sfu = null;
-        this.compositeReceiver.clear();
         // Off the SFU the server's word no longer holds (a fallback ended with our subscriber leg).
-        this.serverPath = { path: 'sfu', reason: 'room-mode' };
+        this.paths.reset();
         this.signal.send({ type: 'sfu-leave' });
       },
       sendRenderSizes: () => {
-        for (const p of this.remoteParticipants.values()) for (const pub of p.tracks.values()) this.sendTrackSettings(p.identity, pub);
+        for (const p of this.remoteParticipants.values()) for (const pub of p.tracks.values()) this.roster.sendTrackSettings(p.identity, pub);
       },
       error: (err) => this.reportError(err),
     };
@@ -255,13 +244,13 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** The two SFU legs: we offer on the publisher one, the SFU offers on the subscriber one. */
   private openSfu(): void {
     this.sfu?.close();
-    this.compositeReceiver.clear();
+    this.paths.composite.clear();
     this.sfu = new SfuTransport({
       configuration: this.rtcConfiguration(),
       localTracks: () => [...this.localParticipant.tracks.values()],
       simulcast: this.options.simulcast !== false,
       send: (m) => this.signal.send(m),
-      onTrack: (ev) => (this.compositeReceiver.take(ev) ? undefined : this.topology.trackArrived('sfu', ev)),
+      onTrack: (ev) => (this.paths.composite.take(ev) ? undefined : this.topology.trackArrived('sfu', ev)),
       onLegState: (leg, state) => {
         if (leg === 'subscriber') this.topology.sfuState(state);
         this.emit('peerConnectionStateChanged', `sfu:${leg}`, state);
@@ -288,10 +277,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (m.resumed) {
       // Same session: peer connections survived. Reconcile presence that changed meanwhile.
       const present = new Set(m.participants.map((p) => p.identity));
-      for (const p of [...this.remoteParticipants.values()]) if (!present.has(p.identity)) this.removeRemote(p.identity);
+      for (const p of [...this.remoteParticipants.values()]) if (!present.has(p.identity)) this.roster.remove(p.identity);
       for (const info of m.participants) {
-        if (this.remoteParticipants.has(info.identity)) this.updateRemote(info);
-        else this.addRemote(info, false); // joined while we were away: they offer to us
+        if (this.remoteParticipants.has(info.identity)) this.roster.update(info);
+        else this.roster.add(info, false); // joined while we were away: they offer to us
       }
       this.topology.setMode(m.mode);
       // Back after a cut or an address change: links whose ICE went down restart it now.
@@ -306,7 +295,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     }
     this.topology.start(m.mode); // opens the SFU legs in an sfu room
     // In a mesh the newcomer offers to everyone already there; they answer (docs/protocol.md#mesh).
-    for (const info of m.participants) this.addRemote(info, m.mode === 'p2p');
+    for (const info of m.participants) this.roster.add(info, m.mode === 'p2p');
   }
 
   private onMessage(m: ServerMessage): void {
@@ -314,18 +303,18 @@ export class Room extends TypedEmitter<RoomEvents> {
       case 'participant-joined': {
         const known = this.remoteParticipants.get(m.participant.identity);
         if (known?.sid === m.participant.sid) {
-          this.updateRemote(m.participant);
+          this.roster.update(m.participant);
           break;
         }
-        if (known) this.removeRemote(known.identity);
-        this.addRemote(m.participant, false);
+        if (known) this.roster.remove(known.identity);
+        this.roster.add(m.participant, false);
         break;
       }
       case 'participant-updated':
-        if (this.remoteParticipants.has(m.participant.identity)) this.updateRemote(m.participant);
+        if (this.remoteParticipants.has(m.participant.identity)) this.roster.update(m.participant);
         break;
       case 'participant-left':
-        if (this.remoteParticipants.get(m.identity)?.sid === m.sid) this.removeRemote(m.identity);
+        if (this.remoteParticipants.get(m.identity)?.sid === m.sid) this.roster.remove(m.identity);
         break;
       case 'sdp':
       case 'candidate': {
@@ -358,8 +347,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         break;
       }
       case 'media-path': {
-        const { path, reason, estimateBps, needBps } = m;
-        this.serverPath = { path, reason, ...(estimateBps !== undefined ? { estimateBps } : {}), ...(needBps !== undefined ? { needBps } : {}) };
+        this.paths.serverSaid(m);
         this.emit('mediaPathChanged', this.mediaPath);
         break;
       }
@@ -376,54 +364,12 @@ export class Room extends TypedEmitter<RoomEvents> {
     }
   }
 
-  /** A remote publication whose adaptive-stream size goes to the SFU. */
-  private newPublication(identity: string, info: TrackInfo): RemoteTrackPublication {
-    return new RemoteTrackPublication(info, (pub) => this.sendTrackSettings(identity, pub));
-  }
-
-  /** Tells the SFU how large we render `identity`'s video (only while it comes through the SFU). */
-  private sendTrackSettings(identity: string, pub: RemoteTrackPublication): void {
-    if (!pub.dimensions || pub.kind !== 'video' || this.mode !== 'sfu') return;
-    this.signal.send({ type: 'track-settings', participant: identity, trackSid: pub.sid, width: pub.dimensions.width, height: pub.dimensions.height });
-  }
-
-  private addRemote(info: ParticipantInfo, offer: boolean): void {
-    const p = new RemoteParticipant(info);
-    for (const t of info.tracks) p.tracks.set(t.sid, this.newPublication(info.identity, t));
-    this.remoteParticipants.set(info.identity, p);
-    this.topology.participant(info.identity, info.tracks);
-    this.emit('participantConnected', p);
-    if (offer) this.mesh.open(p.identity, p.sid, { initiator: true, media: this.mode === 'p2p' });
-  }
-
-  private updateRemote(info: ParticipantInfo): void {
-    const p = this.remoteParticipants.get(info.identity)!;
-    p.info = info;
-    const { gone, muteChanged } = p.applyTracks(info.tracks, (t) => this.newPublication(info.identity, t));
-    for (const pub of gone) if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
-    for (const pub of muteChanged) this.emit(pub.muted ? 'trackMuted' : 'trackUnmuted', pub, p);
-    this.topology.participant(info.identity, info.tracks);
-    this.emit('participantUpdated', p);
-  }
-
-  private removeRemote(identity: string): void {
-    const p = this.remoteParticipants.get(identity);
-    if (!p) return;
-    this.remoteParticipants.delete(identity);
-    this.mesh.close(identity);
-    this.samplers.forget(identity);
-    this.topology.participantLeft(identity);
-    for (const pub of p.tracks.values()) if (pub.track) this.emit('trackUnsubscribed', pub.track, pub, p);
-    this.emit('participantDisconnected', p);
-  }
-
   private teardown(): void {
     this.topology.reset();
-    for (const identity of [...this.remoteParticipants.keys()]) this.removeRemote(identity);
+    for (const identity of [...this.remoteParticipants.keys()]) this.roster.remove(identity);
     this.mesh.closeAll();
     this.sfu?.close();
     this.sfu = null;
-    this.compositeReceiver.clear();
-    this.serverPath = { path: 'sfu', reason: 'room-mode' };
+    this.paths.reset();
   }
 }

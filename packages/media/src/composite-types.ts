@@ -98,3 +98,6 @@ export interface Op {
 
 /** Defaults of {@link CompositeOptions}. */
 export const COMPOSITE_DEFAULTS = { width: 640, height: 360, fps: 15, maxBitrateBps: 1_500_000, videoPt: 96, audioPt: 111, latencyMs: 50 };
+
+/** The lowest bitrate the composite's encoder is set to, bps (setBitrate clamps to it; worker/composite.py repeats it). */
+export const MIN_COMPOSITE_BITRATE_BPS = 50_000;

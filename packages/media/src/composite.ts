@@ -15,8 +15,9 @@ import { MediaError } from './errors.js';
 import { silentLogger, type MediaLogger } from './logger.js';
 import { SupervisedWorker } from './supervisor.js';
 import type { WorkerEvent } from './worker-process.js';
-import { COMPOSITE_DEFAULTS as DEFAULTS, type CompositeEvents, type CompositeOptions, type CompositeStats, type InputPorts, type Op, type OutputSpec, type OutputState, type ParticipantState } from './composite-types.js';
+import { COMPOSITE_DEFAULTS as DEFAULTS, MIN_COMPOSITE_BITRATE_BPS, type CompositeEvents, type CompositeOptions, type CompositeStats, type InputPorts, type Op, type OutputSpec, type OutputState, type ParticipantState } from './composite-types.js';
 
+export { MIN_COMPOSITE_BITRATE_BPS } from './composite-types.js';
 export type { CompositeEvents, CompositeOptions, CompositeStats, InputPorts, OutputKind, OutputSpec } from './composite-types.js';
 
 export class CompositeMixer extends TypedEmitter<CompositeEvents> {
@@ -221,9 +222,9 @@ export class CompositeMixer extends TypedEmitter<CompositeEvents> {
     });
   }
 
-  /** Sets the encoder's target bitrate (clamped to [50000, maxBitrateBps]), e.g. from subscribers' REMB. */
+  /** Sets the encoder's target bitrate (clamped to [{@link MIN_COMPOSITE_BITRATE_BPS}, maxBitrateBps]), e.g. from subscribers' REMB. */
   setBitrate(bps: number): Promise<void> {
-    const next = Math.max(50_000, Math.min(Math.round(bps), this.options.maxBitrateBps));
+    const next = Math.max(MIN_COMPOSITE_BITRATE_BPS, Math.min(Math.round(bps), this.options.maxBitrateBps));
     if (next === this.bitrateBps) return Promise.resolve();
     this.bitrateBps = next;
     return this.enqueue(async () => {

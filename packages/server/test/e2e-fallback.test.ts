@@ -1,7 +1,7 @@
 /**
  * The composite as a fallback in an SFU room (issue #10 item 3), in Chromium: a subscriber whose
- * downlink is capped for real (its Chromium runs in a network namespace; `tc tbf` on the host end
- * of its veth shapes what it receives) sees its REMB fall below what the publisher's lowest layer
+ * downlink is capped for real (its Chromium runs in a network namespace; an HTB class on the host
+ * end of its veth caps the UDP it receives, signaling over TCP stays unshaped) sees its REMB fall below what the publisher's lowest layer
  * and audio need, receives the room's composite instead of the separate video, and gets the
  * separate video back once the cap is lifted; its composite worker killed meanwhile is restarted
  * and the composite resumes. Needs root and GStreamer; skips and says why otherwise.

@@ -18,13 +18,12 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../src/serve.js';
 import { DEV_API_KEY, DEV_API_SECRET } from '../src/tokens.js';
 import { devToken, testServer } from './helpers.js';
-import { joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
+import { freeTcpPort, joinWithSdk, launchChromium, type Participant } from '@dari/testkit';
 import { decodes } from './decoding.js';
 import { startVlcCamera, type VlcCamera } from './vlc-camera.js';
 
@@ -76,14 +75,6 @@ interface Listed {
   media?: { video?: string; audio?: string };
 }
 
-/** A free TCP port on loopback (bound, then released). */
-async function freeTcpPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** Polls GET /api/ingress until the ingress `id` is in `state`. */
 async function waitState(id: string, state: string, timeoutMs = 20_000): Promise<Listed> {

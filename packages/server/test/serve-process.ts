@@ -1,7 +1,7 @@
 /** `dari serve` as a separate process, as an operator runs it: start, wait for the ready line, SIGTERM. */
+import { freeTcpPort as freePort } from '@dari/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -18,14 +18,8 @@ export interface Serving {
   readyAt: number;
 }
 
-/** A TCP port free now (and its UDP twin, for TURN). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+/** A TCP port free now (the same number serves its UDP twin, for TURN). */
+export { freePort };
 
 /** Starts `dari serve ARGS` and resolves at its ready line. @throws Error with its stderr when it exits first */
 export async function serve(args: string[]): Promise<Serving> {

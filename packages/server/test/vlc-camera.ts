@@ -4,23 +4,15 @@
  * server (`#rtp{sdp=rtsp://…}`: RTP over UDP after RTSP SETUP). VLC refuses to run as root, so as
  * root (a clean CI machine) it runs as the unprivileged user `nobody` through runuser(1).
  */
+import { freeTcpPort as freePort } from '@dari/testkit';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-
-/** A free TCP port on loopback (bound then released: VLC cannot report one it chose itself). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
 async function listening(port: number, timeoutMs: number, exited: () => string | undefined): Promise<void> {

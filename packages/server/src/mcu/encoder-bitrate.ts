@@ -18,9 +18,10 @@
  * one change per `minIntervalMs` and only by at least `minChange` of the current value (libvpx
  * resets its rate control on each change, so it should not chase every REMB).
  */
+import { MIN_COMPOSITE_BITRATE_BPS } from '@dari/media';
 
 /** The lowest bitrate the composite's encoder is set to, bps (the floor of CompositeMixer.setBitrate). */
-export const MIN_ENCODER_BITRATE_BPS = 50_000;
+export const MIN_ENCODER_BITRATE_BPS = MIN_COMPOSITE_BITRATE_BPS;
 
 /** A fall of the estimate by this fraction between two reports counts as congestion… */
 const FALL = 0.05;

@@ -206,7 +206,8 @@ export type SfuAction =
    * receive a publication whose source adapts its bitrate ({@link PublicationSpec.adaptsBitrate}):
    * at every tick while one is known, once `null` when none is left (no subscriber, or their
    * REMBs are older than {@link SfuCoreOptions.rembStaleMs}). A REMB estimates everything the
-   * subscriber's leg carries, so the owner leaves room for its other tracks. `sendingBps`: what
+   * subscriber's leg carries, so an owner may leave room for its other tracks (McuRoom does not
+   * subtract its ~40 kbps Opus mix: it follows only falls, see encoder-bitrate.ts). `sendingBps`: what
    * the publication sends now (its layers' measured bitrate over the last second).
    */
   | { type: 'subscriber-estimate'; publication: PublicationRef; bitrateBps: number | null; sendingBps: number }

@@ -6,64 +6,17 @@
  * with the session client of bench/sfu/janus-bot.mjs.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
-import { freePort, sleep } from '../sfu/servers.mjs';
+import { freePort, janusConfig, sleep } from '../sfu/servers.mjs';
 import { JanusSession } from '../sfu/janus-bot.mjs';
 
-const JANUS_LIB = '/usr/lib/x86_64-linux-gnu/janus';
-
-function config(dir, wsPort) {
-  for (const sub of ['plugins', 'transports', 'events', 'loggers']) mkdirSync(join(dir, sub));
-  symlinkSync(join(JANUS_LIB, 'plugins/libjanus_streaming.so'), join(dir, 'plugins/libjanus_streaming.so'));
-  symlinkSync(join(JANUS_LIB, 'transports/libjanus_websockets.so'), join(dir, 'transports/libjanus_websockets.so'));
-  writeFileSync(
-    join(dir, 'janus.jcfg'),
-    `general: {
-	configs_folder = "${dir}"
-	plugins_folder = "${dir}/plugins"
-	transports_folder = "${dir}/transports"
-	events_folder = "${dir}/events"
-	loggers_folder = "${dir}/loggers"
-	debug_level = 3
-	server_name = "dari-bench-ingest"
-	session_timeout = 60
-	hide_dependencies = true
-}
-certificates: {
-}
-media: {
-	ipv6 = false
-	rtp_port_range = "30000-34999"
-	no_media_timer = 1
-}
-nat: {
-	full_trickle = false
-	ice_tcp = false
-	ignore_mdns = true
-}
-plugins: {
-}
-transports: {
-}
-loggers: {
-}
-events: {
-	broadcast = false
-}
-`,
-  );
-  writeFileSync(join(dir, 'janus.transport.websockets.jcfg'), `general: {\n\tjson = "plain"\n\tws = true\n\tws_port = ${wsPort}\n\tws_ip = "127.0.0.1"\n\twss = false\n\tws_logging = "err"\n}\nadmin: {\n\tadmin_ws = false\n\tadmin_wss = false\n}\n`);
-  writeFileSync(join(dir, 'janus.plugin.streaming.jcfg'), 'general: {\n\trtp_port_range = "35000-39999"\n}\n');
-}
 
 /** Starts Janus; resolves once its WebSocket transport listens (bounded). */
 export async function startJanusStreaming() {
   const wsPort = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'dari-bench-ingest-janus-'));
-  config(dir, wsPort);
+  const dir = janusConfig({ wsPort, rtpPorts: '30000-34999', plugin: 'streaming', pluginConfig: 'general: {\n\trtp_port_range = "35000-39999"\n}\n' });
   const child = spawn('janus', ['--config', join(dir, 'janus.jcfg'), '--configs-folder', dir, '--disable-colors'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (d) => (out = (out + d).slice(-6000));

@@ -213,11 +213,15 @@ export function janusVersion() {
  * Writes a minimal Janus configuration into a temp folder: only the VideoRoom plugin and the
  * WebSocket transport are visible to Janus (symlinks in private plugin/transport folders).
  */
-export function janusConfig({ wsPort, iceLite = false, rtpPorts = '20000-29999', debugLevel = 3 }) {
+/**
+ * A Janus config dir with the WebSocket transport and one plugin (`videoroom` for bench/sfu,
+ * `streaming` for bench/ingest, whose own jcfg is `pluginConfig`).
+ */
+export function janusConfig({ wsPort, iceLite = false, rtpPorts = '20000-29999', debugLevel = 3, plugin = 'videoroom', pluginConfig = 'general: {\n}\n' }) {
   const dir = mkdtempSync(join(tmpdir(), 'dari-bench-janus-'));
   tempDirs.add(dir);
   for (const sub of ['plugins', 'transports', 'events', 'loggers']) mkdirSync(join(dir, sub));
-  symlinkSync(join(JANUS_LIB, 'plugins/libjanus_videoroom.so'), join(dir, 'plugins/libjanus_videoroom.so'));
+  symlinkSync(join(JANUS_LIB, `plugins/libjanus_${plugin}.so`), join(dir, `plugins/libjanus_${plugin}.so`));
   symlinkSync(join(JANUS_LIB, 'transports/libjanus_websockets.so'), join(dir, 'transports/libjanus_websockets.so'));
   writeFileSync(
     join(dir, 'janus.jcfg'),
@@ -276,7 +280,7 @@ admin: {
 }
 `,
   );
-  writeFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'general: {\n}\n');
+  writeFileSync(join(dir, `janus.plugin.${plugin}.jcfg`), pluginConfig);
   return dir;
 }
 

@@ -73,7 +73,15 @@ async function received(p: Participant): Promise<{ video: number; audio: number;
       el.muted = true;
       el.srcObject = new MediaStream([track]);
       await el.play();
-      await new Promise((r) => setTimeout(r, 200));
+      // A decoded frame with its size (bounded: the caller polls again on an empty answer).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        el.requestVideoFrameCallback(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (el.videoWidth === 0) return { video, audio, framesDecoded, shares };
       const canvas = document.createElement('canvas');
       [canvas.width, canvas.height] = [el.videoWidth, el.videoHeight];
       const ctx = canvas.getContext('2d')!;
@@ -147,7 +155,15 @@ async function highlightAround(p: Participant): Promise<Record<string, number>> 
       el.muted = true;
       el.srcObject = new MediaStream([track]);
       await el.play();
-      await new Promise((r) => setTimeout(r, 200));
+      // A decoded frame with its size (bounded: the caller polls again on an empty answer).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        el.requestVideoFrameCallback(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (el.videoWidth === 0) return out;
       const canvas = document.createElement('canvas');
       const [width, height] = [(canvas.width = el.videoWidth), (canvas.height = el.videoHeight)];
       const ctx = canvas.getContext('2d')!;

@@ -210,12 +210,9 @@ export function janusVersion() {
 }
 
 /**
- * Writes a minimal Janus configuration into a temp folder: only the VideoRoom plugin and the
- * WebSocket transport are visible to Janus (symlinks in private plugin/transport folders).
- */
-/**
- * A Janus config dir with the WebSocket transport and one plugin (`videoroom` for bench/sfu,
- * `streaming` for bench/ingest, whose own jcfg is `pluginConfig`).
+ * Writes a minimal Janus configuration into a temp folder: only one plugin (`videoroom` for
+ * bench/sfu, `streaming` for bench/ingest, whose own jcfg is `pluginConfig`) and the WebSocket
+ * transport are visible to Janus (symlinks in private plugin/transport folders).
  */
 export function janusConfig({ wsPort, iceLite = false, rtpPorts = '20000-29999', debugLevel = 3, plugin = 'videoroom', pluginConfig = 'general: {\n}\n' }) {
   const dir = mkdtempSync(join(tmpdir(), 'dari-bench-janus-'));

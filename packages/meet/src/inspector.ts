@@ -68,6 +68,7 @@ export function fallbackText(m: NonNullable<ConnectionInfo['mediaPath']>): strin
     return `Composite fallback: your connection cannot carry the others' videos even at their lowest quality${figures}, so the server sends you one composite video of everyone instead; you still hear everyone's own audio.${probe} The separate videos come back when your connection recovers.`;
   }
   if (m.path !== 'sfu') return undefined;
+  if (m.reason === 'composite-unavailable' && !figures) return 'Through the server (SFU): this room is an MCU room, but the server cannot run its composite now (no GStreamer or no free media worker), so you get the separate videos.';
   if (m.reason === 'composite-unavailable') return `Through the server (SFU): your connection is too weak for the others' videos${figures}, but the server cannot make a composite for you now (no media worker), so you keep the separate videos.`;
   if (m.reason === 'composite-failed') return 'Through the server (SFU): the composite you received stopped working, so you get the separate videos again.';
   if (m.reason === 'estimate-recovered') return `Through the server (SFU): your connection recovered${figures}, so you get the separate videos again instead of the composite.`;

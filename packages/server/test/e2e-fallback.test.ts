@@ -123,7 +123,7 @@ async function decodes(p: Participant, what: string, which: (stream: string) => 
   );
 }
 
-test('a subscriber whose downlink is capped receives the composite, and its separate video back when the cap is lifted', { timeout: 90_000 }, async (t) => {
+test('a subscriber whose downlink is capped receives the composite, and its separate video back when the cap is lifted', { timeout: 150_000 }, async (t) => {
   if (skip) return t.skip(skip);
   const origin = `--unsafely-treat-insecure-origin-as-secure=${server.url}`;
   const wrapper = join(dir, 'chromium');
@@ -151,16 +151,18 @@ test('a subscriber whose downlink is capped receives the composite, and its sepa
   // A crashed worker does not end the call: it is restarted and the composite resumes.
   const killedAt = Date.now();
   server.fallback.get('weak')!.mixer.kill();
-  await decodes(ben, 'ben decodes the composite again after its worker was killed', (s) => s === 'dari-composite', 15_000);
+  // On a loaded machine a timed probe may fall in this window: the capped link fails it and ben
+  // comes back to the composite (a second fallback), which is what is waited for here too.
+  await decodes(ben, 'ben decodes the composite again after its worker was killed', (s) => s === 'dari-composite', 30_000);
   const resumedMs = Date.now() - killedAt;
   assert.deepEqual(server.fallback.subscribers('weak'), ['ben'], 'still in the fallback');
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  assert.match(metrics, /^dari_composite_fallback_total 1$/m);
+  assert.match(metrics, /^dari_composite_fallback_total [1-9]\d*$/m);
   assert.match(metrics, /^dari_composite_fallback_subscribers 1$/m);
 
   const liftAt = Date.now();
   shape(null);
-  await until('ben back on the tracks', () => server.fallback.subscribers('weak'), (s) => s.length === 0, 30_000);
+  await until('ben back on the tracks', () => server.fallback.subscribers('weak'), (s) => s.length === 0, 40_000);
   await decodes(ben, 'ben decodes ana\'s video again', ana, 20_000);
   const recoveredMs = Date.now() - liftAt;
   const back = await decoded(ben);

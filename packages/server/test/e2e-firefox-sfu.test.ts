@@ -84,9 +84,11 @@ test('Firefox publishes simulcast through the SFU (small renderer gets the low l
     let state = { small: { width: 0, frames: 0, audioPackets: 0 }, large: { width: 0, frames: 0, audioPackets: 0 }, fox: { width: 0, frames: 0, audioPackets: 0 }, layers: {} as Record<string, number> };
     for (;;) {
       state = { small: await decodedWidth(small.page, 'fox'), large: await decodedWidth(large.page, 'fox'), fox: await decodedWidth(fox.page, 'small'), layers: await sentLayers() };
-      const done = state.small.width > 0 && state.large.width > state.small.width && state.fox.frames > 10 && state.fox.audioPackets > 10;
+      const selected = env.server.sfu.metrics().layers;
+      // Decoded widths lag the SFU's selection: wait for both to agree (a loaded machine ramps slowly).
+      const done = state.small.width === 320 && state.large.width === 640 && selected['h'] === 1 && selected['f'] === 1 && state.fox.frames > 10 && state.fox.audioPackets > 10;
       if (done) break;
-      if (Date.now() > deadline) throw new Error(`simulcast from Firefox not forwarded by layer: ${JSON.stringify(state)}`);
+      if (Date.now() > deadline) throw new Error(`simulcast from Firefox not forwarded by layer: ${JSON.stringify(state)}, SFU layers ${JSON.stringify(selected)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     t.diagnostic(`layers selected ${Date.now() - started} ms after the three joined`);

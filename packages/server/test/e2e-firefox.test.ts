@@ -134,6 +134,7 @@ test('a 5 MiB file from Firefox to Chromium arrives with an equal SHA-256', { sk
   const ff = await joinFirefox('ff-file', 'fox', false);
   const ch = await joinChromium('ff-file', 'chrome', false);
   try {
+    await waitInPage(ff.page, () => ((window as unknown as Record<string, any>)['room'].remoteParticipants.has('chrome') ? true : null), undefined, 'Firefox sees chrome in the room');
     const size = 5 * 1024 * 1024;
     const started = Date.now();
     const sent = await ff.page.evaluate(async (size: number) => {

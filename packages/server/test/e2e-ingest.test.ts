@@ -151,6 +151,10 @@ test('bad ingress requests get 400/401/404; an unreachable camera ends failed wi
   const failed = await waitState(added.id, 'failed');
   assert.ok(failed.reason && failed.reason.length > 0, 'a reason');
   assert.ok(Date.now() - t0 < 30_000, 'bounded retries');
+  // Only a failed camera left: no pull worker stays (not even the warm spare).
+  const pullWorkers = async () => (await run('pgrep', ['-P', String(process.pid), '-f', 'rtsp_pull']).catch(() => ({ stdout: '' }))).stdout.trim();
+  for (let i = 0; i < 100 && (await pullWorkers()) !== ''; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await pullWorkers(), '', 'no rtsp_pull worker left for a failed camera');
   const listed = (JSON.parse((await cli('list')).stdout) as { ingresses: Listed[] }).ingresses;
   assert.deepEqual(listed.map((i) => [i.id, i.state]), [[added.id, 'failed']]);
   await cli('remove', '--id', added.id);

@@ -129,7 +129,7 @@ export class EgressManager {
     }
     if (run.ending) await run.ending;
     if (run.info.status === 'failed') throw new EgressError(500, 'EGRESS_FAILED', `egress ${egressId} could not start: ${run.info.reason ?? 'failed'}`);
-    this.log.info({ egressId, room: info.room, type: info.type, file: info.file }, 'egress started');
+    if (run.info.status === 'starting' || run.info.status === 'active') this.log.info({ egressId, room: info.room, type: info.type, file: info.file }, 'egress started');
     return this.snapshot(run);
   }
 

@@ -13,8 +13,9 @@
  * - down to the estimate only when the estimate fell (by 5 % or more between two reports) below
  *   what the composite sends (`sendingBps`) while the encoder fills at least half of its bitrate:
  *   the path no longer carries it;
- * otherwise it stays. A fall is followed for 2 s after it was seen (it may wait for the rate limit),
- * then forgotten. Always within [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], at most
+ * otherwise it stays. A fall is followed for 2 s (or two `minIntervalMs`) after it was seen (it may
+ * wait for the rate limit), then forgotten; a fall that ends within 5 % of the bitrate is settled
+ * at once, so a later decline in steps under 5 % is followed only when one of them is a fall of 5 %. Always within [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], at most
  * one change per `minIntervalMs` and only by at least `minChange` of the current value (libvpx
  * resets its rate control on each change, so it should not chase every REMB).
  */
@@ -27,7 +28,7 @@ export const MIN_ENCODER_BITRATE_BPS = MIN_COMPOSITE_BITRATE_BPS;
 const FALL = 0.05;
 /** …when the encoder fills at least this fraction of its bitrate (otherwise the REMB only reflects the little it sends). */
 const FILLED = 0.5;
-/** A fall is followed down for this long after it was seen, ms (two rate-limit periods), then forgotten. */
+/** A fall is followed down for this long after it was seen (at least two rate-limit periods), ms, then forgotten. */
 const CONGESTION_MEMORY_MS = 2000;
 
 export interface EncoderBitrateOptions {
@@ -76,7 +77,7 @@ export class EncoderBitrate {
     if (fell && estimateBps < sendingBps && sendingBps >= FILLED * this.current) this.congestedAt = now;
     this.lastEstimate = estimateBps;
     const target = Math.round(Math.max(MIN_ENCODER_BITRATE_BPS, Math.min(estimateBps, this.options.maxBitrateBps)));
-    if (target < this.current && now - this.congestedAt > CONGESTION_MEMORY_MS) return undefined;
+    if (target < this.current && now - this.congestedAt > Math.max(CONGESTION_MEMORY_MS, 2 * this.minIntervalMs)) return undefined;
     if (Math.abs(target - this.current) < this.minChange * this.current) {
       this.congestedAt = Number.NEGATIVE_INFINITY; // already where the congested path allows
       return undefined;

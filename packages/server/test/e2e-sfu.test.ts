@@ -15,7 +15,9 @@ let udpBefore = 0;
 
 before(async () => {
   udpBefore = udpSockets();
-  server = await testServer({ sfu: { mode: 'sfu' }, signaling: { reconnectGraceMs: 2000 } });
+  // No composite fallback: this file checks layer selection and topology, and a CPU-starved
+  // browser on 2 cores looks congested (e2e-fallback tests the fallback on a shaped link).
+  server = await testServer({ sfu: { mode: 'sfu', compositeFallback: { enabled: false } }, signaling: { reconnectGraceMs: 2000 } });
   browser = await launchChromium();
 });
 after(async () => {

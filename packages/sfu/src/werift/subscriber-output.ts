@@ -21,6 +21,7 @@ import type { SubscriptionRef } from '../core/sfu-core-types.js';
 import type { BrowserMember } from './browser-member.js';
 import type { SubscriberOutput } from './ports.js';
 import { weriftCodec } from './peer-config.js';
+import { sendRtp } from './patches/index.js';
 
 /** A forwarding track on a browser's subscriber leg (werift sender). */
 export class WeriftOutput implements SubscriberOutput {
@@ -64,7 +65,7 @@ export class WeriftOutput implements SubscriberOutput {
     // publisher's extensions (their ids are the publisher leg's, and werift lets them override
     // its own: a publisher's mid would replace the subscriber leg's).
     const header = new RtpHeader({ ...rtp.header, sequenceNumber, timestamp, extension: false, extensions: [] });
-    void this.transceiver.sender.sendRtp(new RtpPacket(header, rtp.payload)).catch(() => undefined);
+    sendRtp(this.transceiver.sender, new RtpPacket(header, rtp.payload));
   }
 
   forwardBytes(bytes: Uint8Array, sequenceNumber: number, timestamp: number): void {

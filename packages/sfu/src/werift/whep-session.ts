@@ -15,7 +15,7 @@
 import { GenericNack, PictureLossIndication, RTCPeerConnection, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback, RtpHeader, RtpPacket, type RTCRtpTransceiver } from 'werift';
 import { SfuApiError } from '../local-rtp/local-rtp-room.js';
 import type { PublicationRef, SubscriptionRef } from '../core/sfu-core-types.js';
-import { closeConnection } from './patches/index.js';
+import { closeConnection, sendRtp } from './patches/index.js';
 import { weriftCodec } from './peer-config.js';
 import type { SubscriberOutput } from './ports.js';
 import type { SfuRoom } from './sfu-room.js';
@@ -143,7 +143,7 @@ export class WhepOutput implements SubscriberOutput {
   forwardWerift(rtp: RtpPacket, sequenceNumber: number, timestamp: number): void {
     // As WeriftOutput: our sequence number and timestamp, none of the publisher leg's extensions.
     const header = new RtpHeader({ ...rtp.header, sequenceNumber, timestamp, extension: false, extensions: [] });
-    void this.transceiver.sender.sendRtp(new RtpPacket(header, rtp.payload)).catch(() => undefined);
+    sendRtp(this.transceiver.sender, new RtpPacket(header, rtp.payload));
   }
 
   forwardBytes(bytes: Uint8Array, sequenceNumber: number, timestamp: number): void {

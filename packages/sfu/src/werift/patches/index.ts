@@ -6,7 +6,9 @@
  * - nack-per-ssrc.ts: one NACK generator per simulcast layer;
  * - transports.ts: every DTLS/ICE transport a connection creates is stopped on close (and RTCP
  *   werift routes nowhere, such as FIRs, can be read);
- * - default-stun.ts: no fallback to a public STUN server.
+ * - default-stun.ts: no fallback to a public STUN server;
+ * - send-now.ts: forwarded RTP sent synchronously, without werift's five promises and per-packet
+ *   bookkeeping, and with a correct abs-send-time.
  * Elsewhere in the adapter: REMB toward publishers and from subscribers (werift sends none, and
  * hands a leg's REMBs to one sender), forwarded packets without the publisher's header extensions,
  * removeTrack alone on unpublish (sfu-room.ts, subscriber-output.ts).
@@ -18,6 +20,7 @@ import type { SfuLogger } from '../types.js';
 export { closeConnection, trackTransports } from './transports.js';
 export { disableWeriftDefaultStun } from './default-stun.js';
 export { nackPerSsrc } from './nack-per-ssrc.js';
+export { sendRtp, sendRtpNow, ntpNow, absSendTime } from './send-now.js';
 export { guardWeriftRtpHeaderParse, patchWeriftSrtp, unpatchWeriftSrtp, srtpSample, type SrtpPatchStatus } from './srtp.js';
 
 /** What {@link applyWeriftWorkarounds} achieved. */

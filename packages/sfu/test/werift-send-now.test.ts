@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  GenericNack,
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RtcpTransportLayerFeedback,
+  RtpHeader,
+  RtpPacket,
+  type RTCRtpSender,
+} from 'werift';
+import { absSendTime, disableWeriftDefaultStun, ntpNow, sendRtpNow } from '../src/werift/patches/index.js';
+import { legConfigs, weriftCodec } from '../src/werift/peer-config.js';
+import { VP8 } from '../src/rtp/vp8.js';
+
+const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
+const ABS_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time';
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A werift subscriber-leg sender (the SFU's configuration) connected over loopback to a werift receiver. */
+async function connectedPair(): Promise<{ sender: RTCRtpSender; received: RtpPacket[]; close: () => Promise<void> }> {
+  disableWeriftDefaultStun();
+  const { subscriber } = legConfigs(['127.0.0.1'], undefined);
+  const a = new RTCPeerConnection(subscriber);
+  const b = new RTCPeerConnection(subscriber);
+  const transceiver = a.addTransceiver(new MediaStreamTrack({ kind: 'video', codec: weriftCodec(VP8) }), { direction: 'sendonly' });
+  const received: RtpPacket[] = [];
+  b.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => received.push(rtp)));
+  await a.setLocalDescription(await a.createOffer());
+  await until('a gathered', () => a.iceGatheringState === 'complete');
+  await b.setRemoteDescription(a.localDescription!);
+  await b.setLocalDescription(await b.createAnswer());
+  await until('b gathered', () => b.iceGatheringState === 'complete');
+  await a.setRemoteDescription(b.localDescription!);
+  const sender = transceiver.sender;
+  await until('DTLS connected', () => sender.dtlsTransport?.state === 'connected' && b.connectionState === 'connected');
+  return { sender, received, close: async () => void (await Promise.all([a.close(), b.close()])) };
+}
+
+const packet = (sequenceNumber: number, timestamp: number, bytes = 50) => new RtpPacket(new RtpHeader({ sequenceNumber, timestamp, payloadType: 100, ssrc: 1234, marker: true }), Buffer.alloc(bytes, sequenceNumber & 0xff));
+
+test('ntpNow and absSendTime follow RFC 3550 §4 and abs-send-time (6.18 fixed point)', () => {
+  const ms = Date.UTC(2026, 10, 30, 12, 0, 0) + 500; // x.5 s
+  const ntp = ntpNow(ms);
+  assert.equal(Number(ntp >> 32n), (ms + 2_208_988_800_000 - 500) / 1000);
+  assert.equal(Number(ntp & 0xffff_ffffn), 0x8000_0000, 'half a second is fraction 2^31');
+  const abs = absSendTime(ms);
+  assert.equal(abs.readUIntBE(0, 3), Number((ntp >> 14n) & 0xffffffn), 'the same bits as NTP >> 14');
+  // 100 ms later: 0.1 × 2^18 = 26,214 units
+  assert.equal((absSendTime(ms + 100).readUIntBE(0, 3) - abs.readUIntBE(0, 3)) & 0xffffff, 26_214);
+});
+
+test('sendRtpNow: forwarded RTP arrives as werift would send it, with a moving abs-send-time, and NACKs are answered from the history', async () => {
+  const { sender, received, close } = await connectedPair();
+  try {
+    const ids = Object.fromEntries((sender as unknown as { headerExtensions: { id: number; uri: string }[] }).headerExtensions.map((e) => [e.uri, e.id]));
+    assert.ok(ids[MID_URI] && ids[ABS_URI], 'the subscriber leg negotiates mid and abs-send-time');
+
+    // werift's own path, for comparison.
+    await sender.sendRtp(packet(1000, 90_000));
+    await until('werift-sent packet', () => received.length === 1);
+    assert.equal(sendRtpNow(sender, packet(1001, 93_000)), true);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(sendRtpNow(sender, packet(1002, 102_000, 1100)), true);
+    await until('both fast-path packets', () => received.length === 3);
+
+    const [viaWerift, first, second] = received as [RtpPacket, RtpPacket, RtpPacket];
+    for (const p of [first, second]) {
+      assert.equal(p.header.ssrc, sender.ssrc, 'the sender SSRC');
+      assert.equal(p.header.payloadType, viaWerift.header.payloadType, 'the negotiated payload type');
+      assert.equal(p.header.marker, true);
+      assert.deepEqual(p.header.extensions.map((e) => e.id).sort(), viaWerift.header.extensions.map((e) => e.id).sort(), 'the same extensions as werift writes');
+      assert.equal(p.header.extensions.find((e) => e.id === ids[MID_URI])!.payload.toString(), (sender as unknown as { mid: string }).mid);
+    }
+    assert.deepEqual([first.header.sequenceNumber, first.header.timestamp, second.header.sequenceNumber, second.header.timestamp], [1001, 93_000, 1002, 102_000]);
+    assert.deepEqual(second.payload, Buffer.alloc(1100, 1002 & 0xff));
+    const abs = (p: RtpPacket) => p.header.extensions.find((e) => e.id === ids[ABS_URI])!.payload.readUIntBE(0, 3);
+    const deltaMs = (((abs(second) - abs(first)) & 0xffffff) / 262_144) * 1000;
+    assert.ok(deltaMs >= 90 && deltaMs < 1000, `abs-send-time moved ${deltaMs.toFixed(1)} ms over a 100 ms wait (werift's own barely moves within a second)`);
+
+    // Sender report state and counters follow the packets.
+    const s = sender as unknown as { packetCount: number; rtpTimestamp: number; ntpTimestamp: bigint };
+    assert.equal(s.packetCount, 3);
+    assert.equal(s.rtpTimestamp, 102_000);
+    const srSeconds = Number(s.ntpTimestamp >> 32n) - 2_208_988_800;
+    assert.ok(Math.abs(srSeconds - Date.now() / 1000) < 5, 'the SR time is wall-clock NTP');
+
+    // A NACK for 1002 is answered from werift's history: the receiver gets it again.
+    sender.handleRtcpPacket(new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: sender.ssrc, lost: [1002] }) }));
+    await until('the retransmission', () => received.length === 4);
+    assert.equal(received[3]!.header.sequenceNumber, 1002);
+    assert.deepEqual(received[3]!.payload, second.payload);
+
+    // Outside its case (a stopped sender) it does nothing and says so.
+    await sender.stop();
+    assert.equal(sendRtpNow(sender, packet(1003, 105_000)), false);
+  } finally {
+    await close();
+  }
+});

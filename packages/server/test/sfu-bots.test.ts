@@ -28,7 +28,7 @@ const bot = async (room: string, identity: string) => {
   return b;
 };
 
-/** The werift sender forwarding `publisher`'s `kind` track to `subscriber` in `room` (reaching into the SFU: the test drops packets on its transport). */
+/** The werift sender forwarding `publisher`'s `kind` track to `subscriber` in `room` (reaching into the SFU: the test drops packets on its leg). */
 function downSender(room: string, publisher: string, kind: 'audio' | 'video', subscriber: string): any {
   const r = (server.sfu as any).rooms.get(room);
   const pub = r.core.publications().find((p: any) => p.participant === publisher && p.kind === kind);
@@ -44,24 +44,34 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
 }
 
 /**
- * Makes `transport` drop the first video packet it sends after `skip` more of them, once (later
- * sends of the same packet, i.e. retransmissions, go through). Resolves with its stamp index.
+ * Makes `sender`'s leg drop, on the wire, the first video packet it sends after `skip` more of
+ * them, once (later sends of the same packet, i.e. retransmissions, go through). Resolves with its
+ * stamp index. The packet is picked where it is encrypted (werift's SRTP session, which every send
+ * path uses) and dropped at the leg's UDP socket, by its clear SRTP header (SSRC and sequence number).
  */
-function dropOnce(transport: any, ssrc: number, skip: number): Promise<number> {
+function dropOnce(sender: any, skip: number): Promise<number> {
+  const dtls = sender.dtlsTransport;
+  const socket = dtls.iceTransport.connection.nominated.protocol.transport.socket;
   return new Promise((resolve) => {
-    const original = transport.sendRtp.bind(transport);
     let seen = 0;
-    let dropped: number | null = null;
-    transport.sendRtp = (payload: Buffer, header: any) => {
-      if (dropped === null && header.ssrc === ssrc && ++seen > skip) {
+    let target: { seq: number; index: number } | null = null;
+    let dropped = false;
+    const encrypt = dtls.srtp.encrypt.bind(dtls.srtp);
+    dtls.srtp.encrypt = (payload: Buffer, header: any) => {
+      if (!target && header.ssrc === sender.ssrc && ++seen > skip) {
         const stamp = readStamp(payload);
-        if (stamp) {
-          dropped = header.sequenceNumber;
-          resolve(stamp.index);
-          return Promise.resolve(0);
-        }
+        if (stamp) target = { seq: header.sequenceNumber, index: stamp.index };
       }
-      return original(payload, header);
+      return encrypt(payload, header);
+    };
+    const send = socket.send.bind(socket);
+    socket.send = (data: Buffer, ...rest: unknown[]) => {
+      if (target && !dropped && data.length >= 12 && data[0]! >> 6 === 2 && data.readUInt32BE(8) === sender.ssrc && data.readUInt16BE(2) === target.seq) {
+        dropped = true;
+        resolve(target.index);
+        return;
+      }
+      return send(data, ...rest);
     };
   });
 }
@@ -84,10 +94,10 @@ test('NACK and retransmission work end to end: a packet lost before the SFU and 
 
     // Hop 1: the publisher's transport drops one video packet on its way to the SFU.
     const pubVideo = pub.publisherPc.getTransceivers().find((t: any) => t.kind === 'video');
-    const lostBeforeSfu = await dropOnce(pubVideo.sender.dtlsTransport, pubVideo.sender.ssrc, 5);
+    const lostBeforeSfu = await dropOnce(pubVideo.sender, 5);
     // Hop 2: the SFU's transport toward the subscriber drops another.
     const down = downSender('nack', 'pub', 'video', 'sub');
-    const lostAfterSfu = await dropOnce(down.dtlsTransport, down.ssrc, 5);
+    const lostAfterSfu = await dropOnce(down, 5);
 
     await until(`packets ${lostBeforeSfu} and ${lostAfterSfu} repaired`, () => received.has(lostBeforeSfu) && received.has(lostAfterSfu), 10_000);
     const m = server.sfu.metrics();

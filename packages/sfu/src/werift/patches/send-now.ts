@@ -35,7 +35,6 @@
  *
  * Test: packages/sfu/test/werift-send-now.test.ts.
  */
-import { isIP } from 'node:net';
 import type { RTCRtpSender, RtpPacket } from 'werift';
 
 /** werift's sender history (rtpSender.js: `RTP_HISTORY_SIZE`); its NACK handler reads `rtpCache[seq % 128]`. */
@@ -114,26 +113,6 @@ interface ExtensionPlan {
 }
 
 const plans = new WeakMap<object, ExtensionPlan>();
-
-type DgramLookup = (address: string, callback: (err: Error | null, address?: string) => void) => void;
-const literalLookupSockets = new WeakSet<object>();
-
-/**
- * node:dgram resolves the destination of every `send`, even an IP literal, through `dns.lookup`
- * and a `process.nextTick` (0.5–1.8 µs of user time per datagram here). werift creates its ICE
- * sockets without a `lookup` option, so the socket's own lookup (node:dgram's internal
- * `state.handle.lookup`) is replaced once: IP literals are answered synchronously, anything else
- * goes to the original. If Node's internals differ, nothing is changed. The TURN data plane does
- * the same through `createSocket`'s `lookup` option (server/src/turn/udp-node.ts).
- */
-function useLiteralLookup(socket: object): void {
-  literalLookupSockets.add(socket);
-  const state = Object.getOwnPropertySymbols(socket).find((sym) => sym.description === 'state symbol');
-  const handle = state ? (socket as Record<symbol, { handle?: { lookup?: DgramLookup } } | undefined>)[state]?.handle : undefined;
-  const original = handle?.lookup;
-  if (!handle || typeof original !== 'function') return;
-  handle.lookup = (address, callback) => (isIP(address) ? callback(null, address) : original.call(handle, address, callback));
-}
 
 function planFor(s: SenderInternals): ExtensionPlan {
   const cached = plans.get(s);
@@ -239,7 +218,6 @@ export function sendRtpNow(sender: RTCRtpSender, packet: RtpPacket): boolean {
   dtls.packetsSent++;
   // RFC 7675: after consent expiry, no application data on the 5-tuple (werift's Connection.send).
   if (connection.canSendApplicationData() && !transport.closed) {
-    if (!literalLookupSockets.has(transport.socket)) useLiteralLookup(transport.socket);
     try {
       transport.socket.send(enc, pair.remoteAddr[1], pair.remoteAddr[0]);
       pair.packetsSent++;

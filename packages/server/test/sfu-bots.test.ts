@@ -46,10 +46,10 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
 /**
  * Makes `sender`'s leg drop, on the wire, the first video packet it sends after `skip` more of
  * them, once (later sends of the same packet, i.e. retransmissions, go through). Resolves with its
- * stamp index. The packet is picked where it is encrypted (werift's SRTP session, which every send
+ * stamp index (never `except`'s). The packet is picked where it is encrypted (werift's SRTP session, which every send
  * path uses) and dropped at the leg's UDP socket, by its clear SRTP header (SSRC and sequence number).
  */
-function dropOnce(sender: any, skip: number): Promise<number> {
+function dropOnce(sender: any, skip: number, except?: number): Promise<number> {
   const dtls = sender.dtlsTransport;
   const socket = dtls.iceTransport.connection.nominated.protocol.transport.socket;
   return new Promise((resolve) => {
@@ -60,7 +60,7 @@ function dropOnce(sender: any, skip: number): Promise<number> {
     dtls.srtp.encrypt = (payload: Buffer, header: any) => {
       if (!target && header.ssrc === sender.ssrc && ++seen > skip) {
         const stamp = readStamp(payload);
-        if (stamp) target = { seq: header.sequenceNumber, index: stamp.index };
+        if (stamp && stamp.index !== except) target = { seq: header.sequenceNumber, index: stamp.index };
       }
       return encrypt(payload, header);
     };
@@ -97,7 +97,7 @@ test('NACK and retransmission work end to end: a packet lost before the SFU and 
     const lostBeforeSfu = await dropOnce(pubVideo.sender, 5);
     // Hop 2: the SFU's transport toward the subscriber drops another.
     const down = downSender('nack', 'pub', 'video', 'sub');
-    const lostAfterSfu = await dropOnce(down, 5);
+    const lostAfterSfu = await dropOnce(down, 5, lostBeforeSfu); // two different packets repaired
 
     await until(`packets ${lostBeforeSfu} and ${lostAfterSfu} repaired`, () => received.has(lostBeforeSfu) && received.has(lostAfterSfu), 10_000);
     const m = server.sfu.metrics();

@@ -40,8 +40,12 @@ async function connectedPair(): Promise<{ sender: RTCRtpSender; received: RtpPac
   await until('b gathered', () => b.iceGatheringState === 'complete');
   await a.setRemoteDescription(b.localDescription!);
   const sender = transceiver.sender;
-  await until('DTLS connected', () => sender.dtlsTransport?.state === 'connected' && b.connectionState === 'connected');
-  return { sender, received, close: async () => void (await Promise.all([a.close(), b.close()])) };
+  const close = async () => void (await Promise.all([a.close(), b.close()]));
+  await until('DTLS connected', () => sender.dtlsTransport?.state === 'connected' && b.connectionState === 'connected').catch(async (err: unknown) => {
+    await close();
+    throw err;
+  });
+  return { sender, received, close };
 }
 
 const packet = (sequenceNumber: number, timestamp: number, bytes = 50) => new RtpPacket(new RtpHeader({ sequenceNumber, timestamp, payloadType: 100, ssrc: 1234, marker: true }), Buffer.alloc(bytes, sequenceNumber & 0xff));
@@ -66,8 +70,10 @@ test('sendRtpNow: forwarded RTP arrives as werift would send it, with a moving a
     // werift's own path, for comparison.
     await sender.sendRtp(packet(1000, 90_000));
     await until('werift-sent packet', () => received.length === 1);
+    const sentAt = [performance.now()];
     assert.equal(sendRtpNow(sender, packet(1001, 93_000)), true);
     await new Promise((r) => setTimeout(r, 100));
+    sentAt.push(performance.now());
     assert.equal(sendRtpNow(sender, packet(1002, 102_000, 1100)), true);
     await until('both fast-path packets', () => received.length === 3);
 
@@ -83,7 +89,8 @@ test('sendRtpNow: forwarded RTP arrives as werift would send it, with a moving a
     assert.deepEqual(second.payload, Buffer.alloc(1100, 1002 & 0xff));
     const abs = (p: RtpPacket) => p.header.extensions.find((e) => e.id === ids[ABS_URI])!.payload.readUIntBE(0, 3);
     const deltaMs = (((abs(second) - abs(first)) & 0xffffff) / 262_144) * 1000;
-    assert.ok(deltaMs >= 90 && deltaMs < 1000, `abs-send-time moved ${deltaMs.toFixed(1)} ms over a 100 ms wait (werift's own barely moves within a second)`);
+    const gapMs = sentAt[1]! - sentAt[0]!;
+    assert.ok(Math.abs(deltaMs - gapMs) < 3, `abs-send-time moved ${deltaMs.toFixed(1)} ms between sends ${gapMs.toFixed(1)} ms apart (werift's own barely moves within a second)`);
 
     // Sender report state and counters follow the packets.
     const s = sender as unknown as { packetCount: number; rtpTimestamp: number; ntpTimestamp: bigint };
@@ -104,4 +111,65 @@ test('sendRtpNow: forwarded RTP arrives as werift would send it, with a moving a
   } finally {
     await close();
   }
+});
+
+/** A werift sender as sendRtpNow reads it, connected over `protocol` to `address` (no sockets). */
+function fakeSender(over: { protocolType?: string; address?: string; sent?: Buffer[]; throwOnCodec?: boolean } = {}): any {
+  const sent = over.sent ?? [];
+  const sender: any = {
+    stopped: false,
+    pendingRtpEnabled: false,
+    rtpContinuityPending: false,
+    ssrc: 42,
+    mid: '0',
+    headerExtensions: [],
+    seqOffset: 0,
+    timestampOffset: 0,
+    ntpTimestamp: 0n,
+    rtpTimestamp: 0,
+    octetCount: 0,
+    packetCount: 0,
+    headerBytesSent: 0,
+    rtpCache: [],
+    rtcpRunning: true,
+    werift: [] as unknown[],
+    sendRtp: async (p: unknown) => void sender.werift.push(p),
+    dtlsTransport: {
+      state: 'connected',
+      srtp: { encrypt: (payload: Buffer) => Buffer.concat([Buffer.alloc(12), payload]) },
+      bytesSent: 0,
+      packetsSent: 0,
+      iceTransport: {
+        connection: {
+          canSendApplicationData: () => true,
+          nominated: { remoteAddr: [over.address ?? '127.0.0.1', 9], packetsSent: 0, bytesSent: 0, protocol: { type: over.protocolType ?? 'stun', transport: { type: 'udp', closed: false, socket: { send: (d: Buffer) => void sent.push(d) } } } },
+        },
+      },
+    },
+  };
+  Object.defineProperty(sender, 'codec', { get: () => (over.throwOnCodec ? (undefined as any).payloadType : { payloadType: 96 }) });
+  return sender;
+}
+
+test('sendRtpNow leaves TURN pairs and named destinations to werift, and sendRtp survives werift internals it cannot read', async () => {
+  const { sendRtp } = await import('../src/werift/patches/index.js');
+  const sent: Buffer[] = [];
+  assert.equal(sendRtpNow(fakeSender({ sent }), packet(1, 1)), true, 'a plain STUN pair over UDP to an IP literal: sent');
+  assert.equal(sent.length, 1);
+  assert.equal(sendRtpNow(fakeSender({ sent, protocolType: 'turn' }), packet(2, 2)), false, 'a TURN pair');
+  assert.equal(sendRtpNow(fakeSender({ sent, address: 'peer.example' }), packet(3, 3)), false, 'a named destination');
+  assert.equal(sent.length, 1, 'nothing more sent by the fast path');
+  // Sequence number and timestamp offsets wrap (uint16, uint32), negative ones included.
+  const wrap = fakeSender({ sent });
+  wrap.seqOffset = -2;
+  wrap.timestampOffset = -5;
+  const p = packet(1, 3);
+  assert.equal(sendRtpNow(wrap, p), true);
+  assert.deepEqual([p.header.sequenceNumber, p.header.timestamp], [65_535, 4_294_967_294]);
+  // A sender whose internals throw: the packet is dropped, no exception, werift's path afterwards.
+  const broken = fakeSender({ sent, throwOnCodec: true });
+  assert.doesNotThrow(() => sendRtp(broken, packet(4, 4)));
+  assert.equal(broken.werift.length, 0, 'the packet that threw is dropped');
+  sendRtp(broken, packet(5, 5));
+  assert.equal(broken.werift.length, 1, 'later packets go through werift');
 });

@@ -4,8 +4,8 @@
  *
  * What werift 0.25.2 does per packet on `RTCRtpSender.sendRtp(packet)`
  * (lib/webrtc/src/media/rtpSender.js, transport/dtls.js, lib/ice/src/ice.js, stun/protocol.js,
- * lib/common/src/transport.js): five nested `async` functions (sendRtp → dispatchRtp →
- * RTCDtlsTransport.sendRtp → Connection.send → StunProtocol.sendData → UdpTransport.send), so five
+ * lib/common/src/transport.js): six nested `async` functions (sendRtp → dispatchRtp →
+ * RTCDtlsTransport.sendRtp → Connection.send → StunProtocol.sendData → UdpTransport.send), so six
  * promises; `packet.clone()`; the header extension list rebuilt with `map`/`filter`, merged and
  * sorted; the NTP time through `seconds.toString().split('.')`, a Buffer writer and a BigInt;
  * `senderBWE.rtpPacketSent`, which sorts the keys of a 4-field object. In `bench/sfu` at N = 10 the
@@ -30,11 +30,13 @@
  * integer, in the fraction field, so its abs-send-time (24 bits: 6.18 fixed-point seconds,
  * webrtc.org's abs-send-time) barely moves inside a second and jumps at each second. A browser's
  * delay-based bandwidth estimator (REMB) reads inter-packet send times from that extension.
- * Sender reports carry the same, now correct, time; browsers use it only relative to itself
- * (RTT from LSR/DLSR, RFC 3550 §6.4.1).
+ * Sender reports carry the same, now correct, time. Browsers use an SR's NTP/RTP timestamp pair
+ * for audio/video sync and the NTP time for RTT (LSR/DLSR, RFC 3550 §6.4.1); werift's made the
+ * pairs of successive reports inconsistent with each other.
  *
  * Test: packages/sfu/test/werift-send-now.test.ts.
  */
+import { isIP } from 'node:net';
 import type { RTCRtpSender, RtpPacket } from 'werift';
 
 /** werift's sender history (rtpSender.js: `RTP_HISTORY_SIZE`); its NACK handler reads `rtpCache[seq % 128]`. */
@@ -96,7 +98,7 @@ interface PairInternals {
   remoteAddr: [string, number];
   packetsSent: number;
   bytesSent: number;
-  protocol?: { transport?: { type?: string; closed?: boolean; socket?: { send(data: Buffer, port: number, address: string): void } } };
+  protocol?: { type?: string; transport?: { type?: string; closed?: boolean; socket?: { send(data: Buffer, port: number, address: string): void } } };
 }
 
 /** The extensions a sender writes, resolved once per sender (werift fixes them at negotiation). */
@@ -113,6 +115,10 @@ interface ExtensionPlan {
 }
 
 const plans = new WeakMap<object, ExtensionPlan>();
+/** Candidate pairs whose remote address is an IP literal (checked once per pair). */
+const literalPairs = new WeakSet<object>();
+/** Senders for which {@link sendRtpNow} threw: werift's own path from then on. */
+const unsupported = new WeakSet<object>();
 
 function planFor(s: SenderInternals): ExtensionPlan {
   const cached = plans.get(s);
@@ -133,6 +139,8 @@ function planFor(s: SenderInternals): ExtensionPlan {
     }
   }
   fixed?.sort((a, b) => a.id - b.id);
+  // Shared by every packet of the sender (and kept in its NACK history): must never be mutated.
+  // (werift only reads a sent header's extensions: serialize, and NACK resends of cached packets.)
   const absIndex = fixed && absSendTimeId !== undefined ? fixed.filter((e) => e.id < absSendTimeId!).length : 0;
   const plan: ExtensionPlan = { source: s.headerExtensions, mid: s.mid, rid: s.rtpStreamId, rrid: s.repairedRtpStreamId, fixed, absSendTimeId, absIndex };
   plans.set(s, plan);
@@ -166,7 +174,7 @@ export function absSendTime(nowMs = performance.timeOrigin + performance.now()):
 
 /**
  * Sends `packet` on `sender` now, synchronously: what werift's `sender.sendRtp(packet)` does, without
- * its promises and per-packet allocations (see the module comment for what is kept).
+ * its promises, packet clone and extension-list rebuild (see the module comment for what is kept).
  * `packet` is taken over: its header is rewritten (SSRC, payload type, continuity offsets,
  * extensions) and it stays in the sender's NACK history.
  * @returns false when this path does not apply to the sender's state (nothing was done: call
@@ -183,7 +191,13 @@ export function sendRtpNow(sender: RTCRtpSender, packet: RtpPacket): boolean {
   if (!srtp || !connection || dtls.config?.debug?.outboundPacketLoss) return false;
   const pair = connection.nominated;
   const transport = pair?.protocol?.transport;
-  if (!pair || !transport || transport.type !== 'udp' || !transport.socket) return false;
+  // A plain STUN pair (not TURN: StunOverTurnProtocol has no transport) on a UDP socket, toward
+  // an IP literal (werift sends to a name with a callback that handles DNS errors; we do not).
+  if (!pair || pair.protocol?.type !== 'stun' || !transport || transport.type !== 'udp' || !transport.socket) return false;
+  if (!literalPairs.has(pair)) {
+    if (isIP(pair.remoteAddr[0]) === 0) return false;
+    literalPairs.add(pair);
+  }
   const plan = planFor(s);
   if (!plan.fixed) return false;
 
@@ -230,7 +244,19 @@ export function sendRtpNow(sender: RTCRtpSender, packet: RtpPacket): boolean {
   return true;
 }
 
-/** Sends on the synchronous path when it applies, else through werift's `sendRtp`. */
+/**
+ * Sends on the synchronous path when it applies, else through werift's `sendRtp`. Never throws:
+ * if the synchronous path throws (werift's internals changed), that packet is dropped, as werift
+ * drops a packet whose send fails, and the sender uses werift's path from then on.
+ */
 export function sendRtp(sender: RTCRtpSender, packet: RtpPacket): void {
-  if (!sendRtpNow(sender, packet)) void sender.sendRtp(packet).catch(() => undefined);
+  if (!unsupported.has(sender)) {
+    try {
+      if (sendRtpNow(sender, packet)) return;
+    } catch {
+      unsupported.add(sender);
+      return; // its header may already be rewritten: not resent through werift
+    }
+  }
+  void sender.sendRtp(packet).catch(() => undefined);
 }

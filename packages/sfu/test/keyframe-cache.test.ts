@@ -106,8 +106,8 @@ test('KeyframeCache: the keyframe ends at the next timestamp; a keyframe larger 
   assert.equal(c.frameTicks, 0x1000, 'timestamps wrap (RFC 3550 §5.1)');
 });
 
-test('a source that starts over (new SSRC, new numbering) is forwarded again from its next keyframe, our numbering continuous', () => {
-  const { core, sent, actions, packet } = setup(true);
+for (const keyframeCache of [true, false]) test(`a server-side source that starts over (new SSRC, new numbering) is forwarded again from its next keyframe, our numbering continuous (${keyframeCache ? 'a camera, with a kept keyframe' : 'the MCU composite, without'})`, () => {
+  const { core, sent, actions, packet } = setup(keyframeCache);
   actions.push(...core.addSubscriber({ id: 'viewer', participant: 'viewer', ready: true }, 0));
   camera(packet, 2);
   // The pull restarted: another SSRC, timestamps elsewhere; P frames before its first keyframe are not forwarded.

@@ -104,16 +104,20 @@ export class Publication implements PublicationRef {
   }
 
   /**
-   * Layer `layer` arrives with SSRC `ssrc`, a new one. A camera's layer (one with a keyframe
-   * cache) whose SSRC changes started its pull over (new sequence numbers and timestamps): its
-   * subscribers resume at its next keyframe and the kept keyframe is stale. Browser publications
-   * keep werift's SSRC handling as it was.
+   * Layer `layer` arrives with SSRC `ssrc`, a new one. The layer of a server-side source (a local
+   * RTP publication: a camera pull, the MCU composite, a recording's feed; no WebRTC publisher leg,
+   * so no `rembSenderSsrc`) whose SSRC changes started over, with new sequence numbers and
+   * timestamps (RFC 3550 §8): its subscribers resume at its next keyframe, with our numbering
+   * continuing, and a kept keyframe is stale. Without that, a restarted GStreamer worker's stream
+   * went out with the old offsets: a jump in sequence numbers and timestamps the subscriber's
+   * jitter buffer and A/V sync had to recover from. Browser publications keep werift's SSRC
+   * handling as it was.
    */
   layerSsrc(layer: number, ssrc: number): void {
     const l = this.layers[layer]!;
-    if (l.ssrc !== undefined && this.keyframes !== undefined) {
+    if (l.ssrc !== undefined && (this.keyframes !== undefined || this.rembSenderSsrc === undefined)) {
       for (const s of this.subscriptions) s.down.sourceRestarted(layer);
-      this.keyframes[layer]?.reset();
+      this.keyframes?.[layer]?.reset();
     }
     l.ssrc = ssrc;
   }

@@ -105,7 +105,7 @@ export class Publication implements PublicationRef {
 
   /**
    * Layer `layer` arrives with SSRC `ssrc`, a new one. The layer of a server-side source (a local
-   * RTP publication: a camera pull, the MCU composite, a recording's feed; no WebRTC publisher leg,
+   * RTP publication: a camera pull, the MCU or fallback composite; no WebRTC publisher leg,
    * so no `rembSenderSsrc`) whose SSRC changes started over, with new sequence numbers and
    * timestamps (RFC 3550 §8): its subscribers resume at its next keyframe, with our numbering
    * continuing, and a kept keyframe is stale. Without that, a restarted GStreamer worker's stream

@@ -9,16 +9,10 @@ import { RTCPeerConnection } from 'werift';
 import type { ServerMessage } from '@dari/protocol';
 import { BrowserMember } from '../src/werift/browser-member.js';
 import { legConfigs } from '../src/werift/peer-config.js';
+import { until } from './wait.js';
 
 const quiet = { warn: () => undefined, info: () => undefined, debug: () => undefined };
 
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('subscriber leg: candidates of m-lines added while an offer is in flight follow the offer that carries them', { timeout: 30_000 }, async () => {
   const sent: ServerMessage[] = [];

@@ -12,17 +12,11 @@ import {
 import { absSendTime, disableWeriftDefaultStun, ntpNow, sendRtpNow } from '../src/werift/patches/index.js';
 import { legConfigs, weriftCodec } from '../src/werift/peer-config.js';
 import { VP8 } from '../src/rtp/vp8.js';
+import { until } from './wait.js';
 
 const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
 const ABS_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time';
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A werift subscriber-leg sender (the SFU's configuration) connected over loopback to a werift receiver. */
 async function connectedPair(): Promise<{ sender: RTCRtpSender; received: RtpPacket[]; close: () => Promise<void> }> {

@@ -133,7 +133,7 @@ export class IngressManager {
     this.opts.sfu.removeServerParticipant(ing.info.room, ing.info.identity);
     this.opts.signaling.run(this.opts.signaling.core.removeIngressParticipant(ing.info.room, ing.info.identity));
     this.opts.onLeft?.(ing.info.room);
-    if (![...this.ingresses.values()].some((i) => i.info.state !== 'failed')) this.dropSpare();
+    this.dropSpareIfIdle();
     this.log.info({ id, room: ing.info.room, identity: ing.info.identity }, 'ingress removed');
     return true;
   }
@@ -167,7 +167,12 @@ export class IngressManager {
     return p;
   }
 
-  /** Ends the spare worker (no camera left to pull, only failed ones: it would only hold memory). */
+  /** Ends the spare worker when no camera is left to pull (none, or only failed ones). */
+  private dropSpareIfIdle(): void {
+    if (![...this.ingresses.values()].some((i) => i.info.state !== 'failed')) this.dropSpare();
+  }
+
+  /** Ends the spare worker (it would only hold memory). */
   private dropSpare(): void {
     this.spare?.stdin?.end(); // it exits on the closed stdin
     this.spare = null;
@@ -203,7 +208,7 @@ export class IngressManager {
       if (next === 'give-up') {
         this.setState(ing, 'failed', reason);
         this.log.warn({ id: ing.info.id, reason, attempts: ing.failures }, 'ingress failed');
-        if (![...this.ingresses.values()].some((i) => i.info.state !== 'failed')) this.dropSpare(); // nothing left to pull
+        this.dropSpareIfIdle();
         return;
       }
       this.setState(ing, ing.info.state === 'connecting' ? 'connecting' : 'reconnecting', reason);

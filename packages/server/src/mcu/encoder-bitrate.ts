@@ -15,8 +15,9 @@
  *   the path no longer carries it;
  * otherwise it stays. A fall is followed for 2 s (or two `minIntervalMs`) after it was seen (it may
  * wait for the rate limit), then forgotten; a fall that ends within 5 % of the bitrate is settled
- * at once, so a later decline in steps under 5 % is followed only when one of them is a fall of 5 %. Always within [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], at most
- * one change per `minIntervalMs` and only by at least `minChange` of the current value (libvpx
+ * at once, so a later decline in steps under 5 % is followed only when one of them is a fall of 5 %.
+ * Always within [{@link MIN_ENCODER_BITRATE_BPS}, `maxBitrateBps`], at most one change per
+ * `minIntervalMs` and only by at least `minChange` of the current value (libvpx
  * resets its rate control on each change, so it should not chase every REMB).
  */
 import { MIN_COMPOSITE_BITRATE_BPS } from '@dari/media';

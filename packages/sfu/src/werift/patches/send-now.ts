@@ -138,33 +138,38 @@ function planFor(s: SenderInternals): ExtensionPlan {
       break;
     }
   }
-  fixed?.sort((a, b) => a.id - b.id);
   // Shared by every packet of the sender (and kept in its NACK history): must never be mutated.
   // (werift only reads a sent header's extensions: serialize, and NACK resends of cached packets.)
+  fixed?.sort((a, b) => a.id - b.id);
   const absIndex = fixed && absSendTimeId !== undefined ? fixed.filter((e) => e.id < absSendTimeId!).length : 0;
   const plan: ExtensionPlan = { source: s.headerExtensions, mid: s.mid, rid: s.rtpStreamId, rrid: s.repairedRtpStreamId, fixed, absSendTimeId, absIndex };
   plans.set(s, plan);
   return plan;
 }
 
+/** ms since the NTP epoch (1900-01-01) for ms since the Unix epoch. */
+const ntpMs = (unixMs: number): number => unixMs + NTP_EPOCH_OFFSET_MS;
+
 /**
- * The current time as a 64-bit NTP timestamp (RFC 3550 §4: seconds since 1900-01-01 in the high
- * 32 bits, the binary fraction in the low 32).
+ * A time as a 64-bit NTP timestamp (RFC 3550 §4): seconds since 1900-01-01 in the high 32 bits
+ * (wrapping in 2036, era 1), the binary fraction of a second in the low 32.
+ * @param nowMs ms since the Unix epoch; default now (`performance.timeOrigin + performance.now()`)
  */
 export function ntpNow(nowMs = performance.timeOrigin + performance.now()): bigint {
-  const ms = nowMs + NTP_EPOCH_OFFSET_MS;
+  const ms = ntpMs(nowMs);
   const seconds = Math.floor(ms / 1000);
   const fraction = Math.floor(((ms - seconds * 1000) / 1000) * 0x1_0000_0000);
   return (BigInt(seconds >>> 0) << 32n) | BigInt(fraction >>> 0);
 }
 
 /**
- * abs-send-time's 3 bytes for a time: 6.18 fixed-point seconds, modulo 64 s
- * (webrtc.org abs-send-time; the same bits as NTP time >> 14).
+ * The abs-send-time header extension's 3 bytes for a time: seconds as 6.18 fixed point, modulo
+ * 64 s, big-endian (http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time; the same bits as
+ * the NTP timestamp of RFC 3550 §4 >> 14).
+ * @param nowMs ms since the Unix epoch; default now
  */
 export function absSendTime(nowMs = performance.timeOrigin + performance.now()): Buffer {
-  const ms = nowMs + NTP_EPOCH_OFFSET_MS;
-  const value = Math.floor((ms / 1000) * 262_144) & 0xffffff;
+  const value = Math.floor((ntpMs(nowMs) / 1000) * 262_144) & 0xffffff;
   const out = Buffer.allocUnsafe(3);
   out[0] = value >>> 16;
   out[1] = (value >>> 8) & 0xff;
@@ -174,7 +179,9 @@ export function absSendTime(nowMs = performance.timeOrigin + performance.now()):
 
 /**
  * Sends `packet` on `sender` now, synchronously: what werift's `sender.sendRtp(packet)` does, without
- * its promises, packet clone and extension-list rebuild (see the module comment for what is kept).
+ * its promises, packet clone and extension-list rebuild (see the module comment for what is kept):
+ * the RTP header rewritten for the sender (RFC 3550 §5.1), SRTP protect (RFC 3711 §3.3), one UDP
+ * datagram on the nominated candidate pair when RFC 7675 consent holds.
  * `packet` is taken over: its header is rewritten (SSRC, payload type, continuity offsets,
  * extensions) and it stays in the sender's NACK history.
  * @returns false when this path does not apply to the sender's state (nothing was done: call
